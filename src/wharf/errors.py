@@ -1,0 +1,135 @@
+"""Every error Wharf raises, in one rooted tree.
+
+::
+
+    WharfError                       status 500, the root: catch this to catch everything
+    ├── SqlError                     status 400
+    │   ├── SqlParseError            syntax error, carries line and column
+    │   └── UnsupportedStatement     valid SQL that Wharf does not run (says what is supported)
+    ├── NotFound                     status 404: namespace, table, column, branch, tag, snapshot
+    ├── AlreadyExists                status 409
+    ├── SchemaMismatch               status 400: type, nullability, column count or name mismatch
+    ├── InvalidArgument              status 400: bad procedure argument, property, value
+    ├── ConflictError                status 409: a concurrent commit conflicts with this one
+    ├── ValidationError              status 409: an operation's precondition fails (not an ancestor, …)
+    └── MissingExtra                 status 500: an optional dependency is not installed
+
+Messages say what failed, on which object, where (line/column for SQL), and how to fix it.
+"""
+
+from __future__ import annotations
+
+
+class WharfError(Exception):
+    """Root of all Wharf errors. ``status`` is the HTTP status the server maps it to."""
+
+    status: int = 500
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(message if hint is None else f"{message}\nHint: {hint}")
+
+
+class SqlError(WharfError):
+    """A statement could not be run as written."""
+
+    status = 400
+
+
+class SqlParseError(SqlError):
+    """The SQL text is not valid; ``line`` and ``column`` (1-based) point at the offending token."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        line: int | None = None,
+        column: int | None = None,
+        sql: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.line = line
+        self.column = column
+        self.sql = sql
+        where = f" at line {line}, column {column}" if line is not None else ""
+        text = f"{message}{where}"
+        if sql is not None and line is not None and column is not None:
+            lines = sql.splitlines() or [""]
+            if 1 <= line <= len(lines):
+                src = lines[line - 1]
+                text += f"\n  {src}\n  {' ' * max(column - 1, 0)}^"
+        super().__init__(text, hint=hint)
+
+
+class UnsupportedStatement(SqlError):
+    """Valid SQL that Wharf does not execute; the message lists what is supported instead."""
+
+
+class NotFound(WharfError):
+    """A namespace, table, column, branch, tag or snapshot does not exist."""
+
+    status = 404
+
+
+class AlreadyExists(WharfError):
+    """An object with that name already exists."""
+
+    status = 409
+
+
+class SchemaMismatch(WharfError):
+    """Data does not fit the table schema (type, nullability, column count or names)."""
+
+    status = 400
+
+
+class InvalidArgument(WharfError):
+    """An argument, property or value is not acceptable."""
+
+    status = 400
+
+
+class ConflictError(WharfError):
+    """A concurrent commit conflicts with this statement; nothing was committed."""
+
+    status = 409
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        table: str | None = None,
+        conflicting_snapshot_id: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.table = table
+        self.conflicting_snapshot_id = conflicting_snapshot_id
+        super().__init__(message, hint=hint)
+
+
+class ValidationError(WharfError):
+    """An operation's precondition does not hold (e.g. fast-forward target is not a descendant)."""
+
+    status = 409
+
+
+class MissingExtra(WharfError):
+    """An optional dependency is missing; the message names the ``pip install`` to run."""
+
+    status = 500
+
+
+__all__ = [
+    "AlreadyExists",
+    "ConflictError",
+    "InvalidArgument",
+    "MissingExtra",
+    "NotFound",
+    "SchemaMismatch",
+    "SqlError",
+    "SqlParseError",
+    "UnsupportedStatement",
+    "ValidationError",
+    "WharfError",
+]

@@ -1,0 +1,132 @@
+"""``Result``: what ``lake.sql`` returns — Arrow underneath, streamed until you ask for all of it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import polars as pl
+
+_REPR_ROWS = 20
+
+
+class Result:
+    """Rows of one statement. Iterate batches with ``iter_batches()`` to stream large results.
+
+    >>> import wharf
+    >>> lake = wharf.connect("/tmp/wharf-doctest")  # doctest: +SKIP
+    >>> lake.sql("SELECT 42 AS answer").fetchall()  # doctest: +SKIP
+    [(42,)]
+    """
+
+    def __init__(
+        self,
+        data: pa.Table | pa.RecordBatchReader | None = None,
+        *,
+        rowcount: int = -1,
+        message: str | None = None,
+        snapshot_id: int | None = None,
+    ) -> None:
+        if data is None:
+            data = pa.table({})
+        self._reader: pa.RecordBatchReader | None = data if isinstance(data, pa.RecordBatchReader) else None
+        self._table: pa.Table | None = data if isinstance(data, pa.Table) else None
+        self._schema = data.schema
+        self._rowcount = rowcount
+        self.message = message
+        self.snapshot_id = snapshot_id
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self._schema
+
+    @property
+    def columns(self) -> list[str]:
+        """Column names, in order."""
+        return list(self._schema.names)
+
+    @property
+    def rowcount(self) -> int:
+        """Rows written by a DML statement, or rows returned by a query (reads the stream)."""
+        if self._rowcount >= 0:
+            return self._rowcount
+        return self.to_arrow().num_rows
+
+    def iter_batches(self) -> Iterator[pa.RecordBatch]:
+        """Stream the result as Arrow record batches (memory stays flat for large results)."""
+        if self._table is not None:
+            yield from self._table.to_batches()
+            return
+        reader, self._reader = self._reader, None
+        if reader is None:
+            raise RuntimeError("This result's stream was already consumed; keep .to_arrow() to reuse it")
+        yield from reader
+
+    def to_arrow(self) -> pa.Table:
+        """All rows as a ``pyarrow.Table`` (cached: calling it twice reads once)."""
+        if self._table is None:
+            reader, self._reader = self._reader, None
+            self._table = reader.read_all() if reader is not None else pa.table({})
+        return self._table
+
+    def to_pandas(self) -> pd.DataFrame:
+        return self.to_arrow().to_pandas()
+
+    def to_polars(self) -> pl.DataFrame:
+        import polars as pl
+
+        return pl.from_arrow(self.to_arrow())  # type: ignore[return-value]
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        """All rows as tuples, like a DB-API cursor."""
+        table = self.to_arrow()
+        columns = [c.to_pylist() for c in table.columns]
+        return list(zip(*columns, strict=True)) if columns else []
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        rows = self.fetchall()
+        return rows[0] if rows else None
+
+    def scalar(self) -> Any:
+        """The first column of the first row (None if empty)."""
+        row = self.fetchone()
+        return row[0] if row else None
+
+    def __len__(self) -> int:
+        return self.to_arrow().num_rows
+
+    def _rich_table(self):  # type: ignore[no-untyped-def]
+        from rich.table import Table as RichTable
+
+        table = self.to_arrow()
+        rich = RichTable(*table.column_names, caption=f"{table.num_rows} row(s)")
+        for row in table.slice(0, _REPR_ROWS).to_pylist():
+            rich.add_row(*("NULL" if v is None else str(v) for v in row.values()))
+        return rich
+
+    def __rich__(self):  # type: ignore[no-untyped-def]
+        if self.message and not self.columns:
+            return self.message
+        return self._rich_table()
+
+    def __repr__(self) -> str:
+        if self.message and not self.columns:
+            return f"<Result {self.message}>"
+        from rich.console import Console
+
+        console = Console(width=120, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+        console.print(self._rich_table())
+        return console.export_text()
+
+    def _repr_html_(self) -> str:
+        table = self.to_arrow()
+        head = "".join(f"<th>{c}</th>" for c in table.column_names)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{'NULL' if v is None else v}</td>" for v in row.values()) + "</tr>"
+            for row in table.slice(0, _REPR_ROWS).to_pylist()
+        )
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table><p>{table.num_rows} row(s)</p>"

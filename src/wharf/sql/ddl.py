@@ -1,0 +1,463 @@
+"""Table and namespace DDL: CREATE/DROP/ALTER TABLE, CTAS, CREATE/DROP SCHEMA, properties."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import count
+
+import pyarrow as pa
+from pyiceberg.exceptions import NamespaceAlreadyExistsError, NamespaceNotEmptyError, NoSuchNamespaceError
+from pyiceberg.partitioning import PartitionField, PartitionSpec
+from pyiceberg.schema import Schema
+from pyiceberg.transforms import (
+    BucketTransform,
+    DayTransform,
+    HourTransform,
+    IdentityTransform,
+    MonthTransform,
+    Transform,
+    TruncateTransform,
+    YearTransform,
+)
+from pyiceberg.types import NestedField
+from sqlglot import exp
+
+from wharf.errors import AlreadyExists, InvalidArgument, NotFound, SchemaMismatch, UnsupportedStatement
+from wharf.result import Result
+from wharf.sql.context import Context
+from wharf.sql.executor import handles, run_duckdb
+from wharf.sql.parser import TokenStream, extension
+from wharf.sql.references import rewrite_query
+from wharf.tables.commit import SnapshotInfo, commit_files, conform, write_data_files
+from wharf.tables.loader import split_name
+from wharf.tables.types import check_promotion, sql_type_to_iceberg
+
+
+def ok(message: str) -> Result:
+    return Result(pa.table({"status": [message]}), rowcount=0, message=message)
+
+
+def table_name(node: exp.Table) -> tuple[str, str]:
+    parts = [p.name for p in node.parts]
+    if len(parts) > 2:
+        raise InvalidArgument(f"Table name {'.'.join(parts)} has too many parts; use namespace.table")
+    return split_name(tuple(parts))
+
+
+# --- partition transforms, as data -------------------------------------------------------------
+
+_TRANSFORMS: dict[str, tuple[type[Transform], str]] = {  # type: ignore[type-arg]
+    "years": (YearTransform, "year"),
+    "year": (YearTransform, "year"),
+    "months": (MonthTransform, "month"),
+    "month": (MonthTransform, "month"),
+    "days": (DayTransform, "day"),
+    "day": (DayTransform, "day"),
+    "date": (DayTransform, "day"),
+    "hours": (HourTransform, "hour"),
+    "hour": (HourTransform, "hour"),
+    "date_hour": (HourTransform, "hour"),
+}
+
+
+def partition_spec(schema: Schema, items: list[exp.Expression]) -> PartitionSpec:
+    """Build a spec from ``PARTITIONED BY (col, months(ts), bucket(16, id), truncate(4, s))``."""
+    fields = []
+    ids = count(1000)
+    for item in items:
+        transform: Transform  # type: ignore[type-arg]
+        if isinstance(item, (exp.Column, exp.Identifier)):
+            column, transform, suffix = item.name, IdentityTransform(), ""
+        else:
+            fname = (item.name if isinstance(item, exp.Anonymous) else item.key).lower()
+            args = list(item.expressions) if isinstance(item, exp.Anonymous) else [a for a in item.args.values() if a]
+            if fname == "month" and isinstance(item, exp.Month):
+                fname = "months"
+            if fname in ("year", "day") and not isinstance(item, exp.Anonymous):
+                fname += "s"
+            if fname in _TRANSFORMS:
+                klass, suffix = _TRANSFORMS[fname]
+                column, transform = args[0].name, klass()
+                suffix = "_" + suffix
+            elif fname in ("bucket", "truncate"):
+                if len(args) != 2:
+                    raise InvalidArgument(f"{fname}() takes (n, column), got {item.sql()}")
+                n_node, col_node = (args if isinstance(args[0], exp.Literal) else args[::-1])
+                n = int(n_node.name)
+                column = col_node.name
+                transform = BucketTransform(n) if fname == "bucket" else TruncateTransform(n)
+                suffix = f"_{fname}"
+            else:
+                raise UnsupportedStatement(
+                    f"Unknown partition transform {item.sql()}",
+                    hint="use col, years(c), months(c), days(c), hours(c), bucket(n, c) or truncate(n, c)",
+                )
+        try:
+            source = schema.find_field(column, case_sensitive=False)
+        except ValueError as exc:
+            raise NotFound(f"Partition column '{column}' is not a column of the table") from exc
+        fields.append(
+            PartitionField(source_id=source.field_id, field_id=next(ids), transform=transform, name=source.name + suffix)
+        )
+    return PartitionSpec(*fields)
+
+
+def _properties(create: exp.Create) -> tuple[list[exp.Expression], dict[str, str]]:
+    partition: list[exp.Expression] = []
+    props: dict[str, str] = {}
+    properties = create.args.get("properties")
+    for prop in properties.expressions if properties else []:
+        if isinstance(prop, exp.PartitionedByProperty):
+            inner = prop.this
+            partition = list(inner.expressions) if isinstance(inner, (exp.Schema, exp.Tuple)) else [inner]
+        elif isinstance(prop, exp.Property):
+            props[prop.name] = prop.args["value"].name
+        elif isinstance(prop, exp.FileFormatProperty):
+            continue
+    return partition, props
+
+
+def _schema_from_columns(defs: list[exp.ColumnDef]) -> Schema:
+    ids = count(1)
+    nested = count(10_000)
+    fields = []
+    for d in defs:
+        if not isinstance(d, exp.ColumnDef):
+            continue
+        constraints = d.args.get("constraints") or []
+        required = any(isinstance(c.kind, (exp.NotNullColumnConstraint, exp.PrimaryKeyColumnConstraint)) and not c.kind.args.get("allow_null") for c in constraints)
+        comment = next((c.kind.name for c in constraints if isinstance(c.kind, exp.CommentColumnConstraint)), None)
+        if d.args.get("kind") is None:
+            raise SchemaMismatch(f"Column '{d.name}' needs a type, e.g. {d.name} VARCHAR")
+        fields.append(
+            NestedField(
+                field_id=next(ids),
+                name=d.name,
+                field_type=sql_type_to_iceberg(d.args["kind"], nested, d.name),
+                required=required,
+                doc=comment,
+            )
+        )
+    return Schema(*fields)
+
+
+@handles(exp.Create)
+def run_create(ctx: Context, node: exp.Create) -> Result:
+    kind = (node.args.get("kind") or "").upper()
+    if kind in ("SCHEMA", "DATABASE"):
+        return create_namespace(ctx, CreateNamespace(node.this.name, bool(node.args.get("exists"))))
+    if kind != "TABLE":
+        raise UnsupportedStatement(f"CREATE {kind} is not supported", hint="Wharf creates TABLEs and SCHEMAs")
+    target = node.this.this if isinstance(node.this, exp.Schema) else node.this
+    ns, name = table_name(target)
+    if not ctx.catalog.namespace_exists(ns):
+        raise NotFound(f"Namespace '{ns}' does not exist", hint=f"CREATE SCHEMA {ns}")
+    exists = ctx.loader.exists(ns, name)
+    replace = bool(node.args.get("replace"))
+    if exists and node.args.get("exists"):
+        return ok(f"Table {ns}.{name} already exists")
+    if exists and not replace:
+        raise AlreadyExists(f"Table {ns}.{name} already exists", hint="use CREATE TABLE IF NOT EXISTS or CREATE OR REPLACE TABLE")
+    partition_items, props = _properties(node)
+    query = node.expression
+    rows: pa.Table | None = None
+    if query is not None:
+        rewritten = rewrite_query(ctx, query)
+        rows = run_duckdb(ctx.con, rewritten.sql).fetch_arrow_table()
+        schema = Schema(*_arrow_fields(rows.schema))
+    else:
+        schema = _schema_from_columns(list(node.this.expressions))
+    spec = partition_spec(schema, partition_items)
+    if exists and replace:
+        # REPLACE keeps nothing of the old table: drop the catalog entry, files stay for expiry.
+        ctx.catalog.drop_table((ns, name))
+        ctx.loader.forget(ns, name)
+    table = ctx.catalog.create_table((ns, name), schema=schema, partition_spec=spec, properties=props)
+    if rows is not None and rows.num_rows:
+        try:
+            added = write_data_files(table, conform(rows, table.schema(), table_name=f"{ns}.{name}"))
+            commit_files(table, added=added, info=SnapshotInfo(ctx.session.user, ctx.statement))
+        except BaseException:
+            ctx.catalog.drop_table((ns, name))  # CTAS is all or nothing
+            raise
+    return Result(pa.table({"status": [f"Created table {ns}.{name}"]}), rowcount=rows.num_rows if rows is not None else 0)
+
+
+def _arrow_fields(schema: pa.Schema) -> list[NestedField]:
+    from pyiceberg.io.pyarrow import _ConvertToIcebergWithoutIDs, visit_pyarrow  # type: ignore[attr-defined]
+
+    converted = visit_pyarrow(schema, _ConvertToIcebergWithoutIDs())
+    return list(converted.fields)
+
+
+@handles(exp.Drop)
+def run_drop(ctx: Context, node: exp.Drop) -> Result:
+    kind = (node.args.get("kind") or "").upper()
+    if kind in ("SCHEMA", "DATABASE"):
+        return drop_namespace(ctx, DropNamespace(node.this.name, bool(node.args.get("exists")), bool(node.args.get("cascade"))))
+    if kind != "TABLE":
+        raise UnsupportedStatement(f"DROP {kind} is not supported")
+    ns, name = table_name(node.this)
+    if not ctx.loader.exists(ns, name):
+        if node.args.get("exists"):
+            return ok(f"Table {ns}.{name} does not exist")
+        raise NotFound(f"Table {ns}.{name} does not exist", hint="use DROP TABLE IF EXISTS")
+    if node.args.get("purge"):
+        ctx.catalog.purge_table((ns, name))
+    else:
+        ctx.catalog.drop_table((ns, name))
+    ctx.loader.forget(ns, name)
+    return ok(f"Dropped table {ns}.{name}")
+
+
+@handles(exp.Alter)
+def run_alter(ctx: Context, node: exp.Alter) -> Result:
+    ns, name = table_name(node.this)
+    table = ctx.loader.load(ns, name)
+    actions = node.args.get("actions") or []
+    if len(actions) == 1 and isinstance(actions[0], exp.AlterRename):
+        new_ns, new_name = table_name(actions[0].this)
+        if ctx.loader.exists(new_ns, new_name):
+            raise AlreadyExists(f"Table {new_ns}.{new_name} already exists")
+        ctx.catalog.rename_table((ns, name), (new_ns, new_name))
+        ctx.loader.forget(ns, name)
+        return ok(f"Renamed {ns}.{name} to {new_ns}.{new_name}")
+    with table.update_schema() as update:
+        for action in actions:
+            _schema_action(update, table.schema(), action, f"{ns}.{name}")
+    return ok(f"Altered table {ns}.{name}")
+
+
+def _schema_action(update, schema: Schema, action: exp.Expression, label: str) -> None:  # type: ignore[no-untyped-def]
+    if isinstance(action, exp.ColumnDef):
+        field = _schema_from_columns([action]).fields[0]
+        if any(f.name.lower() == field.name.lower() for f in schema.fields):
+            raise AlreadyExists(f"Column '{field.name}' already exists in {label}")
+        if field.required:
+            raise SchemaMismatch(f"Cannot add NOT NULL column '{field.name}' to {label}: existing rows have no value")
+        update.add_column(field.name, field.field_type, doc=field.doc)
+    elif isinstance(action, exp.Schema):
+        for column in action.expressions:
+            _schema_action(update, schema, column, label)
+    elif isinstance(action, exp.Drop):
+        update.delete_column(_column(schema, action.this.name, label))
+    elif isinstance(action, exp.RenameColumn):
+        update.rename_column(_column(schema, action.this.name, label), action.args["to"].name)
+    elif isinstance(action, exp.AlterColumn):
+        column = _column(schema, action.this.name, label)
+        if action.args.get("dtype") is not None:
+            new_type = sql_type_to_iceberg(action.args["dtype"], column=column)
+            check_promotion(column, schema.find_field(column).field_type, new_type)
+            update.update_column(column, field_type=new_type)
+        elif action.args.get("drop"):
+            update.make_column_optional(column)
+        elif action.args.get("comment") is not None:
+            update.update_column(column, doc=action.args["comment"].name)
+        else:
+            raise UnsupportedStatement(f"ALTER COLUMN {action.sql()} is not supported", hint="use TYPE, DROP NOT NULL or COMMENT")
+    else:
+        raise UnsupportedStatement(
+            f"ALTER TABLE action '{action.sql()}' is not supported",
+            hint="use RENAME TO, ADD COLUMN(S), DROP COLUMN, RENAME COLUMN, ALTER COLUMN … TYPE, "
+            "SET/UNSET TBLPROPERTIES, SET IDENTIFIER FIELDS",
+        )
+
+
+def _column(schema: Schema, name: str, label: str) -> str:
+    for f in schema.fields:
+        if f.name.lower() == name.lower():
+            return f.name
+    raise NotFound(f"Column '{name}' does not exist in {label}", hint=f"columns: {', '.join(f.name for f in schema.fields)}")
+
+
+# --- Wharf extension grammars ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreateNamespace:
+    name: str
+    if_not_exists: bool = False
+
+
+@dataclass(frozen=True)
+class DropNamespace:
+    name: str
+    if_exists: bool = False
+    cascade: bool = False
+
+
+@dataclass(frozen=True)
+class SetProperties:
+    table: str
+    properties: dict[str, str]
+    unset: tuple[str, ...] = ()
+    if_exists: bool = False
+
+
+@dataclass(frozen=True)
+class SetIdentifierFields:
+    table: str
+    columns: tuple[str, ...]
+
+
+_NS_WORDS = ("SCHEMA", "NAMESPACE", "DATABASE")
+
+
+@extension(lambda s: s.word() in ("CREATE", "DROP") and s.word(1) in _NS_WORDS)
+def _parse_namespace(s: TokenStream) -> CreateNamespace | DropNamespace:
+    creating = s.accept("CREATE")
+    if not creating:
+        s.expect("DROP")
+    s.i += 1  # SCHEMA | NAMESPACE | DATABASE
+    if creating:
+        if_not = s.accept("IF", "NOT", "EXISTS")
+        name = s.dotted_name()
+        s.expect_end()
+        return CreateNamespace(name, if_not)
+    if_exists = s.accept("IF", "EXISTS")
+    name = s.dotted_name()
+    cascade = s.accept("CASCADE")
+    s.accept("RESTRICT")
+    s.expect_end()
+    return DropNamespace(name, if_exists, cascade)
+
+
+def _is_alter(*words: str):  # type: ignore[no-untyped-def]
+    def matches(s: TokenStream) -> bool:
+        if not s.accept("ALTER", "TABLE"):
+            return False
+        s.dotted_name() if not s.done() else None
+        return any(s.at(*w.split()) for w in words)
+
+    return matches
+
+
+def _safe(matcher):  # type: ignore[no-untyped-def]
+    def run(s: TokenStream) -> bool:
+        try:
+            return bool(matcher(s))
+        except Exception:  # noqa: BLE001 - a matcher only says "not mine"
+            return False
+
+    return run
+
+
+def _property_list(s: TokenStream, with_values: bool) -> dict[str, str]:
+    s.expect("(")
+    props: dict[str, str] = {}
+    while True:
+        key = str(s.literal())
+        value = ""
+        if with_values:
+            s.accept("=")
+            value = str(s.literal())
+        props[key] = value
+        if s.accept(","):
+            continue
+        s.expect(")")
+        return props
+
+
+@extension(_safe(_is_alter("SET TBLPROPERTIES", "UNSET TBLPROPERTIES", "SET PROPERTIES")))
+def _parse_properties(s: TokenStream) -> SetProperties:
+    s.expect("ALTER", "TABLE")
+    table = s.dotted_name()
+    if s.accept("UNSET"):
+        s.expect("TBLPROPERTIES")
+        if_exists = s.accept("IF", "EXISTS")
+        keys = tuple(_property_list(s, with_values=False))
+        s.expect_end()
+        return SetProperties(table, {}, keys, if_exists)
+    s.expect("SET")
+    if not s.accept("TBLPROPERTIES"):
+        s.expect("PROPERTIES")
+    props = _property_list(s, with_values=True)
+    s.expect_end()
+    return SetProperties(table, props)
+
+
+@extension(_safe(_is_alter("SET IDENTIFIER FIELDS", "DROP IDENTIFIER FIELDS")))
+def _parse_identifier_fields(s: TokenStream) -> SetIdentifierFields:
+    s.expect("ALTER", "TABLE")
+    table = s.dotted_name()
+    dropping = s.accept("DROP")
+    if not dropping:
+        s.expect("SET")
+    s.expect("IDENTIFIER", "FIELDS")
+    columns = [s.identifier()]
+    while s.accept(","):
+        columns.append(s.identifier())
+    s.expect_end()
+    return SetIdentifierFields(table, tuple(columns) if not dropping else tuple("-" + c for c in columns))
+
+
+@handles(CreateNamespace)
+def create_namespace(ctx: Context, stmt: CreateNamespace) -> Result:
+    try:
+        ctx.catalog.create_namespace(stmt.name)
+    except NamespaceAlreadyExistsError as exc:
+        if stmt.if_not_exists:
+            return ok(f"Namespace {stmt.name} already exists")
+        raise AlreadyExists(f"Namespace '{stmt.name}' already exists", hint="use CREATE SCHEMA IF NOT EXISTS") from exc
+    return ok(f"Created namespace {stmt.name}")
+
+
+@handles(DropNamespace)
+def drop_namespace(ctx: Context, stmt: DropNamespace) -> Result:
+    if not ctx.catalog.namespace_exists(stmt.name):
+        if stmt.if_exists:
+            return ok(f"Namespace {stmt.name} does not exist")
+        raise NotFound(f"Namespace '{stmt.name}' does not exist")
+    tables = ctx.catalog.list_tables(stmt.name)
+    if tables and not stmt.cascade:
+        raise InvalidArgument(
+            f"Namespace '{stmt.name}' is not empty ({len(tables)} table(s))",
+            hint=f"drop its tables first or use DROP SCHEMA {stmt.name} CASCADE",
+        )
+    for ident in tables:
+        ctx.catalog.drop_table(ident)
+        ctx.loader.forget(stmt.name, ident[-1])
+    try:
+        ctx.catalog.drop_namespace(stmt.name)
+    except (NamespaceNotEmptyError, NoSuchNamespaceError) as exc:
+        raise InvalidArgument(str(exc)) from exc
+    return ok(f"Dropped namespace {stmt.name}")
+
+
+@handles(SetProperties)
+def set_properties(ctx: Context, stmt: SetProperties) -> Result:
+    ns, name = split_name(stmt.table)
+    table = ctx.loader.load(ns, name)
+    missing = [k for k in stmt.unset if k not in table.properties]
+    if missing and not stmt.if_exists:
+        raise NotFound(f"Table {ns}.{name} has no property {missing[0]!r}", hint="use UNSET TBLPROPERTIES IF EXISTS")
+    with table.transaction() as tx:
+        if stmt.properties:
+            tx.set_properties(stmt.properties)
+        present = [k for k in stmt.unset if k in table.properties]
+        if present:
+            tx.remove_properties(*present)
+    return ok(f"Altered properties of {ns}.{name}")
+
+
+@handles(SetIdentifierFields)
+def set_identifier_fields(ctx: Context, stmt: SetIdentifierFields) -> Result:
+    ns, name = split_name(stmt.table)
+    table = ctx.loader.load(ns, name)
+    schema = table.schema()
+    if all(c.startswith("-") for c in stmt.columns):
+        drop = {_column(schema, c[1:], f"{ns}.{name}") for c in stmt.columns}
+        keep = [schema.find_column_name(i) for i in schema.identifier_field_ids]
+        columns = [c for c in keep if c not in drop]
+    else:
+        columns = [_column(schema, c, f"{ns}.{name}") for c in stmt.columns]
+    for c in columns:
+        if not schema.find_field(c).required:
+            raise SchemaMismatch(
+                f"Identifier field '{c}' of {ns}.{name} must be NOT NULL",
+                hint=f"ALTER TABLE {ns}.{name} ALTER COLUMN {c} SET NOT NULL is not allowed by Iceberg; "
+                "create the column NOT NULL",
+            )
+    with table.update_schema() as update:
+        update.set_identifier_fields(*columns)
+    return ok(f"Set identifier fields of {ns}.{name} to ({', '.join(columns)})")

@@ -1,0 +1,62 @@
+"""Dispatch a parsed statement to the module that runs its kind (a registry, not an if/elif chain)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import duckdb
+
+from wharf.errors import SchemaMismatch, SqlError, UnsupportedStatement, WharfError
+from wharf.result import Result
+from wharf.sql.context import Context
+
+Handler = Callable[[Context, Any], Result]
+HANDLERS: dict[type, Handler] = {}
+
+
+def handles(*kinds: type) -> Callable[[Handler], Handler]:
+    """Decorator: ``fn`` runs statements whose node is an instance of one of ``kinds``."""
+
+    def register(fn: Handler) -> Handler:
+        for kind in kinds:
+            HANDLERS[kind] = fn
+        return fn
+
+    return register
+
+
+def execute(ctx: Context, node: Any) -> Result:
+    """Run one parsed statement."""
+    for klass in type(node).__mro__:
+        handler = HANDLERS.get(klass)
+        if handler is not None:
+            return handler(ctx, node)
+    raise UnsupportedStatement(
+        f"Wharf does not run {type(node).__name__.upper()} statements",
+        hint="supported: SELECT, INSERT, INSERT OVERWRITE, UPDATE, DELETE, MERGE, CREATE/DROP/ALTER TABLE, "
+        "CREATE/DROP SCHEMA, SHOW, DESCRIBE, SET/RESET, CALL system.* — see docs/sql.md",
+    )
+
+
+_LINE_CONTEXT = re.compile(r"\n\s*LINE \d+:.*", re.DOTALL)
+
+
+def duckdb_error(exc: duckdb.Error) -> WharfError:
+    """Explain a DuckDB error without the rewritten SQL (which names internal Parquet files)."""
+    text = _LINE_CONTEXT.sub("", str(exc)).strip()
+    text = re.sub(r'"?__wharf_ref_\d+"?', "table", text)
+    if isinstance(exc, duckdb.ConversionException):
+        return SchemaMismatch(text)
+    if isinstance(exc, duckdb.ParserException):
+        return SqlError(text, hint="check the statement's syntax")
+    return SqlError(text)
+
+
+def run_duckdb(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> duckdb.DuckDBPyConnection:
+    """Execute on DuckDB, turning its errors into Wharf errors."""
+    try:
+        return con.execute(sql, params) if params else con.execute(sql)
+    except duckdb.Error as exc:
+        raise duckdb_error(exc) from exc

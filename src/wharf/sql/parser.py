@@ -1,0 +1,215 @@
+"""The one parser: split a script into statements, parse each with sqlglot or a Wharf extension.
+
+Standard SQL goes to sqlglot in the session's dialect. Iceberg/Wharf statements that sqlglot
+does not know (``CALL``, branch/tag DDL, ``SET/UNSET TBLPROPERTIES``, ``SHOW …``, ``SET wharf.*``)
+are recognised by their leading keywords and parsed by small grammars on sqlglot's tokens.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+from sqlglot.tokens import Token, Tokenizer, TokenType
+
+from wharf.errors import SqlParseError, UnsupportedStatement
+
+DIALECTS = ("duckdb", "spark", "trino", "athena", "redshift", "postgres", "databricks", "hive", "presto", "snowflake")
+
+# sqlglot logs a warning when it falls back to exp.Command; we handle those ourselves.
+logging.getLogger("sqlglot").setLevel(logging.ERROR)
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One parsed statement: ``node`` is a sqlglot expression or a Wharf extension statement."""
+
+    node: Any
+    text: str
+    line: int  # 1-based line where the statement starts in the script
+
+
+class TokenStream:
+    """A cursor over sqlglot tokens with helpers for small hand-written grammars."""
+
+    def __init__(self, text: str, dialect: str = "duckdb", line: int = 1) -> None:
+        self.text = text
+        self.line = line
+        try:
+            self.tokens = [t for t in Tokenizer().tokenize(text) if t.token_type != TokenType.SEMICOLON]
+        except TokenError as exc:
+            raise SqlParseError(str(exc), sql=text) from exc
+        self.i = 0
+
+    def peek(self, offset: int = 0) -> Token | None:
+        j = self.i + offset
+        return self.tokens[j] if j < len(self.tokens) else None
+
+    def word(self, offset: int = 0) -> str:
+        tok = self.peek(offset)
+        return tok.text.upper() if tok is not None and tok.token_type != TokenType.STRING else ""
+
+    def at(self, *words: str) -> bool:
+        return all(self.word(k) == w for k, w in enumerate(words))
+
+    def accept(self, *words: str) -> bool:
+        if self.at(*words):
+            self.i += len(words)
+            return True
+        return False
+
+    def expect(self, *words: str) -> None:
+        if not self.accept(*words):
+            self.fail(f"Expected {' '.join(words)}")
+
+    def done(self) -> bool:
+        return self.i >= len(self.tokens)
+
+    def expect_end(self) -> None:
+        if not self.done():
+            self.fail(f"Unexpected '{self.tokens[self.i].text}'")
+
+    def fail(self, message: str, hint: str | None = None) -> None:
+        tok = self.peek() or (self.tokens[-1] if self.tokens else None)
+        line = (tok.line if tok else 1) + self.line - 1
+        col = tok.col - len(tok.text) + 1 if tok else 1
+        raise SqlParseError(message, line=line, column=max(col, 1), sql=_pad(self.text, self.line), hint=hint)
+
+    def identifier(self) -> str:
+        tok = self.peek()
+        if tok is None or tok.token_type in (TokenType.L_PAREN, TokenType.R_PAREN, TokenType.COMMA, TokenType.EQ):
+            self.fail("Expected a name")
+        assert tok is not None
+        self.i += 1
+        return tok.text
+
+    def dotted_name(self) -> str:
+        parts = [self.identifier()]
+        while self.peek() is not None and self.peek().token_type == TokenType.DOT:  # type: ignore[union-attr]
+            self.i += 1
+            parts.append(self.identifier())
+        return ".".join(parts)
+
+    def literal(self) -> Any:
+        """A string, number (possibly negative), TRUE/FALSE/NULL, or bare word."""
+        tok = self.peek()
+        if tok is None:
+            self.fail("Expected a value")
+        assert tok is not None
+        negative = False
+        if tok.token_type == TokenType.DASH:
+            negative = True
+            self.i += 1
+            tok = self.peek()
+            assert tok is not None
+        self.i += 1
+        if tok.token_type == TokenType.STRING:
+            return tok.text
+        if tok.token_type == TokenType.NUMBER:
+            value: Any = float(tok.text) if any(c in tok.text for c in ".eE") else int(tok.text)
+            return -value if negative else value
+        upper = tok.text.upper()
+        if upper in ("TRUE", "FALSE"):
+            return upper == "TRUE"
+        if upper == "NULL":
+            return None
+        return tok.text
+
+    def number(self) -> int:
+        value = self.literal()
+        if not isinstance(value, int):
+            self.i -= 1
+            self.fail("Expected a whole number")
+        return value
+
+    def rest(self) -> str:
+        """The remaining text from the current token on."""
+        tok = self.peek()
+        if tok is None:
+            return ""
+        return self.text[tok.start :]
+
+
+def _pad(text: str, line: int) -> str:
+    return "\n" * (line - 1) + text
+
+
+# Extension grammars register here: (leading-keyword predicate, parser). Modules under wharf.sql
+# add themselves at import time so the parser never needs editing for a new statement kind.
+ExtensionParser = Callable[[TokenStream], Any]
+EXTENSIONS: list[tuple[Callable[[TokenStream], bool], ExtensionParser]] = []
+
+
+def extension(matches: Callable[[TokenStream], bool]) -> Callable[[ExtensionParser], ExtensionParser]:
+    """Decorator: register a grammar for statements whose leading tokens satisfy ``matches``."""
+
+    def register(fn: ExtensionParser) -> ExtensionParser:
+        EXTENSIONS.append((matches, fn))
+        return fn
+
+    return register
+
+
+def split(script: str) -> list[tuple[str, int]]:
+    """Split a script on top-level semicolons; returns (statement text, starting line) pairs."""
+    try:
+        tokens = Tokenizer().tokenize(script)
+    except TokenError as exc:
+        raise SqlParseError(str(exc), sql=script) from exc
+    pieces: list[tuple[str, int]] = []
+    start: int | None = None
+    start_line = 1
+    last_end = 0
+    for tok in tokens:
+        if tok.token_type == TokenType.SEMICOLON:
+            if start is not None:
+                pieces.append((script[start : last_end + 1], start_line))
+            start = None
+            continue
+        if start is None:
+            start, start_line = tok.start, tok.line
+        last_end = tok.end
+    if start is not None:
+        pieces.append((script[start : last_end + 1], start_line))
+    return pieces
+
+
+def parse(script: str, dialect: str = "duckdb") -> list[Statement]:
+    """Parse every statement of ``script``; raises ``SqlParseError`` pointing at the bad token."""
+    if dialect not in DIALECTS:
+        raise UnsupportedStatement(f"Unknown SQL dialect '{dialect}'", hint=f"use one of: {', '.join(DIALECTS)}")
+    statements = []
+    for text, line in split(script):
+        statements.append(Statement(parse_one(text, dialect, line), text, line))
+    return statements
+
+
+def parse_one(text: str, dialect: str = "duckdb", line: int = 1) -> Any:
+    stream = TokenStream(text, dialect, line)
+    for matches, grammar in EXTENSIONS:
+        stream.i = 0
+        if matches(stream):
+            stream.i = 0
+            return grammar(stream)
+    try:
+        node = sqlglot.parse_one(text, read=dialect)
+    except ParseError as exc:
+        err = exc.errors[0] if exc.errors else {}
+        message = str(err.get("description") or exc).split("\n")[0]
+        near = err.get("highlight")
+        if near:
+            message = f"{message} near '{near}'"
+        raise SqlParseError(
+            message, line=(err.get("line") or 1) + line - 1, column=err.get("col") or 1, sql=_pad(text, line)
+        ) from exc
+    if isinstance(node, exp.Command):
+        raise UnsupportedStatement(
+            f"Wharf does not run '{text.strip()[:60]}'",
+            hint="see docs/sql.md for the statements Wharf supports",
+        )
+    return node

@@ -1,0 +1,115 @@
+"""Write targets: which table and branch a DML statement commits to, and the commit itself.
+
+``t`` writes to the session branch (``SET wharf.branch``) or main; ``t.branch_x`` to branch x.
+With ``SET wharf.wap_id = 'x'`` the snapshot is staged (no branch moves) with ``wap.id = x``
+in its summary, for ``CALL system.publish_changes``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+from pyiceberg import expressions as ie
+from pyiceberg.manifest import DataFile
+from pyiceberg.table import Table
+from pyiceberg.table.refs import MAIN_BRANCH, SnapshotRefType
+from pyiceberg.table.snapshots import Operation, Snapshot
+from sqlglot import exp
+
+from wharf.errors import InvalidArgument, NotFound
+from wharf.events import CommitEvent
+from wharf.sql.context import Context
+from wharf.sql.references import resolve_table
+from wharf.tables.commit import SnapshotInfo, commit_files, conform, write_data_files
+from wharf.tables.scan import PlannedFile
+
+
+@dataclass
+class Target:
+    namespace: str
+    name: str
+    table: Table
+    branch: str
+    stage_only: bool = False
+    wap_id: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.namespace}.{self.name}"
+
+    @property
+    def snapshot_id(self) -> int | None:
+        """Head of the target branch (None: empty table or branch not created yet)."""
+        ref = self.table.metadata.refs.get(self.branch)
+        if ref is not None:
+            return ref.snapshot_id
+        main = self.table.metadata.refs.get(MAIN_BRANCH)
+        return main.snapshot_id if main else None
+
+
+def resolve_target(ctx: Context, node: exp.Table) -> Target:
+    """Resolve the table a write statement targets, with its branch."""
+    ref = resolve_table(ctx, node)
+    if ref is None:
+        raise NotFound(f"Table {node.sql('duckdb')} is not a Wharf table; only Wharf tables can be written")
+    if ref.metadata is not None:
+        raise InvalidArgument(f"Metadata table {ref.label}.{ref.metadata} is read-only")
+    if ref.version.snapshot_id is not None or ref.version.timestamp_ms is not None:
+        raise InvalidArgument(f"Cannot write to {ref.label} at a past version", hint="write to the table or a branch")
+    if ref.version.ref is not None:
+        found = ref.table.metadata.refs.get(ref.version.ref)
+        if found is not None and found.snapshot_ref_type == SnapshotRefType.TAG:
+            raise InvalidArgument(f"'{ref.version.ref}' is a tag of {ref.label}; tags are read-only, write to a branch")
+        branch = ref.version.ref
+    else:
+        branch = ctx.session.branch or MAIN_BRANCH
+    target = Target(ref.namespace, ref.name, ref.table, branch, stage_only=bool(ctx.session.wap_id), wap_id=ctx.session.wap_id)
+    if branch != MAIN_BRANCH and branch not in target.table.metadata.refs and target.snapshot_id is not None:
+        # Session branch that does not exist yet: create it from main, like Spark's WAP branch.
+        with target.table.manage_snapshots() as ms:
+            ms.create_branch(target.snapshot_id, branch)
+    return target
+
+
+def commit(
+    ctx: Context,
+    target: Target,
+    *,
+    added: list[DataFile],
+    removed: list[PlannedFile] | list[DataFile] = (),  # type: ignore[assignment]
+    read_filter: ie.BooleanExpression | None = None,
+    operation: Operation | None = None,
+) -> Snapshot | None:
+    """Commit one snapshot for a statement and announce it to ``on_commit`` subscribers."""
+    extra = {"wap.id": target.wap_id} if target.wap_id else {}
+    files = [f.data_file if isinstance(f, PlannedFile) else f for f in removed]
+    snapshot = commit_files(
+        target.table,
+        added=added,
+        removed=files,
+        info=SnapshotInfo(ctx.session.user, ctx.statement, extra),
+        branch=target.branch,
+        read_filter=read_filter,
+        stage_only=target.stage_only,
+        operation=operation,
+    )
+    if snapshot is not None:
+        ctx.events.emit(
+            "on_commit",
+            CommitEvent(
+                user=ctx.session.user,
+                statement=ctx.statement,
+                table=target.label,
+                branch=None if target.stage_only else target.branch,
+                snapshot_id=snapshot.snapshot_id,
+                operation=str(snapshot.summary.operation.value) if snapshot.summary else "",
+                summary=dict(snapshot.summary.additional_properties) if snapshot.summary else {},
+            ),
+        )
+    return snapshot
+
+
+def write_rows(target: Target, data: pa.Table) -> list[DataFile]:
+    """Conform rows to the target schema and write them as data files (no commit)."""
+    return write_data_files(target.table, conform(data, target.table.schema(), table_name=target.label))

@@ -1,0 +1,254 @@
+"""``Table``: the Python API of one table, mirroring the SQL statements (same code underneath)."""
+
+from __future__ import annotations
+
+import itertools
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+from pyiceberg.schema import Schema
+from pyiceberg.table.refs import MAIN_BRANCH
+from sqlglot import exp
+
+from wharf.errors import InvalidArgument
+from wharf.result import Result
+from wharf.tables.scan import quote_ident, quote_str
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import polars as pl
+
+    from wharf.lakehouse import Lakehouse
+
+_names = itertools.count()
+
+
+def to_arrow(data: Any) -> pa.Table:
+    """Accept Arrow tables / record batch readers / record batches, pandas and Polars frames."""
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, pa.RecordBatchReader):
+        return data.read_all()
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    module = type(data).__module__
+    if module.startswith("pandas"):
+        return pa.Table.from_pandas(data, preserve_index=False)
+    if module.startswith("polars"):
+        return data.to_arrow()
+    if isinstance(data, dict):
+        return pa.table(data)
+    if isinstance(data, list) and data and isinstance(data[0], dict):
+        return pa.Table.from_pylist(data)
+    raise InvalidArgument(f"Cannot write {type(data).__name__}; pass an Arrow table, a pandas or a Polars DataFrame")
+
+
+class Table:
+    """A handle on ``namespace.table``; always reads the table's current metadata."""
+
+    def __init__(self, lake: Lakehouse, namespace: str, name: str) -> None:
+        self.lake = lake
+        self.namespace = namespace
+        self.name = name
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.namespace}.{self.name}"
+
+    def _ref(self, branch: str | None = None) -> str:
+        base = f"{quote_ident(self.namespace)}.{quote_ident(self.name)}"
+        return base if branch in (None,) else f"{base}.{quote_ident('branch_' + branch)}"
+
+    @property
+    def iceberg(self):  # type: ignore[no-untyped-def]
+        """The underlying ``pyiceberg.table.Table`` (current metadata)."""
+        return self.lake.loader.load(self.namespace, self.name)
+
+    @property
+    def schema(self) -> Schema:
+        return self.iceberg.schema()
+
+    @property
+    def location(self) -> str:
+        return self.iceberg.location()
+
+    # --- reads -----------------------------------------------------------------------------
+
+    def to_arrow(
+        self,
+        ref: str | None = None,
+        snapshot_id: int | None = None,
+        as_of: Any = None,
+        columns: list[str] | None = None,
+        where: str | None = None,
+    ) -> pa.Table:
+        """Read the table (at a branch/tag ``ref``, a ``snapshot_id`` or a time ``as_of``) through the SQL read path."""
+        given = [x is not None for x in (ref, snapshot_id, as_of)]
+        if sum(given) > 1:
+            raise InvalidArgument("Pass at most one of ref, snapshot_id, as_of")
+        source = f"{quote_ident(self.namespace)}.{quote_ident(self.name)}"
+        if ref is not None:
+            source += f" FOR VERSION AS OF {quote_str(ref)}"
+        elif snapshot_id is not None:
+            source += f" FOR VERSION AS OF {int(snapshot_id)}"
+        elif as_of is not None:
+            source += f" FOR TIMESTAMP AS OF {quote_str(str(as_of))}"
+        cols = ", ".join(quote_ident(c) for c in columns) if columns else "*"
+        sql = f"SELECT {cols} FROM {source}" + (f" WHERE {where}" if where else "")
+        return self.lake.sql(sql).to_arrow()
+
+    def to_pandas(self, **kwargs: Any) -> pd.DataFrame:
+        return self.to_arrow(**kwargs).to_pandas()
+
+    def to_polars(self, **kwargs: Any) -> pl.DataFrame:
+        import polars as pl
+
+        return pl.from_arrow(self.to_arrow(**kwargs))  # type: ignore[return-value]
+
+    def count(self) -> int:
+        return int(self.lake.sql(f"SELECT count(*) FROM {self._ref()}").scalar())
+
+    # --- writes ----------------------------------------------------------------------------
+
+    def _with_data(self, data: Any) -> str:
+        """Register ``data`` as a DuckDB view for one statement; returns its name."""
+        name = f"__wharf_data_{next(_names)}"
+        self.lake.duckdb.register(name, to_arrow(data))
+        return name
+
+    def _run_with(self, data: Any, sql_for: Any) -> Result:
+        name = self._with_data(data)
+        try:
+            return self.lake.sql(sql_for(name))
+        finally:
+            self.lake.duckdb.unregister(name)
+
+    def append(self, data: Any, *, branch: str | None = None) -> Result:
+        """Append rows (columns matched by name; missing nullable columns are NULL). One snapshot."""
+        arrow = to_arrow(data)
+        schema = self.schema
+        by_lower = {f.name.lower(): f.name for f in schema.fields}
+        unknown = [c for c in arrow.column_names if c.lower() not in by_lower]
+        if unknown:
+            from wharf.errors import SchemaMismatch
+
+            raise SchemaMismatch(
+                f"Column '{unknown[0]}' does not exist in table {self.full_name}",
+                hint=f"its columns are: {', '.join(f.name for f in schema.fields)}",
+            )
+        cols = ", ".join(quote_ident(by_lower[c.lower()]) for c in arrow.column_names)
+        src = ", ".join(quote_ident(c) for c in arrow.column_names)
+        return self._run_with(arrow, lambda n: f"INSERT INTO {self._ref(branch)} ({cols}) SELECT {src} FROM {n}")
+
+    def overwrite(self, data: Any, where: str | None = None, *, branch: str | None = None) -> Result:
+        """Replace the rows matching ``where`` (all rows if None) with ``data``, in one snapshot."""
+        arrow = to_arrow(data)
+        cols = ", ".join(quote_ident(c) for c in arrow.column_names)
+        condition = where or "true"
+        return self._run_with(
+            arrow,
+            lambda n: f"MERGE INTO {self._ref(branch)} t USING (SELECT * FROM {n}) s ON false "
+            f"WHEN NOT MATCHED THEN INSERT ({cols}) VALUES ({', '.join('s.' + quote_ident(c) for c in arrow.column_names)}) "
+            f"WHEN NOT MATCHED BY SOURCE AND ({condition}) THEN DELETE",
+        )
+
+    def merge(
+        self,
+        data: Any,
+        on: list[str] | str,
+        when_matched: str | None = "update",
+        when_not_matched: str | None = "insert",
+        *,
+        branch: str | None = None,
+    ) -> Result:
+        """Upsert ``data`` by key columns ``on`` (a MERGE INTO under the hood; one snapshot)."""
+        keys = [on] if isinstance(on, str) else list(on)
+        arrow = to_arrow(data)
+        condition = " AND ".join(f"t.{quote_ident(k)} = s.{quote_ident(k)}" for k in keys)
+        cols = arrow.column_names
+        clauses = []
+        if when_matched == "update":
+            sets = ", ".join(f"{quote_ident(c)} = s.{quote_ident(c)}" for c in cols if c not in keys)
+            clauses.append(f"WHEN MATCHED THEN UPDATE SET {sets}" if sets else "")
+        elif when_matched == "delete":
+            clauses.append("WHEN MATCHED THEN DELETE")
+        elif when_matched is not None:
+            raise InvalidArgument("when_matched must be 'update', 'delete' or None")
+        if when_not_matched == "insert":
+            names = ", ".join(quote_ident(c) for c in cols)
+            values = ", ".join(f"s.{quote_ident(c)}" for c in cols)
+            clauses.append(f"WHEN NOT MATCHED THEN INSERT ({names}) VALUES ({values})")
+        elif when_not_matched is not None:
+            raise InvalidArgument("when_not_matched must be 'insert' or None")
+        clauses = [c for c in clauses if c]
+        if not clauses:
+            raise InvalidArgument("merge() needs when_matched or when_not_matched")
+        return self._run_with(
+            arrow, lambda n: f"MERGE INTO {self._ref(branch)} t USING {n} s ON {condition} {' '.join(clauses)}"
+        )
+
+    def delete(self, where: str, *, branch: str | None = None) -> Result:
+        """Delete the rows matching the SQL condition ``where``. One snapshot (none if nothing matched)."""
+        return self.lake.sql(f"DELETE FROM {self._ref(branch)} WHERE {where}")
+
+    def update(self, set: dict[str, str], where: str | None = None, *, branch: str | None = None) -> Result:  # noqa: A002
+        """``UPDATE t SET col = <sql expr>, … [WHERE …]``."""
+        assignments = ", ".join(f"{quote_ident(k)} = {v}" for k, v in set.items())
+        return self.lake.sql(f"UPDATE {self._ref(branch)} SET {assignments}" + (f" WHERE {where}" if where else ""))
+
+    # --- history and refs --------------------------------------------------------------------
+
+    def snapshots(self) -> pa.Table:
+        return self.lake.sql(f"SELECT * FROM {self._ref()}.snapshots ORDER BY committed_at").to_arrow()
+
+    def history(self) -> pa.Table:
+        return self.lake.sql(f"SELECT * FROM {self._ref()}.history ORDER BY made_current_at").to_arrow()
+
+    def refs(self) -> pa.Table:
+        return self.lake.sql(f"SELECT * FROM {self._ref()}.refs ORDER BY name").to_arrow()
+
+    def current_snapshot_id(self, branch: str = MAIN_BRANCH) -> int | None:
+        ref = self.iceberg.metadata.refs.get(branch)
+        return ref.snapshot_id if ref else None
+
+    def create_branch(self, name: str, snapshot_id: int | None = None, *, replace: bool = False) -> None:
+        as_of = f" AS OF VERSION {int(snapshot_id)}" if snapshot_id is not None else ""
+        verb = "CREATE OR REPLACE" if replace else "CREATE"
+        self.lake.sql(f"ALTER TABLE {self._ref()} {verb} BRANCH {quote_ident(name)}{as_of}")
+
+    def create_tag(self, name: str, snapshot_id: int | None = None, *, replace: bool = False) -> None:
+        as_of = f" AS OF VERSION {int(snapshot_id)}" if snapshot_id is not None else ""
+        verb = "CREATE OR REPLACE" if replace else "CREATE"
+        self.lake.sql(f"ALTER TABLE {self._ref()} {verb} TAG {quote_ident(name)}{as_of}")
+
+    def drop_branch(self, name: str) -> None:
+        self.lake.sql(f"ALTER TABLE {self._ref()} DROP BRANCH {quote_ident(name)}")
+
+    def drop_tag(self, name: str) -> None:
+        self.lake.sql(f"ALTER TABLE {self._ref()} DROP TAG {quote_ident(name)}")
+
+    def fast_forward(self, branch: str, to: str) -> Result:
+        """Move ``branch`` to the head of ``to``; fails unless ``branch`` is an ancestor of ``to``."""
+        return self.lake.sql(
+            f"CALL system.fast_forward(table => {quote_str(self.full_name)}, branch => {quote_str(branch)}, to => {quote_str(to)})"
+        )
+
+    def rollback_to(self, snapshot_id: int | None = None, *, timestamp: Any = None) -> Result:
+        """Roll main back to an ancestor snapshot, or to the snapshot current at ``timestamp``."""
+        if (snapshot_id is None) == (timestamp is None):
+            raise InvalidArgument("Pass exactly one of snapshot_id or timestamp")
+        if snapshot_id is not None:
+            return self.lake.sql(
+                f"CALL system.rollback_to_snapshot(table => {quote_str(self.full_name)}, snapshot_id => {int(snapshot_id)})"
+            )
+        return self.lake.sql(
+            f"CALL system.rollback_to_timestamp(table => {quote_str(self.full_name)}, timestamp => {quote_str(str(timestamp))})"
+        )
+
+    def __repr__(self) -> str:
+        return f"<Table {self.full_name}>"
+
+
+__all__ = ["Table", "to_arrow"]
+
+_ = exp  # sqlglot is imported for type names in docstrings of subclasses

@@ -1,0 +1,177 @@
+"""The one write path: Arrow data → Parquet data files → one Iceberg snapshot on a branch.
+
+Every statement that changes data ends in ``commit_files``: files to add, files to remove, a
+snapshot summary, and the filter that defines what the statement read (for serializable
+validation). PyIceberg's commit loop retries on a fresh base after a concurrent commit and
+re-validates: appends always rebase; overwrites fail if a concurrent commit removed a file they
+rewrote or (serializable) added data matching their filter. A failed commit removes the data
+files it wrote, so nothing of a failed statement stays visible.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+from pyiceberg import expressions as ie
+from pyiceberg.exceptions import CommitFailedException, ValidationException
+from pyiceberg.io.pyarrow import _dataframe_to_data_files, schema_to_pyarrow
+from pyiceberg.manifest import DataFile
+from pyiceberg.schema import Schema
+from pyiceberg.table import Table
+from pyiceberg.table.refs import MAIN_BRANCH
+from pyiceberg.table.snapshots import Operation, Snapshot
+from pyiceberg.table.update import SetSnapshotRefUpdate
+from pyiceberg.table.update.snapshot import _FastAppendFiles, _OverwriteFiles
+
+from wharf.errors import ConflictError, SchemaMismatch
+
+STATEMENT_LIMIT = 4096
+
+
+@dataclass
+class SnapshotInfo:
+    """What a write statement records in its snapshot summary."""
+
+    user: str
+    statement: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def properties(self) -> dict[str, str]:
+        text = self.statement
+        if len(text.encode()) > STATEMENT_LIMIT:
+            text = text.encode()[: STATEMENT_LIMIT - 3].decode(errors="ignore") + "..."
+        return {"wharf.user": self.user, "wharf.statement": text, **self.extra}
+
+
+def arrow_schema(schema: Schema) -> pa.Schema:
+    """The Arrow schema Wharf writes for an Iceberg schema (no field-id metadata)."""
+    return schema_to_pyarrow(schema, include_field_ids=False)
+
+
+def conform(data: pa.Table, schema: Schema, *, table_name: str) -> pa.Table:
+    """Cast ``data`` (matched by column name, case-insensitively) to ``schema``; fill missing optional columns.
+
+    Raises ``SchemaMismatch`` naming the column for an unknown column, an impossible cast or a
+    NULL in a required column.
+    """
+    target = arrow_schema(schema)
+    by_lower = {name.lower(): i for i, name in enumerate(data.column_names)}
+    known = {f.name.lower() for f in target}
+    unknown = [n for n in data.column_names if n.lower() not in known]
+    if unknown:
+        raise SchemaMismatch(
+            f"Column '{unknown[0]}' does not exist in table {table_name}",
+            hint=f"the table's columns are: {', '.join(target.names)}",
+        )
+    arrays = []
+    for f, ice in zip(target, schema.fields, strict=True):
+        idx = by_lower.get(f.name.lower())
+        if idx is None:
+            if ice.required:
+                raise SchemaMismatch(f"Column '{f.name}' of {table_name} is NOT NULL but no value was given")
+            arrays.append(pa.nulls(data.num_rows, type=f.type))
+            continue
+        column = data.column(idx)
+        if not column.type.equals(f.type):
+            try:
+                column = column.cast(f.type, safe=True)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise SchemaMismatch(
+                    f"Column '{f.name}' of {table_name} has type {ice.field_type}; cannot store {column.type} values: {exc}"
+                ) from exc
+        if ice.required and column.null_count:
+            raise SchemaMismatch(
+                f"Column '{f.name}' of {table_name} is NOT NULL but {column.null_count} row(s) have NULL",
+                hint="filter out or fill the NULLs, or ALTER the column to allow NULL",
+            )
+        arrays.append(column)
+    return pa.Table.from_arrays(arrays, schema=target)
+
+
+def write_data_files(table: Table, data: pa.Table | pa.RecordBatchReader) -> list[DataFile]:
+    """Write ``data`` (already conformed) as Parquet data files under the table location."""
+    if isinstance(data, pa.Table) and data.num_rows == 0:
+        return []
+    return list(
+        _dataframe_to_data_files(
+            table_metadata=table.metadata, df=data, io=table.io, write_uuid=uuid.uuid4(), counter=itertools.count(0)
+        )
+    )
+
+
+def remove_files(table: Table, files: Iterable[DataFile]) -> None:
+    """Best-effort removal of data files written for a commit that did not land."""
+    for f in files:
+        try:
+            table.io.delete(f.file_path)
+        except Exception:  # noqa: BLE001 - an orphan is collected by maintenance later
+            pass
+
+
+def _staged(producer_class: type) -> type:
+    """A producer that adds its snapshot without moving any branch (write-audit-publish staging)."""
+
+    class Staged(producer_class):  # type: ignore[misc, valid-type]
+        def _commit(self):  # type: ignore[no-untyped-def]
+            updates, _requirements = super()._commit()
+            return tuple(u for u in updates if not isinstance(u, SetSnapshotRefUpdate)), ()
+
+    return Staged
+
+
+def commit_files(
+    table: Table,
+    *,
+    added: list[DataFile],
+    removed: list[DataFile] = (),  # type: ignore[assignment]
+    info: SnapshotInfo,
+    branch: str = MAIN_BRANCH,
+    read_filter: ie.BooleanExpression | None = None,
+    stage_only: bool = False,
+    operation: Operation | None = None,
+) -> Snapshot | None:
+    """Commit one snapshot that adds ``added`` and removes ``removed`` on ``branch``.
+
+    ``read_filter`` is what the statement read (serializable validation: a concurrent append
+    of matching rows is a conflict); ``AlwaysTrue`` when it read the whole table. Returns the new
+    snapshot, or None when there was nothing to commit.
+    """
+    if not added and not removed:
+        return None
+    tx = table.transaction()
+    props = info.properties()
+    if removed:
+        op = operation or (Operation.OVERWRITE if added else Operation.DELETE)
+        klass = _staged(_OverwriteFiles) if stage_only else _OverwriteFiles
+        producer = klass(op, transaction=tx, io=table.io, snapshot_properties=props, branch=branch)
+        producer._predicate = read_filter if read_filter is not None else ie.AlwaysTrue()
+    else:
+        klass = _staged(_FastAppendFiles) if stage_only else _FastAppendFiles
+        producer = klass(Operation.APPEND, transaction=tx, io=table.io, snapshot_properties=props, branch=branch)
+    for f in removed:
+        producer.delete_data_file(f)
+    for f in added:
+        producer.append_data_file(f)
+    snapshot_id = producer.snapshot_id
+    try:
+        producer.commit()
+        tx.commit_transaction()
+    except (CommitFailedException, ValidationException) as exc:
+        remove_files(table, added)
+        table.refresh()
+        head = table.metadata.snapshot_by_name(branch)
+        name = ".".join(table.name()[1:])
+        raise ConflictError(
+            f"Concurrent commit to {name} (branch '{branch}') conflicts with this statement: {exc}",
+            table=name,
+            conflicting_snapshot_id=head.snapshot_id if head else None,
+            hint="nothing was committed; run the statement again",
+        ) from exc
+    except BaseException:
+        remove_files(table, added)
+        raise
+    return table.metadata.snapshot_by_id(snapshot_id)

@@ -1,0 +1,200 @@
+"""Translate SQL predicates (sqlglot) into PyIceberg expressions for scan planning.
+
+The translation is *inclusive*: it may keep a file that has no matching row, never drop a file
+that has one. Anything it does not understand becomes ``AlwaysTrue`` (so an AND simply loses
+that conjunct, and an OR containing it keeps everything).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+
+from pyiceberg import expressions as ie
+from pyiceberg import types as it
+from pyiceberg.schema import Schema
+from sqlglot import exp
+
+ColumnResolver = Callable[[exp.Column], str | None]
+"""Maps a column reference to a field name of the scanned table, or None if not this table's."""
+
+_NUMERIC = (it.IntegerType, it.LongType, it.FloatType, it.DoubleType, it.DecimalType)
+_TEMPORAL = (it.DateType, it.TimestampType, it.TimestamptzType, it.TimeType)
+
+
+def _python_value(node: exp.Expression, field_type: it.IcebergType) -> object | None:
+    """Return the literal's value converted for ``field_type``, or None if not safely convertible."""
+    kind: str | None = None
+    if isinstance(node, exp.Cast) and isinstance(node.this, exp.Literal):
+        kind = node.to.this.name if node.to.this else None
+        node = node.this
+    if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal) and not node.this.is_string:
+        text = "-" + node.this.this
+        node = exp.Literal.number(text)
+    if not isinstance(node, exp.Literal):
+        if isinstance(node, exp.Boolean) and isinstance(field_type, it.BooleanType):
+            return bool(node.this)
+        return None
+    text = node.this
+    if node.is_string:
+        if isinstance(field_type, it.StringType):
+            return text
+        if isinstance(field_type, it.UUIDType):
+            return text
+        if isinstance(field_type, _TEMPORAL):
+            return _temporal_value(text, field_type, kind)
+        return None
+    # numeric literal: only into numeric columns, and never a fractional value into an integer column
+    if not isinstance(field_type, _NUMERIC):
+        return None
+    if isinstance(field_type, (it.IntegerType, it.LongType)):
+        try:
+            return int(text)
+        except ValueError:
+            return None
+    try:
+        return float(text) if isinstance(field_type, (it.FloatType, it.DoubleType)) else text
+    except ValueError:
+        return None
+
+
+def _temporal_value(text: str, field_type: it.IcebergType, cast_kind: str | None) -> object | None:
+    try:
+        if isinstance(field_type, it.DateType):
+            if len(text) == 10:
+                return dt.date.fromisoformat(text)
+            return None  # '2024-01-01 10:00' compared with a date: leave to DuckDB
+        if isinstance(field_type, it.TimeType):
+            return dt.time.fromisoformat(text)
+        value = dt.datetime.fromisoformat(text.replace(" ", "T") if len(text) > 10 else text)
+        if isinstance(field_type, it.TimestamptzType):
+            if value.tzinfo is None:  # sessions run in UTC
+                value = value.replace(tzinfo=dt.timezone.utc)
+            return value
+        if value.tzinfo is not None:
+            return None
+        return value
+    except ValueError:
+        return None
+
+
+def _to_literal(value: object, field_type: it.IcebergType) -> object:
+    if isinstance(value, dt.datetime):
+        epoch = dt.datetime(1970, 1, 1, tzinfo=value.tzinfo) if value.tzinfo else dt.datetime(1970, 1, 1)
+        return (value - epoch) // dt.timedelta(microseconds=1)
+    if isinstance(value, dt.date):
+        return (value - dt.date(1970, 1, 1)).days
+    if isinstance(value, dt.time):
+        return (value.hour * 3600 + value.minute * 60 + value.second) * 1_000_000 + value.microsecond
+    return value
+
+
+_COMPARISONS: dict[type[exp.Expression], Callable[[str, object], ie.BooleanExpression]] = {
+    exp.EQ: ie.EqualTo,
+    exp.NEQ: ie.NotEqualTo,
+    exp.GT: ie.GreaterThan,
+    exp.GTE: ie.GreaterThanOrEqual,
+    exp.LT: ie.LessThan,
+    exp.LTE: ie.LessThanOrEqual,
+}
+_FLIPPED: dict[type[exp.Expression], type[exp.Expression]] = {
+    exp.EQ: exp.EQ,
+    exp.NEQ: exp.NEQ,
+    exp.GT: exp.LT,
+    exp.GTE: exp.LTE,
+    exp.LT: exp.GT,
+    exp.LTE: exp.GTE,
+}
+
+
+def to_iceberg(node: exp.Expression, schema: Schema, resolve: ColumnResolver) -> ie.BooleanExpression:
+    """Translate ``node`` into an inclusive Iceberg filter over ``schema`` (``AlwaysTrue`` if unknown)."""
+
+    def field(col: exp.Expression) -> tuple[str, it.IcebergType] | None:
+        if not isinstance(col, exp.Column):
+            return None
+        name = resolve(col)
+        if name is None:
+            return None
+        found = schema.find_field(name, case_sensitive=False) if _has(schema, name) else None
+        if found is None or not isinstance(found.field_type, it.PrimitiveType):
+            return None
+        return found.name, found.field_type
+
+    def walk(n: exp.Expression) -> ie.BooleanExpression:
+        if isinstance(n, exp.Paren):
+            return walk(n.this)
+        if isinstance(n, exp.And):
+            return ie.And(walk(n.left), walk(n.right))
+        if isinstance(n, exp.Or):
+            left, right = walk(n.left), walk(n.right)
+            if left == ie.AlwaysTrue() or right == ie.AlwaysTrue():
+                return ie.AlwaysTrue()
+            return ie.Or(left, right)
+        if type(n) in _COMPARISONS:
+            left, right, kind = n.left, n.right, type(n)
+            if not isinstance(left, exp.Column) and isinstance(right, exp.Column):
+                left, right, kind = right, left, _FLIPPED[kind]
+            f = field(left)
+            if f is None:
+                return ie.AlwaysTrue()
+            value = _python_value(right, f[1])
+            if value is None:
+                return ie.AlwaysTrue()
+            return _COMPARISONS[kind](f[0], _to_literal(value, f[1]))
+        if isinstance(n, exp.Between):
+            f = field(n.this)
+            if f is None:
+                return ie.AlwaysTrue()
+            low, high = _python_value(n.args["low"], f[1]), _python_value(n.args["high"], f[1])
+            if low is None or high is None:
+                return ie.AlwaysTrue()
+            return ie.And(
+                ie.GreaterThanOrEqual(f[0], _to_literal(low, f[1])), ie.LessThanOrEqual(f[0], _to_literal(high, f[1]))
+            )
+        if isinstance(n, exp.In) and not n.args.get("query"):
+            f = field(n.this)
+            if f is None:
+                return ie.AlwaysTrue()
+            values = [_python_value(v, f[1]) for v in n.expressions]
+            if not values or any(v is None for v in values):
+                return ie.AlwaysTrue()
+            return ie.In(f[0], {_to_literal(v, f[1]) for v in values})
+        if isinstance(n, exp.Is) and isinstance(n.expression, exp.Null):
+            f = field(n.this)
+            return ie.IsNull(f[0]) if f else ie.AlwaysTrue()
+        if isinstance(n, exp.Not) and isinstance(n.this, exp.Is) and isinstance(n.this.expression, exp.Null):
+            f = field(n.this.this)
+            return ie.NotNull(f[0]) if f else ie.AlwaysTrue()
+        return ie.AlwaysTrue()
+
+    try:
+        return walk(node)
+    except Exception:  # noqa: BLE001 - planning must never fail a query; scan everything instead
+        return ie.AlwaysTrue()
+
+
+def _has(schema: Schema, name: str) -> bool:
+    lowered = name.lower()
+    return any(f.name.lower() == lowered for f in schema.fields)
+
+
+def conjuncts(node: exp.Expression | None) -> list[exp.Expression]:
+    """Split ``a AND b AND c`` into ``[a, b, c]``."""
+    if node is None:
+        return []
+    if isinstance(node, exp.Paren):
+        return conjuncts(node.this)
+    if isinstance(node, exp.And):
+        return conjuncts(node.left) + conjuncts(node.right)
+    return [node]
+
+
+def combine(filters: Iterable[ie.BooleanExpression]) -> ie.BooleanExpression:
+    """AND together filters, dropping ``AlwaysTrue``."""
+    result: ie.BooleanExpression = ie.AlwaysTrue()
+    for f in filters:
+        if f == ie.AlwaysTrue():
+            continue
+        result = f if result == ie.AlwaysTrue() else ie.And(result, f)
+    return result

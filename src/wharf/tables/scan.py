@@ -1,0 +1,201 @@
+"""The one read path: Iceberg scan planning → a DuckDB relation over exactly the planned files.
+
+``plan_scan`` uses PyIceberg's manifest machinery (partition and column-statistics pruning with
+the query's predicates) to choose data files and the delete files that apply to them;
+``ScanPlan.relation_sql`` turns the plan into SQL that DuckDB runs directly on the Parquet files
+(columns matched by Iceberg field id, so renamed/added/dropped columns read correctly), with
+positional and equality deletes applied as anti-joins inside DuckDB.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from urllib.parse import unquote, urlparse
+
+from pyiceberg import expressions as ie
+from pyiceberg.manifest import DataFile, DataFileContent
+from pyiceberg.schema import Schema
+from pyiceberg.table import ManifestGroupPlanner, Table
+from pyiceberg.table.metadata import TableMetadata
+
+from wharf.tables.types import iceberg_to_duckdb
+
+FILE_COLUMN = "__wharf_file"
+POS_COLUMN = "__wharf_pos"
+
+
+def local_path(uri: str) -> str:
+    """Turn a ``file://`` URI from Iceberg metadata into a path DuckDB can open."""
+    if uri.startswith("file:"):
+        return unquote(urlparse(uri).path)
+    return uri
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    data_file: DataFile
+    sequence_number: int
+
+    @property
+    def path(self) -> str:
+        return local_path(self.data_file.file_path)
+
+
+@dataclass(frozen=True)
+class EqualityDelete:
+    path: str
+    equality_ids: tuple[int, ...]
+    sequence_number: int
+
+
+@dataclass
+class ScanPlan:
+    """The files one table reference reads, at one snapshot, under one filter."""
+
+    schema: Schema
+    snapshot_id: int | None
+    files: list[PlannedFile] = field(default_factory=list)
+    position_deletes: list[str] = field(default_factory=list)
+    equality_deletes: list[EqualityDelete] = field(default_factory=list)
+    files_considered: int = 0
+
+    @property
+    def bytes_planned(self) -> int:
+        return sum(f.data_file.file_size_in_bytes for f in self.files)
+
+    @property
+    def record_count(self) -> int:
+        return sum(f.data_file.record_count for f in self.files)
+
+    def _schema_map(self) -> str:
+        entries = [
+            f"{f.field_id}: {{name: {quote_str(f.name)}, type: {quote_str(iceberg_to_duckdb(f.field_type))}, "
+            f"default_value: NULL}}"
+            for f in self.schema.fields
+        ]
+        return "MAP {" + ", ".join(entries) + "}"
+
+    def relation_sql(self, *, with_position: bool = False, files: list[PlannedFile] | None = None) -> str:
+        """SQL for a subquery producing the table's rows (plus file/position columns if asked)."""
+        chosen = self.files if files is None else files
+        columns = ", ".join(quote_ident(f.name) for f in self.schema.fields)
+        if not chosen:
+            typed = ", ".join(
+                f"CAST(NULL AS {iceberg_to_duckdb(f.field_type)}) AS {quote_ident(f.name)}" for f in self.schema.fields
+            )
+            extra = f", CAST(NULL AS VARCHAR) AS {FILE_COLUMN}, CAST(NULL AS BIGINT) AS {POS_COLUMN}" if with_position else ""
+            return f"(SELECT {typed}{extra} WHERE false)"
+        paths = "[" + ", ".join(quote_str(f.path) for f in chosen) + "]"
+        needs_position = with_position or bool(self.position_deletes)
+        needs_seq = bool(self.equality_deletes)
+        options = [f"schema = {self._schema_map()}"]
+        if needs_position or needs_seq:
+            options += ["filename = true", "file_row_number = true"]
+        source = f"read_parquet({paths}, {', '.join(options)})"
+        if not (needs_position or needs_seq):
+            return f"(SELECT {columns} FROM {source})"
+        body = f"SELECT *, filename AS {FILE_COLUMN}, file_row_number AS {POS_COLUMN} FROM {source}"
+        joins = ""
+        conditions: list[str] = []
+        if self.position_deletes:
+            deletes = "[" + ", ".join(quote_str(p) for p in self.position_deletes) + "]"
+            conditions.append(
+                f"NOT EXISTS (SELECT 1 FROM read_parquet({deletes}) p "
+                f"WHERE regexp_replace(p.file_path, '^file://', '') = d.{FILE_COLUMN} AND p.pos = d.{POS_COLUMN})"
+            )
+        if self.equality_deletes:
+            # An equality delete removes matching rows of data files with a *lower* sequence number.
+            seq_values = ", ".join(f"({quote_str(f.path)}, {f.sequence_number})" for f in chosen)
+            joins = f" JOIN (VALUES {seq_values}) AS s(__wharf_path, __wharf_seq) ON s.__wharf_path = d.{FILE_COLUMN}"
+            by_id = {f.field_id: f.name for f in self.schema.fields}
+            for eq in self.equality_deletes:
+                names = [by_id[i] for i in eq.equality_ids if i in by_id]
+                match = " AND ".join(f"e.{quote_ident(n)} IS NOT DISTINCT FROM d.{quote_ident(n)}" for n in names)
+                conditions.append(
+                    f"NOT (s.__wharf_seq < {eq.sequence_number} AND EXISTS (SELECT 1 FROM "
+                    f"read_parquet([{quote_str(eq.path)}]) e WHERE {match}))"
+                )
+        keep = ", " + ", ".join(f"d.{c}" for c in (FILE_COLUMN, POS_COLUMN)) if with_position else ""
+        cols = ", ".join(f"d.{quote_ident(f.name)}" for f in self.schema.fields)
+        where = (" WHERE " + " AND ".join(conditions)) if conditions else ""
+        return f"(SELECT {cols}{keep} FROM ({body}) d{joins}{where})"
+
+
+class ScanPlanner:
+    """Plans scans and caches plans, so repeated queries on an unchanged table skip the manifests."""
+
+    def __init__(self, max_entries: int = 256) -> None:
+        self._cache: OrderedDict[tuple[str, int | None, str], ScanPlan] = OrderedDict()
+        self._max = max_entries
+        self._lock = threading.Lock()
+
+    def plan(
+        self,
+        table: Table,
+        snapshot_id: int | None,
+        row_filter: ie.BooleanExpression = ie.AlwaysTrue(),
+        schema: Schema | None = None,
+    ) -> ScanPlan:
+        """Plan a scan of ``table`` at ``snapshot_id`` (None = empty table) keeping only files that may match."""
+        metadata = table.metadata
+        key = (table.metadata_location, snapshot_id, repr(row_filter), schema.schema_id if schema else -1)
+        with self._lock:
+            cached = self._cache.get(key)  # type: ignore[call-overload]
+            if cached is not None:
+                self._cache.move_to_end(key)  # type: ignore[arg-type]
+                return cached
+        plan = _plan(table, metadata, snapshot_id, row_filter, schema or metadata.schema())
+        with self._lock:
+            self._cache[key] = plan  # type: ignore[index]
+            if len(self._cache) > self._max:
+                self._cache.popitem(last=False)
+        return plan
+
+
+def _plan(
+    table: Table, metadata: TableMetadata, snapshot_id: int | None, row_filter: ie.BooleanExpression, schema: Schema
+) -> ScanPlan:
+    plan = ScanPlan(schema=schema, snapshot_id=snapshot_id)
+    if snapshot_id is None:
+        return plan
+    snapshot = metadata.snapshot_by_id(snapshot_id)
+    if snapshot is None:
+        return plan
+    # Planning binds the filter against the table's current schema by name, case-insensitively.
+    planner = ManifestGroupPlanner(metadata, table.io, row_filter=row_filter, case_sensitive=False)
+    manifests = snapshot.manifests(table.io)
+    data: list[PlannedFile] = []
+    positional: list[tuple[int, DataFile]] = []
+    equality: list[EqualityDelete] = []
+    for entries in planner.plan_manifest_entries(manifests):
+        for entry in entries:
+            df = entry.data_file
+            seq = entry.sequence_number or 0
+            if df.content == DataFileContent.DATA:
+                data.append(PlannedFile(df, seq))
+            elif df.content == DataFileContent.POSITION_DELETES:
+                positional.append((seq, df))
+            elif df.content == DataFileContent.EQUALITY_DELETES:
+                equality.append(EqualityDelete(local_path(df.file_path), tuple(df.equality_ids or ()), seq))
+    plan.files_considered = sum(m.existing_files_count or 0 for m in manifests) + sum(
+        m.added_files_count or 0 for m in manifests
+    )
+    plan.files = data
+    if positional and data:
+        min_seq = min(f.sequence_number for f in data)
+        # A positional delete applies to data files with a sequence number <= its own.
+        plan.position_deletes = [local_path(df.file_path) for seq, df in positional if seq >= min_seq]
+    if equality and data:
+        min_seq = min(f.sequence_number for f in data)
+        plan.equality_deletes = [e for e in equality if e.sequence_number > min_seq]
+    return plan
