@@ -17,7 +17,7 @@ demo: $(STAMP)
 	$(BIN)/wharf --lake demo-lake demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 2>/dev/null || $(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
