@@ -116,11 +116,13 @@ class Result:
     def __repr__(self) -> str:
         if self.message and not self.columns:
             return f"<Result {self.message}>"
+        import io
+
         from rich.console import Console
 
-        console = Console(width=120, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+        console = Console(width=120, file=io.StringIO(), color_system=None)
         console.print(self._rich_table())
-        return console.export_text()
+        return console.file.getvalue()  # type: ignore[attr-defined, no-any-return]
 
     def _repr_html_(self) -> str:
         table = self.to_arrow()

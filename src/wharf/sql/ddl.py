@@ -163,7 +163,7 @@ def run_create(ctx: Context, node: exp.Create) -> Result:
     rows: pa.Table | None = None
     if query is not None:
         rewritten = rewrite_query(ctx, query)
-        rows = run_duckdb(ctx.con, rewritten.sql).fetch_arrow_table()
+        rows = run_duckdb(ctx.con, rewritten.sql).to_arrow_table()
         schema = Schema(*_arrow_fields(rows.schema))
     else:
         schema = _schema_from_columns(list(node.this.expressions))
@@ -197,17 +197,21 @@ def run_drop(ctx: Context, node: exp.Drop) -> Result:
         return drop_namespace(ctx, DropNamespace(node.this.name, bool(node.args.get("exists")), bool(node.args.get("cascade"))))
     if kind != "TABLE":
         raise UnsupportedStatement(f"DROP {kind} is not supported")
-    ns, name = table_name(node.this)
-    if not ctx.loader.exists(ns, name):
-        if node.args.get("exists"):
-            return ok(f"Table {ns}.{name} does not exist")
-        raise NotFound(f"Table {ns}.{name} does not exist", hint="use DROP TABLE IF EXISTS")
-    if node.args.get("purge"):
-        ctx.catalog.purge_table((ns, name))
-    else:
-        ctx.catalog.drop_table((ns, name))
-    ctx.loader.forget(ns, name)
-    return ok(f"Dropped table {ns}.{name}")
+    names = [table_name(t) for t in (node.args.get("tables") or [node.this])]
+    missing = [f"{ns}.{name}" for ns, name in names if not ctx.loader.exists(ns, name)]
+    if missing and not node.args.get("exists"):
+        raise NotFound(f"Table {missing[0]} does not exist", hint="use DROP TABLE IF EXISTS")
+    dropped = []
+    for ns, name in names:
+        if f"{ns}.{name}" in missing:
+            continue
+        if node.args.get("purge"):
+            ctx.catalog.purge_table((ns, name))
+        else:
+            ctx.catalog.drop_table((ns, name))
+        ctx.loader.forget(ns, name)
+        dropped.append(f"{ns}.{name}")
+    return ok(f"Dropped table {', '.join(dropped)}" if dropped else f"Table {', '.join(missing)} does not exist")
 
 
 @handles(exp.Alter)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pyarrow as pa
 from pyiceberg.manifest import DataFile
 from sqlglot import exp
@@ -43,10 +45,11 @@ def source_rows(ctx: Context, target: Target, source: exp.Expression, columns: l
         casts.append(f"CAST({alias} AS {iceberg_to_duckdb(field.field_type)}) AS {quote_ident(field.name)}")
     sql = f"SELECT {', '.join(casts)} FROM ({rewritten.sql}) AS __src({', '.join(aliases)})"
     try:
-        return run_duckdb(ctx.con, sql).fetch_arrow_table()
+        return run_duckdb(ctx.con, sql).to_arrow_table()
     except SchemaMismatch as exc:
         culprit = _find_bad_column(ctx, rewritten.sql, aliases, names, fields)
-        raise SchemaMismatch(f"{culprit}{exc.message}" if culprit else exc.message) from exc
+        message = re.sub(r" when casting from source column __c\d+", "", exc.message)
+        raise SchemaMismatch(f"{culprit}{message}") from exc
 
 
 def _find_bad_column(ctx: Context, source_sql: str, aliases: list[str], names: list[str], fields: dict) -> str:  # type: ignore[type-arg]

@@ -29,11 +29,11 @@ def run_query(ctx: Context, node: exp.Expression) -> Result:
     )
     if rewritten.registered:
         # Metadata tables are registered Arrow views on this cursor: materialise, then drop them.
-        table = cursor.fetch_arrow_table()
+        table = cursor.to_arrow_table()
         for name in rewritten.registered:
             ctx.con.unregister(name)
         return Result(table)
-    reader = cursor.fetch_record_batch(BATCH_ROWS)
+    reader = cursor.to_arrow_reader(BATCH_ROWS)
     result = Result(reader)
     result._keepalive = ctx.con  # type: ignore[attr-defined]  # the stream reads from this cursor
     return result

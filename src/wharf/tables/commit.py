@@ -11,6 +11,8 @@ files it wrote, so nothing of a failed statement stays visible.
 from __future__ import annotations
 
 import itertools
+import random
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -142,36 +144,54 @@ def commit_files(
     """
     if not added and not removed:
         return None
-    tx = table.transaction()
     props = info.properties()
-    if removed:
-        op = operation or (Operation.OVERWRITE if added else Operation.DELETE)
-        klass = _staged(_OverwriteFiles) if stage_only else _OverwriteFiles
-        producer = klass(op, transaction=tx, io=table.io, snapshot_properties=props, branch=branch)
-        producer._predicate = read_filter if read_filter is not None else ie.AlwaysTrue()
-    else:
-        klass = _staged(_FastAppendFiles) if stage_only else _FastAppendFiles
-        producer = klass(Operation.APPEND, transaction=tx, io=table.io, snapshot_properties=props, branch=branch)
-    for f in removed:
-        producer.delete_data_file(f)
-    for f in added:
-        producer.append_data_file(f)
-    snapshot_id = producer.snapshot_id
-    try:
-        producer.commit()
-        tx.commit_transaction()
-    except (CommitFailedException, ValidationException) as exc:
-        remove_files(table, added)
-        table.refresh()
-        head = table.metadata.snapshot_by_name(branch)
-        name = ".".join(table.name()[1:])
-        raise ConflictError(
-            f"Concurrent commit to {name} (branch '{branch}') conflicts with this statement: {exc}",
-            table=name,
-            conflicting_snapshot_id=head.snapshot_id if head else None,
-            hint="nothing was committed; run the statement again",
-        ) from exc
-    except BaseException:
-        remove_files(table, added)
-        raise
-    return table.metadata.snapshot_by_id(snapshot_id)
+    # Appends never conflict: after PyIceberg's own retries run out under heavy contention
+    # (many writers), rebuild on the fresh head and try again rather than fail the statement.
+    attempts = APPEND_ATTEMPTS if not removed else 1
+    for attempt in range(attempts):
+        tx = table.transaction()
+        if removed:
+            op = operation or (Operation.OVERWRITE if added else Operation.DELETE)
+            klass = _staged(_OverwriteFiles) if stage_only else _OverwriteFiles
+            producer = klass(op, transaction=tx, io=table.io, snapshot_properties=props, branch=branch)
+            producer._predicate = read_filter if read_filter is not None else ie.AlwaysTrue()
+        else:
+            klass = _staged(_FastAppendFiles) if stage_only else _FastAppendFiles
+            producer = klass(Operation.APPEND, transaction=tx, io=table.io, snapshot_properties=props, branch=branch)
+        for f in removed:
+            producer.delete_data_file(f)
+        for f in added:
+            producer.append_data_file(f)
+        snapshot_id = producer.snapshot_id
+        try:
+            producer.commit()
+            tx.commit_transaction()
+            return table.metadata.snapshot_by_id(snapshot_id)
+        except CommitFailedException as exc:
+            if attempt + 1 < attempts:
+                time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
+                table.refresh()
+                continue
+            _conflict(table, added, branch, exc)
+        except ValidationException as exc:
+            _conflict(table, added, branch, exc)
+        except BaseException:
+            remove_files(table, added)
+            raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+APPEND_ATTEMPTS = 30
+
+
+def _conflict(table: Table, added: list[DataFile], branch: str, exc: Exception) -> None:
+    remove_files(table, added)
+    table.refresh()
+    head = table.metadata.snapshot_by_name(branch)
+    name = ".".join(table.name())
+    raise ConflictError(
+        f"Concurrent commit to {name} (branch '{branch}') conflicts with this statement: {exc}",
+        table=name,
+        conflicting_snapshot_id=head.snapshot_id if head else None,
+        hint="nothing was committed; run the statement again",
+    ) from exc

@@ -44,7 +44,7 @@ def parse_timestamp_ms(value: str | int | float | dt.datetime) -> int:
 
 
 def table_label(table: Table) -> str:
-    return ".".join(table.name()[1:])
+    return ".".join(table.name())
 
 
 def ref_snapshot_id(table: Table, ref: str, *, kind: SnapshotRefType | None = None) -> int:
