@@ -69,12 +69,7 @@ def partition_spec(schema: Schema, items: list[exp.Expression]) -> PartitionSpec
         if isinstance(item, (exp.Column, exp.Identifier)):
             column, transform, suffix = item.name, IdentityTransform(), ""
         else:
-            fname = (item.name if isinstance(item, exp.Anonymous) else item.key).lower()
-            args = list(item.expressions) if isinstance(item, exp.Anonymous) else [a for a in item.args.values() if a]
-            if fname == "month" and isinstance(item, exp.Month):
-                fname = "months"
-            if fname in ("year", "day") and not isinstance(item, exp.Anonymous):
-                fname += "s"
+            fname, args = _transform_call(item)
             if fname in _TRANSFORMS:
                 klass, suffix = _TRANSFORMS[fname]
                 column, transform = args[0].name, klass()
@@ -82,7 +77,7 @@ def partition_spec(schema: Schema, items: list[exp.Expression]) -> PartitionSpec
             elif fname in ("bucket", "truncate"):
                 if len(args) != 2:
                     raise InvalidArgument(f"{fname}() takes (n, column), got {item.sql()}")
-                n_node, col_node = (args if isinstance(args[0], exp.Literal) else args[::-1])
+                n_node, col_node = args if isinstance(args[0], exp.Literal) else args[::-1]
                 n = int(n_node.name)
                 column = col_node.name
                 transform = BucketTransform(n) if fname == "bucket" else TruncateTransform(n)
@@ -100,6 +95,26 @@ def partition_spec(schema: Schema, items: list[exp.Expression]) -> PartitionSpec
             PartitionField(source_id=source.field_id, field_id=next(ids), transform=transform, name=source.name + suffix)
         )
     return PartitionSpec(*fields)
+
+
+# sqlglot gives some transforms their own node types; map them back to the Iceberg names.
+_TRANSFORM_NODES: dict[type[exp.Expression], str] = {
+    exp.PartitionedByBucket: "bucket",
+    exp.PartitionByTruncate: "truncate",
+    exp.Year: "years",
+    exp.Month: "months",
+    exp.Day: "days",
+}
+
+
+def _transform_call(item: exp.Expression) -> tuple[str, list[exp.Expression]]:
+    """``(transform name, [arguments])`` of a partition item such as ``bucket(16, id)``."""
+    if isinstance(item, exp.Anonymous):
+        return item.name.lower(), list(item.expressions)
+    for klass, name in _TRANSFORM_NODES.items():
+        if isinstance(item, klass):
+            return name, [a for a in (item.this, item.args.get("expression")) if a is not None]
+    return item.key.lower(), [a for a in item.args.values() if isinstance(a, exp.Expression)]
 
 
 def _properties(create: exp.Create) -> tuple[list[exp.Expression], dict[str, str]]:
@@ -169,9 +184,12 @@ def run_create(ctx: Context, node: exp.Create) -> Result:
         schema = _schema_from_columns(list(node.this.expressions))
     spec = partition_spec(schema, partition_items)
     if exists and replace:
-        # REPLACE keeps nothing of the old table: drop the catalog entry, files stay for expiry.
-        ctx.catalog.drop_table((ns, name))
-        ctx.loader.forget(ns, name)
+        from wharf.tables.replace import replace_table
+
+        replace_table(
+            ctx.loader.load(ns, name), schema, spec, props, rows, SnapshotInfo(ctx.session.user, ctx.statement), f"{ns}.{name}"
+        )
+        return ok(f"Replaced table {ns}.{name}")
     table = ctx.catalog.create_table((ns, name), schema=schema, partition_spec=spec, properties=props)
     if rows is not None and rows.num_rows:
         try:
@@ -184,10 +202,12 @@ def run_create(ctx: Context, node: exp.Create) -> Result:
 
 
 def _arrow_fields(schema: pa.Schema) -> list[NestedField]:
+    """Iceberg fields (numbered 1..n, nested fields after) for an Arrow schema."""
     from pyiceberg.io.pyarrow import _ConvertToIcebergWithoutIDs, visit_pyarrow  # type: ignore[attr-defined]
+    from pyiceberg.schema import assign_fresh_schema_ids
 
     converted = visit_pyarrow(schema, _ConvertToIcebergWithoutIDs())
-    return list(converted.fields)
+    return list(assign_fresh_schema_ids(Schema(*converted.fields)).fields)
 
 
 @handles(exp.Drop)
@@ -244,7 +264,8 @@ def _schema_action(update, schema: Schema, action: exp.Expression, label: str) -
         for column in action.expressions:
             _schema_action(update, schema, column, label)
     elif isinstance(action, exp.Drop):
-        update.delete_column(_column(schema, action.this.name, label))
+        for column in action.args.get("tables") or [action.this]:
+            update.delete_column(_column(schema, column.name, label))
     elif isinstance(action, exp.RenameColumn):
         update.rename_column(_column(schema, action.this.name, label), action.args["to"].name)
     elif isinstance(action, exp.AlterColumn):

@@ -77,7 +77,7 @@ def conform(data: pa.Table, schema: Schema, *, table_name: str) -> pa.Table:
                 raise SchemaMismatch(f"Column '{f.name}' of {table_name} is NOT NULL but no value was given")
             arrays.append(pa.nulls(data.num_rows, type=f.type))
             continue
-        column = data.column(idx)
+        column = _uuid_bytes(data.column(idx), f.type)
         if not column.type.equals(f.type):
             try:
                 column = column.cast(f.type, safe=True)
@@ -92,6 +92,21 @@ def conform(data: pa.Table, schema: Schema, *, table_name: str) -> pa.Table:
             )
         arrays.append(column)
     return pa.Table.from_arrays(arrays, schema=target)
+
+
+def _uuid_bytes(column: pa.ChunkedArray, target: pa.DataType) -> pa.ChunkedArray:
+    """DuckDB hands UUIDs to Arrow as strings; Iceberg stores them as 16 bytes (Arrow's uuid type)."""
+    storage = target.storage_type if isinstance(target, pa.BaseExtensionType) else target
+    if not (pa.types.is_fixed_size_binary(storage) and storage.byte_width == 16):
+        return column
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        import uuid as uuid_module
+
+        values = pa.array([None if v is None else uuid_module.UUID(v).bytes for v in column.to_pylist()], type=storage)
+        if isinstance(target, pa.BaseExtensionType):
+            values = pa.ExtensionArray.from_storage(target, values)
+        return pa.chunked_array([values], type=target)
+    return column
 
 
 def write_data_files(table: Table, data: pa.Table | pa.RecordBatchReader) -> list[DataFile]:
@@ -112,6 +127,34 @@ def remove_files(table: Table, files: Iterable[DataFile]) -> None:
             table.io.delete(f.file_path)
         except Exception:  # noqa: BLE001 - an orphan is collected by maintenance later
             pass
+
+
+class _Overwrite(_OverwriteFiles):
+    """Overwrite whose manifests for files of an *old* partition spec use a schema that spec binds to.
+
+    PyIceberg writes every manifest with the current schema; after a REPLACE TABLE (or dropping a
+    partition source column) an old spec no longer binds to it and writing the manifest fails.
+    """
+
+    def new_manifest_writer(self, spec):  # type: ignore[no-untyped-def]
+        from pyiceberg.manifest import write_manifest
+
+        metadata = self._transaction.table_metadata
+        needed = {f.source_id for f in spec.fields}
+        schema = metadata.schema()
+        if not needed <= {f.field_id for f in schema.fields}:
+            for candidate in reversed(metadata.schemas):
+                if needed <= {f.field_id for f in candidate.fields}:
+                    schema = candidate
+                    break
+        return write_manifest(
+            format_version=metadata.format_version,
+            spec=spec,
+            schema=schema,
+            output_file=self.new_manifest_output(),
+            snapshot_id=self._snapshot_id,
+            avro_compression=self._compression,
+        )
 
 
 def _staged(producer_class: type) -> type:
@@ -135,15 +178,18 @@ def commit_files(
     read_filter: ie.BooleanExpression | None = None,
     stage_only: bool = False,
     operation: Operation | None = None,
+    cleanup: bool = True,
 ) -> Snapshot | None:
     """Commit one snapshot that adds ``added`` and removes ``removed`` on ``branch``.
 
     ``read_filter`` is what the statement read (serializable validation: a concurrent append
     of matching rows is a conflict); ``AlwaysTrue`` when it read the whole table. Returns the new
-    snapshot, or None when there was nothing to commit.
+    snapshot, or None when there was nothing to commit. ``cleanup=False`` keeps the ``added`` files
+    when the commit fails (cherry-pick re-commits files that another snapshot owns).
     """
     if not added and not removed:
         return None
+    owned = added if cleanup else []
     props = info.properties()
     # Appends never conflict: after PyIceberg's own retries run out under heavy contention
     # (many writers), rebuild on the fresh head and try again rather than fail the statement.
@@ -152,7 +198,7 @@ def commit_files(
         tx = table.transaction()
         if removed:
             op = operation or (Operation.OVERWRITE if added else Operation.DELETE)
-            klass = _staged(_OverwriteFiles) if stage_only else _OverwriteFiles
+            klass = _staged(_Overwrite) if stage_only else _Overwrite
             producer = klass(op, transaction=tx, io=table.io, snapshot_properties=props, branch=branch)
             producer._predicate = read_filter if read_filter is not None else ie.AlwaysTrue()
         else:
@@ -172,11 +218,11 @@ def commit_files(
                 time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
                 table.refresh()
                 continue
-            _conflict(table, added, branch, exc)
+            _conflict(table, owned, branch, exc)
         except ValidationException as exc:
-            _conflict(table, added, branch, exc)
+            _conflict(table, owned, branch, exc)
         except BaseException:
-            remove_files(table, added)
+            remove_files(table, owned)
             raise
     raise AssertionError("unreachable")  # pragma: no cover
 
