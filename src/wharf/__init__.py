@@ -1,6 +1,6 @@
 """Wharf: an open, governed lakehouse in one Python package. Every table is an Apache Iceberg table."""
 
-from wharf import errors
+from wharf import errors, events
 from wharf.errors import WharfError
 from wharf.lakehouse import Lakehouse, connect
 from wharf.result import Result

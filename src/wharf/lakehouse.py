@@ -45,6 +45,7 @@ class Lakehouse:
         self.session = Session() if user is None else Session(user=user)
         self._duckdb = connect_duckdb()
         self._lock = threading.RLock()
+        self._registered: dict[str, Any] = {}
 
     # --- SQL --------------------------------------------------------------------------------
 
@@ -66,12 +67,26 @@ class Lakehouse:
                 result = execute(ctx, node)
         return result
 
+    def register(self, name: str, data: Any) -> None:
+        """Make a DataFrame / Arrow table queryable by ``name`` in SQL (e.g. as a MERGE source)."""
+        from wharf.table import to_arrow
+
+        self._registered[name] = to_arrow(data)
+
+    def unregister(self, name: str) -> None:
+        self._registered.pop(name, None)
+
     def _context(self, statement: str) -> Context:
+        # Each statement gets its own cursor so a streamed result survives the next statement;
+        # registered data is per connection in DuckDB, so it is registered on every cursor.
+        cursor = self._duckdb.cursor()
+        for name, data in self._registered.items():
+            cursor.register(name, data)
         return Context(
             catalog=self.catalog,
             loader=self.loader,
             planner=self.planner,
-            con=self._duckdb.cursor(),
+            con=cursor,
             session=self.session,
             events=self.events,
             statement=statement,
@@ -79,7 +94,7 @@ class Lakehouse:
 
     @property
     def duckdb(self):  # type: ignore[no-untyped-def]
-        """The underlying DuckDB connection (register DataFrames here to use them in SQL)."""
+        """The underlying DuckDB connection (use ``register`` to make DataFrames visible to ``sql``)."""
         return self._duckdb
 
     # --- Python API -------------------------------------------------------------------------

@@ -113,7 +113,7 @@ class Table:
     def _with_data(self, data: Any) -> str:
         """Register ``data`` as a DuckDB view for one statement; returns its name."""
         name = f"__wharf_data_{next(_names)}"
-        self.lake.duckdb.register(name, to_arrow(data))
+        self.lake.register(name, data)
         return name
 
     def _run_with(self, data: Any, sql_for: Any) -> Result:
@@ -121,7 +121,7 @@ class Table:
         try:
             return self.lake.sql(sql_for(name))
         finally:
-            self.lake.duckdb.unregister(name)
+            self.lake.unregister(name)
 
     def append(self, data: Any, *, branch: str | None = None) -> Result:
         """Append rows (columns matched by name; missing nullable columns are NULL). One snapshot."""
