@@ -28,14 +28,14 @@ def _python_value(node: exp.Expression, field_type: it.IcebergType) -> object | 
     if isinstance(node, exp.Cast) and isinstance(node.this, exp.Literal):
         kind = node.to.this.name if node.to.this else None
         node = node.this
+    sign = ""
     if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal) and not node.this.is_string:
-        text = "-" + node.this.this
-        node = exp.Literal.number(text)
+        sign, node = "-", node.this
     if not isinstance(node, exp.Literal):
         if isinstance(node, exp.Boolean) and isinstance(field_type, it.BooleanType):
             return bool(node.this)
         return None
-    text = node.this
+    text = sign + node.this
     if node.is_string:
         if isinstance(field_type, it.StringType):
             return text
