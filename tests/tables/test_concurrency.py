@@ -62,8 +62,18 @@ def test_overwrite_conflict_is_a_typed_error_and_commits_nothing(tmp_path: Path)
     # Another writer replaces the file (INSERT OVERWRITE) after we planned.
     wharf.connect(tmp_path / "lake").sql("INSERT OVERWRITE t SELECT 3")
     before = a.sql("SELECT count(*) FROM t.snapshots").scalar()
+    data_dir = Path(stale.location().removeprefix("file://")) / "data"
+    files_before = sorted(data_dir.rglob("*.parquet"))
+    import pyarrow as pa
+
+    from wharf.tables.commit import write_data_files
+
+    written = write_data_files(stale, pa.table({"x": pa.array([7], pa.int32())}))
+    assert len(sorted(data_dir.rglob("*.parquet"))) == len(files_before) + 1
     with pytest.raises(ConflictError) as info:
-        commit_files(stale, added=[], removed=stale_files, info=SnapshotInfo("tester", "DELETE FROM t"))
+        commit_files(stale, added=written, removed=stale_files, info=SnapshotInfo("tester", "UPDATE t"))
+    # the files written for the failed commit are removed again
+    assert sorted(data_dir.rglob("*.parquet")) == files_before
     assert info.value.table == "default.t"
     assert info.value.conflicting_snapshot_id is not None
     assert a.sql("SELECT x FROM t").fetchall() == [(3,)]
