@@ -23,10 +23,11 @@ from pyiceberg.exceptions import CommitFailedException, ValidationException
 from pyiceberg.io.pyarrow import _dataframe_to_data_files, schema_to_pyarrow
 from pyiceberg.manifest import DataFile
 from pyiceberg.schema import Schema
-from pyiceberg.table import Table
+from pyiceberg.table import Table, Transaction
+from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.refs import MAIN_BRANCH
 from pyiceberg.table.snapshots import Operation, Snapshot
-from pyiceberg.table.update import SetSnapshotRefUpdate
+from pyiceberg.table.update import SetSnapshotRefUpdate, update_table_metadata
 from pyiceberg.table.update.snapshot import _FastAppendFiles, _OverwriteFiles
 
 from wharf.errors import ConflictError, SchemaMismatch
@@ -129,6 +130,25 @@ def remove_files(table: Table, files: Iterable[DataFile]) -> None:
             pass
 
 
+class _Transaction(Transaction):
+    """PyIceberg's transaction with its derived metadata memoised.
+
+    ``Transaction.table_metadata`` re-applies every staged update to a deep copy of the base
+    metadata on each access (a dozen times per commit); with hundreds of snapshots that copy
+    dominated small appends. The result depends only on the base metadata and the staged
+    updates, so it is cached on exactly those.
+    """
+
+    _memo: tuple[int, int, TableMetadata] | None = None
+
+    @property
+    def table_metadata(self) -> TableMetadata:
+        key = (id(self._table.metadata), len(self._updates))
+        if self._memo is None or self._memo[:2] != key:
+            self._memo = (*key, update_table_metadata(self._table.metadata, self._updates))
+        return self._memo[2]
+
+
 class _Overwrite(_OverwriteFiles):
     """Overwrite whose manifests for files of an *old* partition spec use a schema that spec binds to.
 
@@ -195,7 +215,7 @@ def commit_files(
     # (many writers), rebuild on the fresh head and try again rather than fail the statement.
     attempts = APPEND_ATTEMPTS if not removed else 1
     for attempt in range(attempts):
-        tx = table.transaction()
+        tx = _Transaction(table)
         if removed:
             op = operation or (Operation.OVERWRITE if added else Operation.DELETE)
             klass = _staged(_Overwrite) if stage_only else _Overwrite
