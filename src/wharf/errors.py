@@ -10,6 +10,7 @@
     ├── AlreadyExists                status 409
     ├── SchemaMismatch               status 400: type, nullability, column count or name mismatch
     ├── InvalidArgument              status 400: bad procedure argument, property, value
+    │   └── MergeCardinalityError    a MERGE / UPDATE … FROM target row matches several source rows
     ├── ConflictError                status 409: a concurrent commit conflicts with this one
     ├── ValidationError              status 409: an operation's precondition fails (not an ancestor, …)
     └── MissingExtra                 status 500: an optional dependency is not installed
@@ -90,6 +91,10 @@ class InvalidArgument(WharfError):
     status = 400
 
 
+class MergeCardinalityError(InvalidArgument):
+    """A MERGE (or UPDATE … FROM) target row matches more than one source row; nothing was changed."""
+
+
 class ConflictError(WharfError):
     """A concurrent commit conflicts with this statement; nothing was committed."""
 
@@ -124,6 +129,7 @@ __all__ = [
     "AlreadyExists",
     "ConflictError",
     "InvalidArgument",
+    "MergeCardinalityError",
     "MissingExtra",
     "NotFound",
     "SchemaMismatch",

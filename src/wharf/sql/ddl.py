@@ -409,9 +409,12 @@ def _parse_identifier_fields(s: TokenStream) -> SetIdentifierFields:
     if not dropping:
         s.expect("SET")
     s.expect("IDENTIFIER", "FIELDS")
+    parens = s.accept("(")  # the form: SET IDENTIFIER FIELDS (a, b); Spark's has none
     columns = [s.identifier()]
     while s.accept(","):
         columns.append(s.identifier())
+    if parens:
+        s.expect(")")
     s.expect_end()
     return SetIdentifierFields(table, tuple(columns) if not dropping else tuple("-" + c for c in columns))
 

@@ -34,14 +34,20 @@ class Statement:
     line: int  # 1-based line where the statement starts in the script
 
 
+class _GrammarTokenizer(Tokenizer):
+    # Wharf grammars run in every dialect: accept Spark/Hive `quoted` names as well as "quoted" ones.
+    IDENTIFIERS = ['"', "`"]
+
+
 class TokenStream:
     """A cursor over sqlglot tokens with helpers for small hand-written grammars."""
 
     def __init__(self, text: str, dialect: str = "duckdb", line: int = 1) -> None:
         self.text = text
         self.line = line
+        self.dialect = dialect
         try:
-            self.tokens = [t for t in Tokenizer().tokenize(text) if t.token_type != TokenType.SEMICOLON]
+            self.tokens = [t for t in _GrammarTokenizer().tokenize(text) if t.token_type != TokenType.SEMICOLON]
         except TokenError as exc:
             raise SqlParseError(str(exc), sql=text) from exc
         self.i = 0
@@ -126,6 +132,13 @@ class TokenStream:
             self.i -= 1
             self.fail("Expected a whole number")
         return value
+
+    def command_tail(self) -> TokenStream:
+        """The tokens after the leading keyword: sqlglot folds the rest of ``CALL …``/``SHOW …`` into one string."""
+        first = self.tokens[0]
+        tail = TokenStream(" " * (first.end + 1) + self.text[first.end + 1 :], self.dialect, self.line)
+        tail.text = self.text  # errors quote the statement as written; token positions are unchanged
+        return tail
 
     def rest(self) -> str:
         """The remaining text from the current token on."""

@@ -31,9 +31,29 @@ _DUCKDB_SCHEMAS = {"main", "information_schema", "pg_catalog", "temp", "memory",
 def _inspect(name: str, with_snapshot: bool = False) -> MetadataTable:
     def run(table: Table, snapshot_id: int | None) -> pa.Table:
         method = getattr(table.inspect, name)
-        return method(snapshot_id) if with_snapshot and snapshot_id is not None else method()
+        data = method(snapshot_id) if with_snapshot and snapshot_id is not None else method()
+        return pa.table({n: _no_empty_structs(c) for n, c in zip(data.column_names, data.columns, strict=True)})
 
     return run
+
+
+def _no_empty_structs(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """DuckDB cannot read a struct without fields (``partition`` of an unpartitioned table): make it NULL."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    kind = array.type
+    if not pa.types.is_struct(kind) or not _has_empty_struct(kind):
+        return array
+    if kind.num_fields == 0:
+        return pa.nulls(len(array))
+    children = [_no_empty_structs(child) for child in array.flatten()]
+    fields = [pa.field(kind.field(i).name, child.type) for i, child in enumerate(children)]
+    return pa.StructArray.from_arrays(children, fields=fields, mask=array.is_null())
+
+
+def _has_empty_struct(kind: pa.DataType) -> bool:
+    return pa.types.is_struct(kind) and (
+        kind.num_fields == 0 or any(_has_empty_struct(kind.field(i).type) for i in range(kind.num_fields))
+    )
 
 
 METADATA_TABLES: dict[str, MetadataTable] = {
@@ -147,15 +167,17 @@ def _suffixed(ctx: Context, node: exp.Table, ns: str, name: str, suffix: str) ->
     lowered = suffix.lower()
     if lowered.startswith("branch_"):
         branch = suffix[len("branch_") :]
-        from wharf.tables.refs import ref_snapshot_id
         from pyiceberg.table.refs import SnapshotRefType
+
+        from wharf.tables.refs import ref_snapshot_id
 
         ref_snapshot_id(table, branch, kind=SnapshotRefType.BRANCH)
         return Reference(node, ns, name, table, Version(ref=branch))
     if lowered.startswith("tag_"):
         tag = suffix[len("tag_") :]
-        from wharf.tables.refs import ref_snapshot_id
         from pyiceberg.table.refs import SnapshotRefType
+
+        from wharf.tables.refs import ref_snapshot_id
 
         ref_snapshot_id(table, tag, kind=SnapshotRefType.TAG)
         return Reference(node, ns, name, table, Version(ref=tag))

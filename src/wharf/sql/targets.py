@@ -57,18 +57,17 @@ def resolve_target(ctx: Context, node: exp.Table) -> Target:
         raise InvalidArgument(f"Metadata table {ref.label}.{ref.metadata} is read-only")
     if ref.version.snapshot_id is not None or ref.version.timestamp_ms is not None:
         raise InvalidArgument(f"Cannot write to {ref.label} at a past version", hint="write to the table or a branch")
-    if ref.version.ref is not None:
-        found = ref.table.metadata.refs.get(ref.version.ref)
-        if found is not None and found.snapshot_ref_type == SnapshotRefType.TAG:
-            raise InvalidArgument(f"'{ref.version.ref}' is a tag of {ref.label}; tags are read-only, write to a branch")
-        branch = ref.version.ref
-    else:
-        branch = ctx.session.branch or MAIN_BRANCH
+    branch = ref.version.ref if ref.version.ref is not None else ctx.session.branch or MAIN_BRANCH
+    found = ref.table.metadata.refs.get(branch)
+    if found is not None and found.snapshot_ref_type == SnapshotRefType.TAG:  # explicit or session (SET wharf.branch)
+        raise InvalidArgument(f"'{branch}' is a tag of {ref.label}; tags are read-only, write to a branch")
     target = Target(ref.namespace, ref.name, ref.table, branch, stage_only=bool(ctx.session.wap_id), wap_id=ctx.session.wap_id)
-    if branch != MAIN_BRANCH and branch not in target.table.metadata.refs and target.snapshot_id is not None:
-        # Session branch that does not exist yet: create it from main, like Spark's WAP branch.
-        with target.table.manage_snapshots() as ms:
-            ms.create_branch(target.snapshot_id, branch)
+    if branch != MAIN_BRANCH and branch not in target.table.metadata.refs:
+        # Session branch that does not exist yet: create it from main (on an empty table: at an empty
+        # snapshot, since Iceberg branches need one), like Spark's WAP branch.
+        from wharf.tables.snapshots import BRANCH, create_ref
+
+        create_ref(target.table, BRANCH, branch, info=SnapshotInfo(ctx.session.user, ctx.statement))
     return target
 
 

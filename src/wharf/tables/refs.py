@@ -32,6 +32,8 @@ def parse_timestamp_ms(value: str | int | float | dt.datetime) -> int:
         moment = value
     else:
         text = value.strip()
+        if text.upper().endswith(" UTC"):  # Trino writes TIMESTAMP '2025-01-01 00:00:00 UTC'
+            text = text[:-4] + "+00:00"
         try:
             moment = dt.datetime.fromisoformat(text.replace(" ", "T") if len(text) > 10 else text)
         except ValueError as exc:

@@ -1,0 +1,369 @@
+"""``CALL system.<procedure>(…)``: Iceberg's Spark procedures, as a registry of signatures.
+
+Arguments are named (``table => 'db.t'``) or positional, written as SQL expressions in the
+session's dialect (``TIMESTAMP '2024-01-01'``, ``now() - INTERVAL 1 DAY``, ``array(1, 2)``).
+Each procedure returns one row with Spark's column names. Adding a procedure is one entry in
+``PROCEDURES``: its parameters, its output columns and a function over the coerced arguments.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import sqlglot
+from pyiceberg.table import Table
+from sqlglot import exp
+from sqlglot.errors import ParseError
+from sqlglot.tokens import TokenType
+
+from wharf.errors import InvalidArgument, NotFound
+from wharf.events import CommitEvent
+from wharf.result import Result
+from wharf.sql.context import Context
+from wharf.sql.executor import handles, run_duckdb
+from wharf.sql.parser import TokenStream, extension
+from wharf.tables import snapshots
+from wharf.tables.commit import SnapshotInfo
+from wharf.tables.loader import split_name
+from wharf.tables.refs import parse_timestamp_ms, table_label
+
+# --- the statement ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Call:
+    """``CALL [catalog.]system.name(args)``; argument values are unevaluated SQL expressions."""
+
+    procedure: str
+    positional: tuple[exp.Expression, ...] = ()
+    named: tuple[tuple[str, exp.Expression], ...] = ()
+
+
+_OPEN = (TokenType.L_PAREN, TokenType.L_BRACKET)
+_CLOSE = (TokenType.R_PAREN, TokenType.R_BRACKET)
+
+
+def _argument(s: TokenStream) -> exp.Expression:
+    """One argument expression: the tokens up to the next top-level ``,`` or ``)``."""
+    start = s.peek()
+    if start is None:
+        s.fail("Expected an argument")
+    assert start is not None
+    depth = 0
+    end = start
+    while (tok := s.peek()) is not None:
+        if depth == 0 and tok.token_type in (TokenType.COMMA, TokenType.R_PAREN):
+            break
+        depth += tok.token_type in _OPEN
+        depth -= tok.token_type in _CLOSE
+        end = tok
+        s.i += 1
+    text = s.text[start.start : end.end + 1]
+    try:
+        return sqlglot.parse_one(text, read=s.dialect)
+    except ParseError as exc:
+        s.fail(f"Cannot read argument '{text}': {str(exc).splitlines()[0]}")
+        raise AssertionError("unreachable") from exc
+
+
+@extension(lambda s: s.word() == "CALL")
+def _parse_call(s: TokenStream) -> Call:
+    t = s.command_tail()
+    parts = t.dotted_name().split(".")
+    if len(parts) > 1 and parts[-2].lower() != "system":
+        t.i = 0
+        t.fail(f"Unknown procedure namespace '{'.'.join(parts[:-1])}'", hint="procedures are called as system.<name>")
+    positional: list[exp.Expression] = []
+    named: list[tuple[str, exp.Expression]] = []
+    t.expect("(")
+    if not t.accept(")"):
+        while True:
+            following = t.peek(1)
+            if following is not None and following.token_type == TokenType.FARROW:
+                key = t.identifier().lower()
+                t.i += 1
+                named.append((key, _argument(t)))
+            else:
+                if named:
+                    t.fail("Positional arguments cannot follow named arguments")
+                positional.append(_argument(t))
+            if t.accept(")"):
+                break
+            t.expect(",")
+    t.expect_end()
+    return Call(parts[-1].lower(), tuple(positional), tuple(named))
+
+
+# --- the registry ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    kind: str  # a key of COERCE
+    required: bool = True
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.kind}" if self.required else f"[{self.name} {self.kind}]"
+
+
+ProcedureFn = Callable[[Context, dict[str, Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Procedure:
+    params: tuple[Param, ...]
+    output: tuple[tuple[str, pa.DataType], ...]
+    run: ProcedureFn
+    doc: str = ""
+
+    def signature(self, name: str) -> str:
+        return f"system.{name}({', '.join(str(p) for p in self.params)})"
+
+
+PROCEDURES: dict[str, Procedure] = {}
+
+
+def procedure(name: str, params: list[Param], output: list[tuple[str, pa.DataType]]) -> Callable[[ProcedureFn], ProcedureFn]:
+    """Decorator: register ``fn(ctx, args) -> {output column: value}`` as ``system.<name>``."""
+
+    def register(fn: ProcedureFn) -> ProcedureFn:
+        PROCEDURES[name] = Procedure(tuple(params), tuple(output), fn, (fn.__doc__ or "").strip())
+        return fn
+
+    return register
+
+
+def _evaluate(ctx: Context, node: exp.Expression) -> Any:
+    """The Python value of an argument expression (literals directly, anything else through DuckDB)."""
+    if isinstance(node, exp.Literal):
+        if node.is_string:
+            return node.this
+        text = node.this
+        return int(text) if text.lstrip("-").isdigit() else float(text)
+    if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal) and not node.this.is_string:
+        return -_evaluate(ctx, node.this)
+    if isinstance(node, exp.Boolean):
+        return node.this
+    if isinstance(node, exp.Null):
+        return None
+    if isinstance(node, exp.Column):
+        return ".".join(p.name for p in node.parts)  # a bare (dotted) name: table => db.t, branch => dev
+    if isinstance(node, exp.Identifier):
+        return node.name
+    column = run_duckdb(ctx.con, f"SELECT {node.sql('duckdb')}").to_arrow_table().column(0)
+    if pa.types.is_timestamp(column.type):
+        # Epoch milliseconds (naive timestamps are UTC), without Python time-zone objects.
+        column = column.cast(pa.timestamp("ms", tz=column.type.tz), safe=False).cast(pa.int64())
+    return column[0].as_py()
+
+
+def _as_table(ctx: Context, value: Any, param: str) -> Table:
+    if not isinstance(value, str):
+        raise InvalidArgument(f"Argument '{param}' must be a table name such as 'db.t', got {value!r}")
+    parts = value.split(".")
+    if len(parts) == 3:  # catalog.db.t (Spark): the catalog is this lake
+        parts = parts[1:]
+    ns, name = split_name(".".join(parts))
+    return ctx.loader.load(ns, name)
+
+
+def _as_long(ctx: Context, value: Any, param: str) -> int:
+    text = value if isinstance(value, str) else ""
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or (text and not text.lstrip("-").isdigit()):
+        raise InvalidArgument(f"Argument '{param}' must be a whole number (a snapshot id), got {value!r}")
+    return int(value)
+
+
+def _as_positive(ctx: Context, value: Any, param: str) -> int:
+    number = _as_long(ctx, value, param)
+    if number < 1:
+        raise InvalidArgument(f"Argument '{param}' must be at least 1, got {number}")
+    return number
+
+
+def _as_string(ctx: Context, value: Any, param: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidArgument(f"Argument '{param}' must be a non-empty string, got {value!r}")
+    return value
+
+
+def _as_timestamp_ms(ctx: Context, value: Any, param: str) -> int:
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        value = dt.datetime(value.year, value.month, value.day)
+    if isinstance(value, bool) or not isinstance(value, (str, int, float, dt.datetime)):
+        raise InvalidArgument(f"Argument '{param}' must be a timestamp, got {value!r}")
+    try:
+        return parse_timestamp_ms(value)
+    except InvalidArgument as exc:
+        raise InvalidArgument(f"Argument '{param}': {exc.message}", hint=exc.hint) from exc
+
+
+def _as_long_list(ctx: Context, value: Any, param: str) -> list[int]:
+    values = value if isinstance(value, (list, tuple)) else [value]
+    return [_as_long(ctx, v, param) for v in values]
+
+
+COERCE: dict[str, Callable[[Context, Any, str], Any]] = {
+    "table": _as_table,
+    "long": _as_long,
+    "positive_int": _as_positive,
+    "string": _as_string,
+    "timestamp": _as_timestamp_ms,
+    "array<long>": _as_long_list,
+}
+
+
+def bind(ctx: Context, call: Call) -> tuple[Procedure, dict[str, Any]]:
+    """Match a call's arguments to the procedure's parameters and coerce them."""
+    proc = PROCEDURES.get(call.procedure)
+    if proc is None:
+        raise NotFound(
+            f"Unknown procedure system.{call.procedure}",
+            hint="procedures: " + ", ".join(sorted(PROCEDURES)),
+        )
+    signature = proc.signature(call.procedure)
+    if len(call.positional) > len(proc.params):
+        raise InvalidArgument(
+            f"system.{call.procedure} takes at most {len(proc.params)} arguments, got {len(call.positional)}",
+            hint=f"signature: {signature}",
+        )
+    given: dict[str, exp.Expression] = {p.name: v for p, v in zip(proc.params, call.positional, strict=False)}
+    names = {p.name for p in proc.params}
+    for key, value in call.named:
+        if key not in names:
+            raise InvalidArgument(f"system.{call.procedure} has no parameter '{key}'", hint=f"signature: {signature}")
+        if key in given:
+            raise InvalidArgument(f"Parameter '{key}' of system.{call.procedure} is given twice", hint=f"signature: {signature}")
+        given[key] = value
+    args: dict[str, Any] = {}
+    for p in proc.params:
+        value = _evaluate(ctx, given[p.name]) if p.name in given else None
+        if value is None:
+            if p.required:
+                raise InvalidArgument(
+                    f"system.{call.procedure} needs parameter '{p.name}' ({p.kind})", hint=f"signature: {signature}"
+                )
+            args[p.name] = None
+            continue
+        try:
+            args[p.name] = COERCE[p.kind](ctx, value, p.name)
+        except InvalidArgument as exc:
+            raise InvalidArgument(exc.message, hint=exc.hint or f"signature: {signature}") from exc
+    return proc, args
+
+
+@handles(Call)
+def run_call(ctx: Context, call: Call) -> Result:
+    proc, args = bind(ctx, call)
+    row = proc.run(ctx, args)
+    table = pa.table({name: pa.array([row[name]], type=kind) for name, kind in proc.output})
+    return Result(table, rowcount=0, message=f"system.{call.procedure} done")
+
+
+def _info(ctx: Context) -> SnapshotInfo:
+    return SnapshotInfo(ctx.session.user, ctx.statement)
+
+
+def _announce(ctx: Context, table: Table, new: list[Any]) -> None:
+    for snap in new:
+        ctx.events.emit(
+            "on_commit",
+            CommitEvent(
+                user=ctx.session.user,
+                statement=ctx.statement,
+                table=table_label(table),
+                branch="main",
+                snapshot_id=snap.snapshot_id,
+                operation=str(snap.summary.operation.value) if snap.summary else "",
+                summary=dict(snap.summary.additional_properties) if snap.summary else {},
+            ),
+        )
+
+
+_MOVE = [("previous_snapshot_id", pa.int64()), ("current_snapshot_id", pa.int64())]
+_PICK = [("source_snapshot_id", pa.int64()), ("current_snapshot_id", pa.int64())]
+TABLE = Param("table", "table")
+
+
+# --- the procedures -------------------------------------------------------------------------------
+
+
+@procedure("rollback_to_snapshot", [TABLE, Param("snapshot_id", "long")], _MOVE)
+def _rollback_to_snapshot(ctx: Context, a: dict[str, Any]) -> dict[str, Any]:
+    """Move main back to an ancestor snapshot."""
+    previous, current = snapshots.rollback_to_snapshot(a["table"], a["snapshot_id"])
+    return {"previous_snapshot_id": previous, "current_snapshot_id": current}
+
+
+@procedure("rollback_to_timestamp", [TABLE, Param("timestamp", "timestamp")], _MOVE)
+def _rollback_to_timestamp(ctx: Context, a: dict[str, Any]) -> dict[str, Any]:
+    """Move main back to the ancestor that was current just before ``timestamp``."""
+    previous, current = snapshots.rollback_to_timestamp(a["table"], a["timestamp"])
+    return {"previous_snapshot_id": previous, "current_snapshot_id": current}
+
+
+@procedure("set_current_snapshot", [TABLE, Param("snapshot_id", "long", False), Param("ref", "string", False)], _MOVE)
+def _set_current_snapshot(ctx: Context, a: dict[str, Any]) -> dict[str, Any]:
+    """Point main at any snapshot, or at a branch's/tag's head."""
+    previous, current = snapshots.set_current_snapshot(a["table"], a["snapshot_id"], a["ref"])
+    return {"previous_snapshot_id": previous, "current_snapshot_id": current}
+
+
+@procedure(
+    "fast_forward",
+    [TABLE, Param("branch", "string"), Param("to", "string")],
+    [("branch_updated", pa.string()), ("previous_ref", pa.int64()), ("updated_ref", pa.int64())],
+)
+def _fast_forward(ctx: Context, a: dict[str, Any]) -> dict[str, Any]:
+    """Move ``branch`` to the head of ``to`` (``branch`` must be its ancestor)."""
+    previous, current = snapshots.fast_forward(a["table"], a["branch"], a["to"])
+    return {"branch_updated": a["branch"], "previous_ref": previous, "updated_ref": current}
+
+
+@procedure("cherrypick_snapshot", [TABLE, Param("snapshot_id", "long")], _PICK)
+def _cherrypick_snapshot(ctx: Context, a: dict[str, Any]) -> dict[str, Any]:
+    """Apply one snapshot's changes to main."""
+    source, current, new = snapshots.cherrypick(a["table"], a["snapshot_id"], _info(ctx))
+    _announce(ctx, a["table"], [new] if new is not None else [])
+    return {"source_snapshot_id": source, "current_snapshot_id": current}
+
+
+@procedure("publish_changes", [TABLE, Param("wap_id", "string")], _PICK)
+def _publish_changes(ctx: Context, a: dict[str, Any]) -> dict[str, Any]:
+    """Cherry-pick the snapshots staged with ``SET wharf.wap_id`` onto main."""
+    source, current, new = snapshots.publish(a["table"], a["wap_id"], _info(ctx))
+    _announce(ctx, a["table"], new)
+    return {"source_snapshot_id": source, "current_snapshot_id": current}
+
+
+_EXPIRE_COUNTS = (
+    "deleted_data_files_count",
+    "deleted_position_delete_files_count",
+    "deleted_equality_delete_files_count",
+    "deleted_manifest_files_count",
+    "deleted_manifest_lists_count",
+    "deleted_statistics_files_count",
+)
+
+
+@procedure(
+    "expire_snapshots",
+    [
+        TABLE,
+        Param("older_than", "timestamp", False),
+        Param("retain_last", "positive_int", False),
+        Param("snapshot_ids", "array<long>", False),
+    ],
+    [*((c, pa.int64()) for c in _EXPIRE_COUNTS), ("expired_snapshots_count", pa.int64())],
+)
+def _expire_snapshots(ctx: Context, a: dict[str, Any]) -> dict[str, Any]:
+    """Remove old snapshots from the metadata. Files are not deleted (the deleted_* counts are 0)."""
+    expired = snapshots.expire_snapshots(
+        a["table"], older_than_ms=a["older_than"], retain_last=a["retain_last"], snapshot_ids=a["snapshot_ids"]
+    )
+    return {**dict.fromkeys(_EXPIRE_COUNTS, 0), "expired_snapshots_count": len(expired)}

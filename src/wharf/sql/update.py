@@ -1,0 +1,245 @@
+"""UPDATE t SET … [FROM …] [WHERE …] (copy-on-write), and the parts DELETE and MERGE share with it.
+
+A row-level statement reads its target through ``TargetScan``: the target table at the head of
+its branch, planned with the Iceberg translation of the statement's predicates, as a DuckDB
+relation that also carries each row's data file and position. The statement's SQL is rebuilt
+around that relation (other Wharf tables in it are planned by ``rewrite_query`` as in any query),
+DuckDB computes the changed rows into a temp table, and ``tables.rewrite.copy_on_write`` turns
+them into the new contents of exactly the affected files, committed as one snapshot.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import duckdb
+import pyarrow as pa
+from pyiceberg import expressions as ie
+from pyiceberg.schema import Schema
+from pyiceberg.table.snapshots import Snapshot
+from pyiceberg.types import NestedField
+from sqlglot import exp
+
+from wharf.errors import InvalidArgument, SchemaMismatch, UnsupportedStatement
+from wharf.result import Result
+from wharf.sql.context import Context
+from wharf.sql.executor import handles, run_duckdb
+from wharf.sql.references import rewrite_query
+from wharf.sql.targets import Target, commit, resolve_target, write_rows
+from wharf.tables import predicates
+from wharf.tables.rewrite import (
+    OP_COLUMN,
+    UPDATE,
+    Rewrite,
+    check_required,
+    check_unique_targets,
+    copy_on_write,
+    duckdb_can_write,
+    write_query,
+)
+from wharf.tables.scan import FILE_COLUMN, POS_COLUMN, ScanPlan
+from wharf.tables.types import iceberg_to_duckdb
+
+_names = itertools.count()
+
+
+def temp_name(kind: str) -> str:
+    return f"__wharf_{kind}_{next(_names)}"
+
+
+@dataclass
+class TargetScan:
+    """The target of a row-level statement, under the alias its SQL uses for it."""
+
+    ctx: Context
+    target: Target
+    alias: str
+    qualifiers: set[str]
+    placeholder: str = field(default_factory=lambda: temp_name("target"))
+
+    @classmethod
+    def of(cls, ctx: Context, node: exp.Table) -> TargetScan:
+        target = resolve_target(ctx, node)
+        alias = node.alias or target.name
+        qualifiers = {alias.lower(), node.name.lower(), target.name.lower()}
+        return cls(ctx, target, alias, qualifiers)
+
+    @property
+    def schema(self) -> Schema:
+        return self.target.table.schema()
+
+    def run(self, sql: str) -> duckdb.DuckDBPyConnection:
+        return run_duckdb(self.ctx.con, sql)
+
+    def field(self, name: str, *, statement: str) -> NestedField:
+        lowered = name.lower()
+        for f in self.schema.fields:
+            if f.name.lower() == lowered:
+                return f
+        raise SchemaMismatch(
+            f"{statement}: column '{name}' does not exist in table {self.target.label}",
+            hint=f"its columns are: {', '.join(f.name for f in self.schema.fields)}",
+        )
+
+    def normalize(self, node: exp.Expression | None) -> exp.Expression | None:
+        """Point column qualifiers naming the target (``t.x``, ``db.t.x``, ``branch_b.x``) at its alias."""
+        if node is None:
+            return None
+        node = node.copy()
+        for col in list(node.find_all(exp.Column)):
+            if col.table and col.table.lower() in self.qualifiers and (col.table != self.alias or col.args.get("db")):
+                col.set("table", exp.to_identifier(self.alias))
+                col.set("db", None)
+                col.set("catalog", None)
+        return node
+
+    def relation(self) -> exp.Table:
+        """A placeholder table node, replaced by the planned relation in ``sql``."""
+        return exp.Table(
+            this=exp.Anonymous(this=self.placeholder), alias=exp.TableAlias(this=exp.to_identifier(self.alias, quoted=True))
+        )
+
+    def sql(self, query: exp.Expression, plan: ScanPlan) -> str:
+        """DuckDB SQL for ``query``: other Wharf tables planned, the placeholder replaced by the target's files."""
+        rewritten = rewrite_query(self.ctx, query)
+        marker = exp.Anonymous(this=self.placeholder).sql("duckdb")
+        return rewritten.sql.replace(marker, plan.relation_sql(with_position=True))
+
+    def owns(self, col: exp.Column, *, alone: bool) -> str | None:
+        """The target field a column refers to (unqualified columns only when the target is the only source)."""
+        if col.table:
+            return col.name if col.table.lower() == self.alias.lower() else None
+        return col.name if alone else None
+
+    def iceberg_filter(self, condition: exp.Expression | None, *, alone: bool = True) -> ie.BooleanExpression:
+        """An inclusive Iceberg filter for the target rows ``condition`` can be true for."""
+        filters = []
+        for conjunct in predicates.conjuncts(condition):
+            if conjunct.find(exp.Subquery, exp.Select):
+                continue
+            filters.append(predicates.to_iceberg(conjunct, self.schema, lambda c: self.owns(c, alone=alone)))
+        return predicates.combine(filters)
+
+    def plan(self, row_filter: ie.BooleanExpression) -> ScanPlan:
+        return self.ctx.planner.plan(self.target.table, self.target.snapshot_id, row_filter, schema=self.schema)
+
+    def cast(self, value: exp.Expression, f: NestedField) -> exp.Expression:
+        return exp.Cast(this=value, to=exp.DataType.build(iceberg_to_duckdb(f.field_type), dialect="duckdb"))
+
+    def column(self, name: str) -> exp.Column:
+        return exp.column(name, table=self.alias, quoted=True)
+
+    def assignment_target(self, lhs: exp.Expression, statement: str) -> NestedField:
+        """The column an ``x = …`` assignment sets (``t.x`` and ``x`` both name column x)."""
+        if not isinstance(lhs, exp.Column) or (lhs.table and lhs.table.lower() not in self.qualifiers):
+            raise UnsupportedStatement(
+                f"{statement}: cannot assign to {lhs.sql('duckdb')}", hint="assign whole top-level columns: SET col = expr"
+            )
+        return self.field(lhs.name, statement=statement)
+
+    @contextmanager
+    def temp_tables(self) -> Iterator[list[str]]:
+        """Names appended to the yielded list are dropped at the end, whatever happens."""
+        names: list[str] = []
+        try:
+            yield names
+        finally:
+            for name in names:
+                try:
+                    self.ctx.con.execute(f"DROP TABLE IF EXISTS {name}")
+                except duckdb.Error:
+                    pass
+
+    def finish(self, rewrite: Rewrite, row_filter: ie.BooleanExpression, changes: str | None = None) -> Snapshot | None:
+        """Write the rewritten rows and commit one snapshot (none if nothing changed).
+
+        ``changes`` (the changes table, still alive) lets DuckDB write the files directly after
+        checking NOT NULL columns on the changed rows; otherwise rows go through ``write_rows``.
+        """
+        added = []
+        if rewrite.query is not None:
+            table = self.target.table
+            if changes is not None and duckdb_can_write(table):
+                check_required(self.run, self.schema, changes, self.target.label)
+                added = write_query(self.run, table, rewrite.query)
+            else:
+                rows = self.run(rewrite.query).to_arrow_table()
+                added = write_rows(self.target, rows) if rows.num_rows else []
+        if not added and not rewrite.removed:
+            return None
+        return commit(self.ctx, self.target, added=added, removed=rewrite.removed, read_filter=row_filter)
+
+
+def statement_result(counts: dict[str, int], rowcount: int, snapshot: Snapshot | None) -> Result:
+    """A one-row result like Spark's (``num_affected_rows`` …)."""
+    return Result(
+        pa.table({k: pa.array([v], pa.int64()) for k, v in counts.items()}),
+        rowcount=rowcount,
+        snapshot_id=snapshot.snapshot_id if snapshot else None,
+    )
+
+
+def cardinality_error(scan: TargetScan, statement: str, where: tuple[str, int]) -> InvalidArgument:
+    from wharf.errors import MergeCardinalityError
+
+    return MergeCardinalityError(
+        f"{statement} on {scan.target.label}: a target row (file {where[0].rsplit('/', 1)[-1]}, position {where[1]}) "
+        "matches more than one source row, so it is ambiguous how to change it",
+        hint="make the source unique on the join keys (e.g. deduplicate it with GROUP BY or QUALIFY row_number())",
+    )
+
+
+@handles(exp.Update)
+def run_update(ctx: Context, node: exp.Update) -> Result:
+    scan = TargetScan.of(ctx, node.this)
+    from_ = node.args.get("from_") or node.args.get("from")
+    where = node.args.get("where")
+    condition = scan.normalize(where.this) if where is not None else None
+    assignments: dict[str, exp.Expression] = {}
+    for eq in node.expressions:
+        if not isinstance(eq, exp.EQ):
+            raise UnsupportedStatement(f"UPDATE: expected 'column = value', got {eq.sql('duckdb')}")
+        f = scan.assignment_target(eq.this, "UPDATE")
+        if f.name in assignments:
+            raise InvalidArgument(f"UPDATE sets column '{f.name}' of {scan.target.label} more than once")
+        assignments[f.name] = scan.normalize(eq.expression)  # type: ignore[assignment]
+    row_filter = scan.iceberg_filter(condition, alone=from_ is None)
+    plan = scan.plan(row_filter)
+    if not plan.files:
+        return statement_result({"num_affected_rows": 0}, 0, None)
+    columns = [
+        exp.alias_(scan.cast(assignments[f.name], f) if f.name in assignments else scan.column(f.name), f.name, quoted=True)
+        for f in scan.schema.fields
+    ]
+    query = exp.select(
+        exp.column(FILE_COLUMN, table=scan.alias, quoted=True),
+        exp.column(POS_COLUMN, table=scan.alias, quoted=True),
+        exp.alias_(exp.Literal.string(UPDATE), OP_COLUMN),
+        *columns,
+    ).from_(scan.relation())
+    if from_ is not None:
+        # sqlglot hangs the FROM clause's own joins on its first table: make them joins of the query.
+        first = from_.this.copy()
+        inner_joins = first.args.get("joins") or []
+        first.set("joins", None)
+        for join in [exp.Join(this=first), *inner_joins, *(node.args.get("joins") or [])]:
+            query.append("joins", join.copy())
+    if condition is not None:
+        query = query.where(condition)
+    with scan.temp_tables() as temps:
+        changes = temp_name("changes")
+        temps.append(changes)
+        scan.run(f"CREATE TEMP TABLE {changes} AS {scan.sql(query, plan)}")
+        if from_ is not None:
+            duplicate = check_unique_targets(scan.run, changes)
+            if duplicate is not None:
+                raise cardinality_error(scan, "UPDATE ... FROM", duplicate)
+        rewrite = copy_on_write(scan.run, plan, changes)
+        snapshot = scan.finish(rewrite, row_filter, changes)
+    return statement_result({"num_affected_rows": rewrite.updated}, rewrite.updated, snapshot)
+
+
+__all__ = ["TargetScan", "run_update", "statement_result", "temp_name"]
