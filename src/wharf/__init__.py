@@ -8,4 +8,4 @@ from wharf.table import Table
 
 __version__ = "0.1.0"
 
-__all__ = ["Lakehouse", "Result", "Table", "WharfError", "__version__", "connect", "errors"]
+__all__ = ["Lakehouse", "Result", "Table", "WharfError", "__version__", "connect", "errors", "events"]

@@ -230,7 +230,8 @@ class Table:
     def fast_forward(self, branch: str, to: str) -> Result:
         """Move ``branch`` to the head of ``to``; fails unless ``branch`` is an ancestor of ``to``."""
         return self.lake.sql(
-            f"CALL system.fast_forward(table => {quote_str(self.full_name)}, branch => {quote_str(branch)}, to => {quote_str(to)})"
+            f"CALL system.fast_forward(table => {quote_str(self.full_name)}, "
+            f"branch => {quote_str(branch)}, to => {quote_str(to)})"
         )
 
     def rollback_to(self, snapshot_id: int | None = None, *, timestamp: Any = None) -> Result:

@@ -140,7 +140,11 @@ def _schema_from_columns(defs: list[exp.ColumnDef]) -> Schema:
         if not isinstance(d, exp.ColumnDef):
             continue
         constraints = d.args.get("constraints") or []
-        required = any(isinstance(c.kind, (exp.NotNullColumnConstraint, exp.PrimaryKeyColumnConstraint)) and not c.kind.args.get("allow_null") for c in constraints)
+        required = any(
+            isinstance(c.kind, (exp.NotNullColumnConstraint, exp.PrimaryKeyColumnConstraint))
+            and not c.kind.args.get("allow_null")
+            for c in constraints
+        )
         comment = next((c.kind.name for c in constraints if isinstance(c.kind, exp.CommentColumnConstraint)), None)
         if d.args.get("kind") is None:
             raise SchemaMismatch(f"Column '{d.name}' needs a type, e.g. {d.name} VARCHAR")

@@ -69,7 +69,7 @@ def _temporal_value(text: str, field_type: it.IcebergType, cast_kind: str | None
         value = dt.datetime.fromisoformat(text.replace(" ", "T") if len(text) > 10 else text)
         if isinstance(field_type, it.TimestamptzType):
             if value.tzinfo is None:  # sessions run in UTC
-                value = value.replace(tzinfo=dt.timezone.utc)
+                value = value.replace(tzinfo=dt.UTC)
             return value
         if value.tzinfo is not None:
             return None

@@ -41,7 +41,7 @@ def parse_timestamp_ms(value: str | int | float | dt.datetime) -> int:
                 f"'{value}' is not a timestamp", hint="write it as 'YYYY-MM-DD HH:MM:SS[.ffffff][+HH:MM]'"
             ) from exc
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
+        moment = moment.replace(tzinfo=dt.UTC)
     return int(moment.timestamp() * 1000)
 
 
@@ -67,10 +67,10 @@ def snapshot_at(table: Table, timestamp_ms: int) -> int:
             chosen = entry.snapshot_id
     if chosen is None:
         first = table.metadata.snapshot_log[0].timestamp_ms if table.metadata.snapshot_log else None
-        when = dt.datetime.fromtimestamp(first / 1000, dt.timezone.utc).isoformat() if first else "never"
+        when = dt.datetime.fromtimestamp(first / 1000, dt.UTC).isoformat() if first else "never"
         raise NotFound(
             f"Table {table_label(table)} has no snapshot at or before "
-            f"{dt.datetime.fromtimestamp(timestamp_ms / 1000, dt.timezone.utc).isoformat()}",
+            f"{dt.datetime.fromtimestamp(timestamp_ms / 1000, dt.UTC).isoformat()}",
             hint=f"its first snapshot was committed at {when}",
         )
     return chosen

@@ -22,6 +22,7 @@ from pyiceberg.table.metadata import TableMetadata
 
 from wharf.tables.types import iceberg_to_duckdb
 
+ALWAYS_TRUE = ie.AlwaysTrue()
 FILE_COLUMN = "__wharf_file"
 POS_COLUMN = "__wharf_pos"
 
@@ -149,7 +150,7 @@ class ScanPlanner:
         self,
         table: Table,
         snapshot_id: int | None,
-        row_filter: ie.BooleanExpression = ie.AlwaysTrue(),
+        row_filter: ie.BooleanExpression = ALWAYS_TRUE,
         schema: Schema | None = None,
     ) -> ScanPlan:
         """Plan a scan of ``table`` at ``snapshot_id`` (None = empty table) keeping only files that may match."""

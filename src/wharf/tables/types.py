@@ -5,8 +5,8 @@ Differences are data: two tables drive the primitive mappings, nested types recu
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from itertools import count
-from typing import Iterator
 
 from pyiceberg import types as it
 from sqlglot import exp
