@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import pyarrow as pa
 from pyiceberg.manifest import DataFile
+from pyiceberg.types import NestedField
 from sqlglot import exp
 
 from wharf.errors import SchemaMismatch
@@ -14,12 +16,31 @@ from wharf.sql.context import Context
 from wharf.sql.executor import handles, run_duckdb
 from wharf.sql.references import rewrite_query
 from wharf.sql.targets import Target, commit, resolve_target, write_rows
+from wharf.tables.commit import remove_files
+from wharf.tables.rewrite import duckdb_can_write, write_query
 from wharf.tables.scan import quote_ident
 from wharf.tables.types import iceberg_to_duckdb
 
 
-def source_rows(ctx: Context, target: Target, source: exp.Expression, columns: list[str] | None) -> pa.Table:
-    """Evaluate ``source`` and map its columns (by position) onto the target's columns, cast to their types."""
+@dataclass
+class InsertSource:
+    """The rows an INSERT writes, as DuckDB SQL producing every target column with its Iceberg type."""
+
+    sql: str
+    source_sql: str
+    aliases: list[str]
+    names: list[str]
+    fields: dict[str, NestedField]
+
+    def explain(self, ctx: Context, exc: SchemaMismatch) -> SchemaMismatch:
+        """Name the column whose values could not be cast (DuckDB's message names only an internal alias)."""
+        culprit = _find_bad_column(ctx, self.source_sql, self.aliases, self.names, self.fields)
+        message = re.sub(r" when casting from source column __c\d+", "", exc.message)
+        return SchemaMismatch(f"{culprit}{message}")
+
+
+def insert_source(ctx: Context, target: Target, source: exp.Expression, columns: list[str] | None) -> InsertSource:
+    """Map ``source``'s columns (by position) onto the target's columns, cast to their types."""
     rewritten = rewrite_query(ctx, source)
     probe = run_duckdb(ctx.con, f"SELECT * FROM ({rewritten.sql}) LIMIT 0")
     width = len(probe.description)
@@ -39,17 +60,45 @@ def source_rows(ctx: Context, target: Target, source: exp.Expression, columns: l
             hint="list the target columns explicitly: INSERT INTO t (a, b) SELECT ...",
         )
     aliases = [f"__c{i}" for i in range(width)]
+    given = {name.lower(): alias for alias, name in zip(aliases, names, strict=True)}
     casts = []
-    for alias, name in zip(aliases, names, strict=True):
-        field = fields[name.lower()]
-        casts.append(f"CAST({alias} AS {iceberg_to_duckdb(field.field_type)}) AS {quote_ident(field.name)}")
+    for f in schema.fields:
+        alias = given.get(f.name.lower())
+        if alias is None and f.required:
+            raise SchemaMismatch(f"Column '{f.name}' of {target.label} is NOT NULL but no value was given")
+        value = alias if alias is not None else "NULL"
+        casts.append(f"CAST({value} AS {iceberg_to_duckdb(f.field_type)}) AS {quote_ident(f.name)}")
     sql = f"SELECT {', '.join(casts)} FROM ({rewritten.sql}) AS __src({', '.join(aliases)})"
+    return InsertSource(sql, rewritten.sql, aliases, names, fields)
+
+
+def write_source(ctx: Context, target: Target, source: exp.Expression, columns: list[str] | None) -> tuple[list[DataFile], int]:
+    """Write the INSERT's rows as data files; returns the files and the row count.
+
+    DuckDB writes the Parquet directly when it can (parallel, nothing passes through Python);
+    NOT NULL columns are then checked from the written files' null counts.
+    """
+    prepared = insert_source(ctx, target, source, columns)
+    table = target.table
+    if not duckdb_can_write(table):
+        try:
+            rows = run_duckdb(ctx.con, prepared.sql).to_arrow_table()
+        except SchemaMismatch as exc:
+            raise prepared.explain(ctx, exc) from exc
+        return write_rows(target, rows), rows.num_rows
     try:
-        return run_duckdb(ctx.con, sql).to_arrow_table()
+        added = write_query(lambda sql: run_duckdb(ctx.con, sql), table, prepared.sql)
     except SchemaMismatch as exc:
-        culprit = _find_bad_column(ctx, rewritten.sql, aliases, names, fields)
-        message = re.sub(r" when casting from source column __c\d+", "", exc.message)
-        raise SchemaMismatch(f"{culprit}{message}") from exc
+        raise prepared.explain(ctx, exc) from exc
+    for f in table.schema().fields:
+        nulls = sum((d.null_value_counts or {}).get(f.field_id, 0) for d in added)
+        if f.required and nulls:
+            remove_files(table, added)
+            raise SchemaMismatch(
+                f"Column '{f.name}' of {target.label} is NOT NULL but {nulls} row(s) have NULL",
+                hint="filter out or fill the NULLs, or ALTER the column to allow NULL",
+            )
+    return added, sum(d.record_count for d in added)
 
 
 def _find_bad_column(ctx: Context, source_sql: str, aliases: list[str], names: list[str], fields: dict) -> str:  # type: ignore[type-arg]
@@ -93,12 +142,11 @@ def _files_to_replace(target: Target, added: list[DataFile]) -> list[DataFile]:
 @handles(exp.Insert)
 def run_insert(ctx: Context, node: exp.Insert) -> Result:
     target, columns = _target_and_columns(ctx, node)
-    rows = source_rows(ctx, target, node.expression, columns)
-    added = write_rows(target, rows)
+    added, count = write_source(ctx, target, node.expression, columns)
     removed = _files_to_replace(target, added) if node.args.get("overwrite") else []
     snapshot = commit(ctx, target, added=added, removed=removed)
     return Result(
-        pa.table({"rows_inserted": [rows.num_rows]}),
-        rowcount=rows.num_rows,
+        pa.table({"rows_inserted": [count]}),
+        rowcount=count,
         snapshot_id=snapshot.snapshot_id if snapshot else None,
     )
