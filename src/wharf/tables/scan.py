@@ -20,6 +20,7 @@ from pyiceberg.schema import Schema
 from pyiceberg.table import ManifestGroupPlanner, Table
 from pyiceberg.table.metadata import TableMetadata
 
+from wharf.errors import UnsupportedStatement
 from wharf.tables.types import iceberg_to_duckdb
 
 ALWAYS_TRUE = ie.AlwaysTrue()
@@ -42,6 +43,12 @@ def quote_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def partition_key(data_file: DataFile) -> tuple[object, ...]:
+    """``(spec id, partition values...)`` of a data or delete file."""
+    partition = data_file.partition
+    return (data_file.spec_id, *(partition[i] for i in range(len(partition))))
+
+
 @dataclass(frozen=True)
 class PlannedFile:
     data_file: DataFile
@@ -54,12 +61,19 @@ class PlannedFile:
     def path(self) -> str:
         return local_path(self.data_file.file_path)
 
+    @property
+    def partition(self) -> tuple[object, ...]:
+        """(spec id, partition values): equality deletes of a partitioned spec apply only within it."""
+        return partition_key(self.data_file)
+
 
 @dataclass(frozen=True)
 class EqualityDelete:
     path: str
     equality_ids: tuple[int, ...]
     sequence_number: int
+    # ``PlannedFile.partition`` of the data files it applies to; None: an unpartitioned spec's delete applies to all.
+    partition: tuple[object, ...] | None = None
 
 
 @dataclass
@@ -112,25 +126,54 @@ class ScanPlan:
         if not (needs_position or needs_seq):
             return f"(SELECT {columns} FROM {source})"
         body = f"SELECT *, filename AS {FILE_COLUMN}, file_row_number AS {POS_COLUMN} FROM {source}"
-        joins = ""
         conditions: list[str] = []
+        # Each data file's Iceberg path (positional deletes name it exactly, whatever its URI form),
+        # sequence number and partition group.
+        groups: dict[tuple[object, ...], int] = {}
+        joins = ""
+        if self.position_deletes or self.equality_deletes:
+            file_values = ", ".join(
+                f"({quote_str(f.path)}, {quote_str(f.data_file.file_path)}, {f.sequence_number}, "
+                f"{groups.setdefault(f.partition, len(groups))})"
+                for f in chosen
+            )
+            joins = (
+                f" JOIN (VALUES {file_values}) AS s(__wharf_path, __wharf_uri, __wharf_seq, __wharf_part) "
+                f"ON s.__wharf_path = d.{FILE_COLUMN}"
+            )
         if self.position_deletes:
             deletes = "[" + ", ".join(quote_str(p) for p in self.position_deletes) + "]"
             conditions.append(
                 f"NOT EXISTS (SELECT 1 FROM read_parquet({deletes}) p "
-                f"WHERE regexp_replace(p.file_path, '^file://', '') = d.{FILE_COLUMN} AND p.pos = d.{POS_COLUMN})"
+                f"WHERE p.file_path = s.__wharf_uri AND p.pos = d.{POS_COLUMN})"
             )
         if self.equality_deletes:
-            # An equality delete removes matching rows of data files with a *lower* sequence number.
-            seq_values = ", ".join(f"({quote_str(f.path)}, {f.sequence_number})" for f in chosen)
-            joins = f" JOIN (VALUES {seq_values}) AS s(__wharf_path, __wharf_seq) ON s.__wharf_path = d.{FILE_COLUMN}"
-            by_id = {f.field_id: f.name for f in self.schema.fields}
+            by_id = {f.field_id: f for f in self.schema.fields}
             for eq in self.equality_deletes:
-                names = [by_id[i] for i in eq.equality_ids if i in by_id]
-                match = " AND ".join(f"e.{quote_ident(n)} IS NOT DISTINCT FROM d.{quote_ident(n)}" for n in names)
+                # An equality delete removes matching rows of data files with a *lower* sequence number,
+                # in its own partition unless its spec is unpartitioned.
+                if eq.partition is not None and eq.partition not in groups:
+                    continue
+                scope = f" AND s.__wharf_part = {groups[eq.partition]}" if eq.partition is not None else ""
+                missing = [i for i in eq.equality_ids if i not in by_id]
+                if missing or not eq.equality_ids:
+                    raise UnsupportedStatement(
+                        f"Equality delete file {eq.path} matches on field id(s) {missing or '(none)'}, "
+                        "which the schema being read does not have",
+                        hint="rewrite the table's data files with an engine that applies the delete "
+                        "(e.g. Spark's rewrite_data_files) before dropping its columns",
+                    )
+                fields = [by_id[i] for i in eq.equality_ids]
+                # Read by field id: the columns may have been renamed or promoted since the delete was written.
+                eq_map = ", ".join(
+                    f"{f.field_id}: {{name: {quote_str(f.name)}, type: {quote_str(iceberg_to_duckdb(f.field_type))}, "
+                    f"default_value: NULL}}"
+                    for f in fields
+                )
+                match = " AND ".join(f"e.{quote_ident(f.name)} IS NOT DISTINCT FROM d.{quote_ident(f.name)}" for f in fields)
                 conditions.append(
-                    f"NOT (s.__wharf_seq < {eq.sequence_number} AND EXISTS (SELECT 1 FROM "
-                    f"read_parquet([{quote_str(eq.path)}]) e WHERE {match}))"
+                    f"NOT (s.__wharf_seq < {eq.sequence_number}{scope} AND EXISTS (SELECT 1 FROM "
+                    f"read_parquet([{quote_str(eq.path)}], schema = MAP {{{eq_map}}}) e WHERE {match}))"
                 )
         keep = ", " + ", ".join(f"d.{c}" for c in (FILE_COLUMN, POS_COLUMN)) if with_position else ""
         cols = ", ".join(f"d.{quote_ident(f.name)}" for f in self.schema.fields)
@@ -169,6 +212,19 @@ class ScanPlanner:
         return plan
 
 
+class _Planner(ManifestGroupPlanner):
+    """Prunes data files by column metrics, but never delete files.
+
+    Pruning an equality delete file by the query's filter is only sound while every row read is
+    re-checked against that filter; copy-on-write DML rewrites *whole* files of the plan, whose
+    other rows would come back if the delete file that removed them had been pruned.
+    """
+
+    def _build_metrics_evaluator(self):  # type: ignore[no-untyped-def]
+        for_data = super()._build_metrics_evaluator()
+        return lambda data_file: data_file.content != DataFileContent.DATA or for_data(data_file)
+
+
 def _fields(schema: Schema) -> tuple[tuple[int, str, str], ...]:
     return tuple((f.field_id, f.name, str(f.field_type)) for f in schema.fields)
 
@@ -183,7 +239,7 @@ def _plan(
     if snapshot is None:
         return plan
     # Planning binds the filter against the table's current schema by name, case-insensitively.
-    planner = ManifestGroupPlanner(metadata, table.io, row_filter=row_filter, case_sensitive=False)
+    planner = _Planner(metadata, table.io, row_filter=row_filter, case_sensitive=False)
     manifests = snapshot.manifests(table.io)
     data: list[PlannedFile] = []
     schemas = {s.schema_id: _fields(s) for s in metadata.schemas}
@@ -201,7 +257,9 @@ def _plan(
             elif df.content == DataFileContent.POSITION_DELETES:
                 positional.append((seq, df))
             elif df.content == DataFileContent.EQUALITY_DELETES:
-                equality.append(EqualityDelete(local_path(df.file_path), tuple(df.equality_ids or ()), seq))
+                unpartitioned = metadata.specs()[df.spec_id].is_unpartitioned()
+                scope = None if unpartitioned else partition_key(df)
+                equality.append(EqualityDelete(local_path(df.file_path), tuple(df.equality_ids or ()), seq, scope))
     plan.files_considered = sum(m.existing_files_count or 0 for m in manifests) + sum(
         m.added_files_count or 0 for m in manifests
     )
