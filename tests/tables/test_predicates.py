@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import sqlglot
 from pyiceberg.schema import Schema
-from pyiceberg.types import DateType, DoubleType, LongType, NestedField, StringType, TimestampType
+from pyiceberg.types import DateType, DecimalType, DoubleType, LongType, NestedField, StringType, TimestampType
 
 from wharf.tables.predicates import combine, conjuncts, to_iceberg
 
@@ -17,6 +17,7 @@ SCHEMA = Schema(
     NestedField(3, "day", DateType()),
     NestedField(4, "at", TimestampType()),
     NestedField(5, "price", DoubleType()),
+    NestedField(6, "amount", DecimalType(15, 2)),
 )
 
 

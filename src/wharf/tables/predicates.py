@@ -8,6 +8,7 @@ that conjunct, and an OR containing it keeps everything).
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal, InvalidOperation
 from collections.abc import Callable, Iterable
 
 from pyiceberg import expressions as ie
@@ -52,8 +53,16 @@ def _python_value(node: exp.Expression, field_type: it.IcebergType) -> object | 
             return int(text)
         except ValueError:
             return None
+    if isinstance(field_type, it.DecimalType):
+        # Only a value the column can hold exactly (no rounding: rounding could prune a match).
+        try:
+            value = Decimal(text)
+            exact = value.quantize(Decimal(1).scaleb(-field_type.scale))
+        except (InvalidOperation, ValueError):
+            return None
+        return exact if exact == value else None
     try:
-        return float(text) if isinstance(field_type, (it.FloatType, it.DoubleType)) else text
+        return float(text)
     except ValueError:
         return None
 
