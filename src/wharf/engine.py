@@ -16,7 +16,7 @@ _PREREQUISITES: dict[str, tuple[str, ...]] = {"iceberg": ("avro",)}
 
 def connect_duckdb(threads: int | None = None) -> duckdb.DuckDBPyConnection:
     """Open an in-memory DuckDB configured for Wharf: UTC session time zone, no auto-install."""
-    config = {
+    config: dict[str, str | bool | int | float | list[str]] = {
         "autoinstall_known_extensions": "false",
         "autoload_known_extensions": "false",
     }

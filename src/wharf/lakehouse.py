@@ -21,6 +21,8 @@ from wharf.tables.loader import TableLoader, split_name
 from wharf.tables.scan import ScanPlanner
 
 if TYPE_CHECKING:
+    import duckdb
+
     from wharf.table import Table
 
 
@@ -93,7 +95,7 @@ class Lakehouse:
         )
 
     @property
-    def duckdb(self):  # type: ignore[no-untyped-def]
+    def duckdb(self) -> duckdb.DuckDBPyConnection:
         """The underlying DuckDB connection (use ``register`` to make DataFrames visible to ``sql``)."""
         return self._duckdb
 
@@ -181,6 +183,7 @@ def _bind(node: Any, params: list[Any] | dict[str, Any]) -> Any:
         return node
     node = node.copy()
     positional = iter(params) if isinstance(params, list) else None
+    named = params if not isinstance(params, list) else {}
     for placeholder in list(node.find_all(exp.Placeholder, exp.Parameter)):
         if positional is not None:
             try:
@@ -189,9 +192,9 @@ def _bind(node: Any, params: list[Any] | dict[str, Any]) -> Any:
                 raise InvalidArgument("Fewer parameters than ? placeholders") from exc
         else:
             key = placeholder.name
-            if key not in params:  # type: ignore[operator]
+            if key not in named:
                 raise InvalidArgument(f"No value for parameter ${key}")
-            value = params[key]  # type: ignore[index]
+            value = named[key]
         placeholder.replace(exp.convert(value))
     return node
 

@@ -10,6 +10,8 @@ import pyarrow as pa
 if TYPE_CHECKING:
     import pandas as pd
     import polars as pl
+    from rich.console import RenderableType
+    from rich.table import Table as RichTable
 
 _REPR_ROWS = 20
 
@@ -39,6 +41,7 @@ class Result:
         self._rowcount = rowcount
         self.message = message
         self.snapshot_id = snapshot_id
+        self._keepalive: object = None  # whatever the stream reads from (a DuckDB cursor), kept alive with it
 
     @property
     def schema(self) -> pa.Schema:
@@ -54,7 +57,7 @@ class Result:
         """Rows written by a DML statement, or rows returned by a query (reads the stream)."""
         if self._rowcount >= 0:
             return self._rowcount
-        return self.to_arrow().num_rows
+        return int(self.to_arrow().num_rows)
 
     def iter_batches(self) -> Iterator[pa.RecordBatch]:
         """Stream the result as Arrow record batches (memory stays flat for large results)."""
@@ -79,7 +82,7 @@ class Result:
     def to_polars(self) -> pl.DataFrame:
         import polars as pl
 
-        return pl.from_arrow(self.to_arrow())  # type: ignore[return-value]
+        return pl.from_arrow(self.to_arrow())  # type: ignore[return-value]  # a Table gives a DataFrame, never a Series
 
     def fetchall(self) -> list[tuple[Any, ...]]:
         """All rows as tuples, like a DB-API cursor."""
@@ -97,9 +100,9 @@ class Result:
         return row[0] if row else None
 
     def __len__(self) -> int:
-        return self.to_arrow().num_rows
+        return int(self.to_arrow().num_rows)
 
-    def _rich_table(self):  # type: ignore[no-untyped-def]
+    def _rich_table(self) -> RichTable:
         from rich.table import Table as RichTable
 
         table = self.to_arrow()
@@ -108,7 +111,7 @@ class Result:
             rich.add_row(*("NULL" if v is None else str(v) for v in row.values()))
         return rich
 
-    def __rich__(self):  # type: ignore[no-untyped-def]
+    def __rich__(self) -> RenderableType:
         if self.message and not self.columns:
             return self.message
         return self._rich_table()
@@ -120,9 +123,10 @@ class Result:
 
         from rich.console import Console
 
-        console = Console(width=120, file=io.StringIO(), color_system=None)
+        buffer = io.StringIO()
+        console = Console(width=120, file=buffer, color_system=None)
         console.print(self._rich_table())
-        return console.file.getvalue()  # type: ignore[attr-defined, no-any-return]
+        return buffer.getvalue()
 
     def _repr_html_(self) -> str:
         table = self.to_arrow()

@@ -17,6 +17,7 @@ from wharf.tables.scan import quote_ident, quote_str
 if TYPE_CHECKING:
     import pandas as pd
     import polars as pl
+    from pyiceberg.table import Table as IcebergTable
 
     from wharf.lakehouse import Lakehouse
 
@@ -60,7 +61,7 @@ class Table:
         return base if branch in (None,) else f"{base}.{quote_ident('branch_' + branch)}"
 
     @property
-    def iceberg(self):  # type: ignore[no-untyped-def]
+    def iceberg(self) -> IcebergTable:
         """The underlying ``pyiceberg.table.Table`` (current metadata)."""
         return self.lake.loader.load(self.namespace, self.name)
 
@@ -103,7 +104,7 @@ class Table:
     def to_polars(self, **kwargs: Any) -> pl.DataFrame:
         import polars as pl
 
-        return pl.from_arrow(self.to_arrow(**kwargs))  # type: ignore[return-value]
+        return pl.from_arrow(self.to_arrow(**kwargs))  # type: ignore[return-value]  # a Table gives a DataFrame, never a Series
 
     def count(self) -> int:
         return int(self.lake.sql(f"SELECT count(*) FROM {self._ref()}").scalar())

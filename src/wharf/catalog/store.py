@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError
@@ -19,7 +20,7 @@ SQLITE_BUSY_TIMEOUT_S = 60
 
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_S * 1000}")
         cursor.execute("PRAGMA journal_mode = WAL")
@@ -37,7 +38,7 @@ class _WharfSqlCatalog(SqlCatalog):
 
         # SqlCatalog builds its engine in __init__ and immediately creates tables; the
         # connect hook must exist before that first connection, so wrap create_engine once.
-        def create_engine(*args, **kwargs):  # type: ignore[no-untyped-def]
+        def create_engine(*args: Any, **kwargs: Any) -> Engine:
             engine = original(*args, **kwargs)
             if engine.dialect.name == "sqlite":
                 _configure_sqlite(engine)
@@ -45,11 +46,11 @@ class _WharfSqlCatalog(SqlCatalog):
 
         import pyiceberg.catalog.sql as sql_module
 
-        sql_module.create_engine = create_engine  # type: ignore[assignment]
+        sql_module.create_engine = create_engine  # type: ignore[attr-defined]  # PyIceberg's own import of it
         try:
             super().__init__(name, **properties)
         finally:
-            sql_module.create_engine = original  # type: ignore[assignment]
+            sql_module.create_engine = original  # type: ignore[attr-defined]  # PyIceberg's own import of it
 
 
 def open_catalog(root: Path) -> SqlCatalog:

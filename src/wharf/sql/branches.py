@@ -146,7 +146,8 @@ def create_ref(ctx: Context, stmt: CreateRef) -> Result:
     snapshot_id: int | None = None
     if stmt.version is not None:
         version = version_from_literal(table, stmt.version)
-        snapshot_id = version.snapshot_id if version.snapshot_id is not None else table.metadata.refs[version.ref].snapshot_id  # type: ignore[index]
+        # version_from_literal sets exactly one of them: a snapshot id, or the name of an existing ref.
+        snapshot_id = version.snapshot_id if version.ref is None else table.metadata.refs[version.ref].snapshot_id
     kind = _KINDS[stmt.kind]
     existed = stmt.name in table.metadata.refs
     pointed = snapshots.create_ref(

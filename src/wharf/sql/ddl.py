@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import count
+from typing import Any
 
 import pyarrow as pa
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, NamespaceNotEmptyError, NoSuchNamespaceError
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
+from pyiceberg.table.update.schema import UpdateSchema
 from pyiceberg.transforms import (
     BucketTransform,
     DayTransform,
@@ -46,7 +49,7 @@ def table_name(node: exp.Table) -> tuple[str, str]:
 
 # --- partition transforms, as data -------------------------------------------------------------
 
-_TRANSFORMS: dict[str, tuple[type[Transform], str]] = {  # type: ignore[type-arg]
+_TRANSFORMS: dict[str, tuple[type[Transform[Any, Any]], str]] = {
     "years": (YearTransform, "year"),
     "year": (YearTransform, "year"),
     "months": (MonthTransform, "month"),
@@ -65,7 +68,7 @@ def partition_spec(schema: Schema, items: list[exp.Expression]) -> PartitionSpec
     fields = []
     ids = count(1000)
     for item in items:
-        transform: Transform  # type: ignore[type-arg]
+        transform: Transform[Any, Any]
         if isinstance(item, (exp.Column, exp.Identifier)):
             column, transform, suffix = item.name, IdentityTransform(), ""
         else:
@@ -207,10 +210,12 @@ def run_create(ctx: Context, node: exp.Create) -> Result:
 
 def _arrow_fields(schema: pa.Schema) -> list[NestedField]:
     """Iceberg fields (numbered 1..n, nested fields after) for an Arrow schema."""
-    from pyiceberg.io.pyarrow import _ConvertToIcebergWithoutIDs, visit_pyarrow  # type: ignore[attr-defined]
+    from pyiceberg.io.pyarrow import _ConvertToIcebergWithoutIDs, visit_pyarrow
     from pyiceberg.schema import assign_fresh_schema_ids
 
     converted = visit_pyarrow(schema, _ConvertToIcebergWithoutIDs())
+    if not isinstance(converted, Schema):  # the visitor maps an Arrow schema to a Schema
+        raise SchemaMismatch(f"Cannot convert the query's columns to an Iceberg schema: {schema}")
     return list(assign_fresh_schema_ids(Schema(*converted.fields)).fields)
 
 
@@ -256,7 +261,7 @@ def run_alter(ctx: Context, node: exp.Alter) -> Result:
     return ok(f"Altered table {ns}.{name}")
 
 
-def _schema_action(update, schema: Schema, action: exp.Expression, label: str) -> None:  # type: ignore[no-untyped-def]
+def _schema_action(update: UpdateSchema, schema: Schema, action: exp.Expression, label: str) -> None:
     if isinstance(action, exp.ColumnDef):
         field = _schema_from_columns([action]).fields[0]
         if any(f.name.lower() == field.name.lower() for f in schema.fields):
@@ -351,7 +356,7 @@ def _parse_namespace(s: TokenStream) -> CreateNamespace | DropNamespace:
     return DropNamespace(name, if_exists, cascade)
 
 
-def _is_alter(*words: str):  # type: ignore[no-untyped-def]
+def _is_alter(*words: str) -> Callable[[TokenStream], bool]:
     def matches(s: TokenStream) -> bool:
         if not s.accept("ALTER", "TABLE"):
             return False
@@ -361,7 +366,7 @@ def _is_alter(*words: str):  # type: ignore[no-untyped-def]
     return matches
 
 
-def _safe(matcher):  # type: ignore[no-untyped-def]
+def _safe(matcher: Callable[[TokenStream], object]) -> Callable[[TokenStream], bool]:
     def run(s: TokenStream) -> bool:
         try:
             return bool(matcher(s))
@@ -479,7 +484,12 @@ def set_identifier_fields(ctx: Context, stmt: SetIdentifierFields) -> Result:
     schema = table.schema()
     if all(c.startswith("-") for c in stmt.columns):
         drop = {_column(schema, c[1:], f"{ns}.{name}") for c in stmt.columns}
-        keep = [schema.find_column_name(i) for i in schema.identifier_field_ids]
+        keep: list[str] = []
+        for field_id in schema.identifier_field_ids:
+            column = schema.find_column_name(field_id)
+            if column is None:
+                raise NotFound(f"Identifier field id {field_id} of {ns}.{name} is not in its schema")
+            keep.append(column)
         columns = [c for c in keep if c not in drop]
     else:
         columns = [_column(schema, c, f"{ns}.{name}") for c in stmt.columns]

@@ -35,7 +35,7 @@ def run_delete(ctx: Context, node: exp.Delete) -> Result:
     if condition is None:
         # Every row goes: remove every file without reading any.
         exact = not plan.position_deletes and not plan.equality_deletes
-        count = plan.record_count if exact else int(scan.run(f"SELECT count(*) FROM {plan.relation_sql()}").fetchone()[0])  # type: ignore[index]
+        count = plan.record_count if exact else int(scan.run(f"SELECT count(*) FROM {plan.relation_sql()}").fetchone()[0])  # type: ignore[index]  # one row
         rewrite = Rewrite(removed=list(plan.files), deleted=count)
     else:
         query = (

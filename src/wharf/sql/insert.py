@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 from pyiceberg.manifest import DataFile
+from pyiceberg.typedef import Record
 from pyiceberg.types import NestedField
 from sqlglot import exp
 
@@ -101,7 +103,7 @@ def write_source(ctx: Context, target: Target, source: exp.Expression, columns: 
     return added, sum(d.record_count for d in added)
 
 
-def _find_bad_column(ctx: Context, source_sql: str, aliases: list[str], names: list[str], fields: dict) -> str:  # type: ignore[type-arg]
+def _find_bad_column(ctx: Context, source_sql: str, aliases: list[str], names: list[str], fields: dict[str, NestedField]) -> str:
     for alias, name in zip(aliases, names, strict=True):
         field = fields[name.lower()]
         check = (
@@ -109,7 +111,7 @@ def _find_bad_column(ctx: Context, source_sql: str, aliases: list[str], names: l
             f"WHERE {alias} IS NOT NULL AND TRY_CAST({alias} AS {iceberg_to_duckdb(field.field_type)}) IS NULL"
         )
         try:
-            if run_duckdb(ctx.con, check).fetchone()[0]:  # type: ignore[index]
+            if run_duckdb(ctx.con, check).fetchone()[0]:  # type: ignore[index]  # count(*) returns one row
                 return f"Column '{field.name}' ({field.field_type}): "
         except Exception:  # noqa: BLE001 - best effort diagnosis only
             continue
@@ -135,8 +137,13 @@ def _files_to_replace(target: Target, added: list[DataFile]) -> list[DataFile]:
         return existing
     # Files just written carry the current spec; replace only files of that spec in those partitions.
     spec_id = target.table.spec().spec_id
-    written = {tuple(f.partition) for f in added}
-    return [f for f in existing if f.spec_id == spec_id and tuple(f.partition) in written]
+    written = {_values(f.partition) for f in added}
+    return [f for f in existing if f.spec_id == spec_id and _values(f.partition) in written]
+
+
+def _values(partition: Record) -> tuple[Any, ...]:
+    # Record is iterable only through the legacy __getitem__ protocol, which its type does not declare.
+    return tuple(partition[i] for i in range(len(partition)))
 
 
 @handles(exp.Insert)

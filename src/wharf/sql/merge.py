@@ -87,7 +87,7 @@ def _clauses(scan: TargetScan, node: exp.Merge, source_columns: list[str], sourc
                     if not isinstance(eq, exp.EQ):
                         raise UnsupportedStatement(f"MERGE: expected 'column = value', got {eq.sql('duckdb')}")
                     f = scan.assignment_target(eq.this, "MERGE")
-                    values[f.name] = scan.cast(bind(eq.expression), f)  # type: ignore[arg-type]
+                    values[f.name] = scan.cast(bind(eq.expression), f)  # type: ignore[arg-type]  # a value is never None
         elif isinstance(then, exp.Insert):
             op = INSERT
             if isinstance(then.this, exp.Star):
@@ -102,7 +102,7 @@ def _clauses(scan: TargetScan, node: exp.Merge, source_columns: list[str], sourc
                     raise SchemaMismatch(
                         f"MERGE INSERT into {scan.target.label} lists {len(fields)} column(s) but {len(given)} value(s)"
                     )
-                values = {f.name: scan.cast(bind(v), f) for f, v in zip(fields, given, strict=True)}  # type: ignore[arg-type]
+                values = {f.name: scan.cast(bind(v), f) for f, v in zip(fields, given, strict=True)}  # type: ignore[arg-type]  # never None
         else:
             raise UnsupportedStatement(f"MERGE: unsupported action {then.sql('duckdb') if then else '(none)'}")
         if (op == INSERT) != (kind == "not_matched"):
@@ -132,7 +132,7 @@ def _qualify(expression: exp.Expression | None, alias: str | None) -> exp.Expres
     return expression
 
 
-def _case(branches: list[tuple[exp.Expression | None, exp.Expression]], default: exp.Expression) -> exp.Expression:
+def _case(branches: list[tuple[exp.Expr | None, exp.Expr]], default: exp.Expr) -> exp.Expr:
     """CASE WHEN c1 THEN v1 … ELSE default END; a branch without condition always applies (and ends the list)."""
     case = exp.Case()
     for condition, value in branches:
@@ -231,11 +231,11 @@ def run_merge(ctx: Context, node: exp.Merge) -> Result:
         no_source = exp.condition(f"{_col(source_alias, SOURCE_MARK)} IS NULL")
         no_target = exp.condition(f"{_col(scan.alias, POS_COLUMN)} IS NULL")
 
-        def pick(per_clause: list[Clause], value: Callable[[Clause], exp.Expression], default: exp.Expression) -> exp.Expression:
+        def pick(per_clause: list[Clause], value: Callable[[Clause], exp.Expr], default: exp.Expr) -> exp.Expr:
             return _case([(c.condition, value(c)) for c in per_clause], default)
 
-        def combine(m: exp.Expression, s: exp.Expression, i: exp.Expression) -> exp.Expression:
-            branches: list[tuple[exp.Expression | None, exp.Expression]] = []
+        def combine(m: exp.Expr, s: exp.Expr, i: exp.Expr) -> exp.Expr:
+            branches: list[tuple[exp.Expr | None, exp.Expr]] = []
             if matched:
                 branches.append((is_matched.copy(), m))
             if by_source:
@@ -249,14 +249,21 @@ def run_merge(ctx: Context, node: exp.Merge) -> Result:
             pick(by_source, lambda c: exp.Literal.string(c.op), exp.null()),
             pick(inserts, lambda c: exp.Literal.string(c.op), exp.null()),
         )
+
+        def kept(name: str, own: exp.Expr) -> Callable[[Clause], exp.Expr]:
+            # A deleted row's values are never written: NULL keeps the joined table small.
+            return lambda c: exp.null() if c.op == DELETE else c.values.get(name, own)
+
+        def inserted(name: str) -> Callable[[Clause], exp.Expr]:
+            return lambda c: c.values.get(name, exp.null())
+
         columns = []
         for f in scan.schema.fields:
             own = scan.column(f.name)
             value = combine(
-                # A deleted row's values are never written: NULL keeps the joined table small.
-                pick(matched, lambda c, f=f, own=own: exp.null() if c.op == DELETE else c.values.get(f.name, own), own),
-                pick(by_source, lambda c, f=f, own=own: exp.null() if c.op == DELETE else c.values.get(f.name, own), own),
-                pick(inserts, lambda c, f=f: c.values.get(f.name, exp.null()), exp.null()),
+                pick(matched, kept(f.name, own), own),
+                pick(by_source, kept(f.name, own), own),
+                pick(inserts, inserted(f.name), exp.null()),
             )
             columns.append(exp.alias_(scan.cast(value, f), f.name, quoted=True))
         query = exp.select(

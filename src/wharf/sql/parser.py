@@ -10,12 +10,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import sqlglot
-from sqlglot import exp
+from sqlglot import Token, Tokenizer, TokenType, exp
 from sqlglot.errors import ParseError, TokenError
-from sqlglot.tokens import Token, Tokenizer, TokenType
 
 from wharf.errors import SqlParseError, UnsupportedStatement
 
@@ -80,7 +79,7 @@ class TokenStream:
         if not self.done():
             self.fail(f"Unexpected '{self.tokens[self.i].text}'")
 
-    def fail(self, message: str, hint: str | None = None) -> None:
+    def fail(self, message: str, hint: str | None = None) -> NoReturn:
         tok = self.peek() or (self.tokens[-1] if self.tokens else None)
         line = (tok.line if tok else 1) + self.line - 1
         col = tok.col - len(tok.text) + 1 if tok else 1
@@ -90,13 +89,12 @@ class TokenStream:
         tok = self.peek()
         if tok is None or tok.token_type in (TokenType.L_PAREN, TokenType.R_PAREN, TokenType.COMMA, TokenType.EQ):
             self.fail("Expected a name")
-        assert tok is not None
         self.i += 1
         return tok.text
 
     def dotted_name(self) -> str:
         parts = [self.identifier()]
-        while self.peek() is not None and self.peek().token_type == TokenType.DOT:  # type: ignore[union-attr]
+        while (tok := self.peek()) is not None and tok.token_type == TokenType.DOT:
             self.i += 1
             parts.append(self.identifier())
         return ".".join(parts)
@@ -106,13 +104,13 @@ class TokenStream:
         tok = self.peek()
         if tok is None:
             self.fail("Expected a value")
-        assert tok is not None
         negative = False
         if tok.token_type == TokenType.DASH:
             negative = True
             self.i += 1
             tok = self.peek()
-            assert tok is not None
+            if tok is None:
+                self.fail("Expected a number after '-'")
         self.i += 1
         if tok.token_type == TokenType.STRING:
             return tok.text

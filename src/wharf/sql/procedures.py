@@ -16,9 +16,8 @@ from typing import Any
 import pyarrow as pa
 import sqlglot
 from pyiceberg.table import Table
-from sqlglot import exp
+from sqlglot import TokenType, exp
 from sqlglot.errors import ParseError
-from sqlglot.tokens import TokenType
 
 from wharf.errors import InvalidArgument, NotFound
 from wharf.events import CommitEvent
@@ -39,20 +38,19 @@ class Call:
     """``CALL [catalog.]system.name(args)``; argument values are unevaluated SQL expressions."""
 
     procedure: str
-    positional: tuple[exp.Expression, ...] = ()
-    named: tuple[tuple[str, exp.Expression], ...] = ()
+    positional: tuple[exp.Expr, ...] = ()
+    named: tuple[tuple[str, exp.Expr], ...] = ()
 
 
 _OPEN = (TokenType.L_PAREN, TokenType.L_BRACKET)
 _CLOSE = (TokenType.R_PAREN, TokenType.R_BRACKET)
 
 
-def _argument(s: TokenStream) -> exp.Expression:
+def _argument(s: TokenStream) -> exp.Expr:
     """One argument expression: the tokens up to the next top-level ``,`` or ``)``."""
     start = s.peek()
     if start is None:
         s.fail("Expected an argument")
-    assert start is not None
     depth = 0
     end = start
     while (tok := s.peek()) is not None:
@@ -67,7 +65,6 @@ def _argument(s: TokenStream) -> exp.Expression:
         return sqlglot.parse_one(text, read=s.dialect)
     except ParseError as exc:
         s.fail(f"Cannot read argument '{text}': {str(exc).splitlines()[0]}")
-        raise AssertionError("unreachable") from exc
 
 
 @extension(lambda s: s.word() == "CALL")
@@ -77,8 +74,8 @@ def _parse_call(s: TokenStream) -> Call:
     if len(parts) > 1 and parts[-2].lower() != "system":
         t.i = 0
         t.fail(f"Unknown procedure namespace '{'.'.join(parts[:-1])}'", hint="procedures are called as system.<name>")
-    positional: list[exp.Expression] = []
-    named: list[tuple[str, exp.Expression]] = []
+    positional: list[exp.Expr] = []
+    named: list[tuple[str, exp.Expr]] = []
     t.expect("(")
     if not t.accept(")"):
         while True:
@@ -138,7 +135,7 @@ def procedure(name: str, params: list[Param], output: list[tuple[str, pa.DataTyp
     return register
 
 
-def _evaluate(ctx: Context, node: exp.Expression) -> Any:
+def _evaluate(ctx: Context, node: exp.Expr) -> Any:
     """The Python value of an argument expression (literals directly, anything else through DuckDB)."""
     if isinstance(node, exp.Literal):
         if node.is_string:
@@ -232,14 +229,14 @@ def bind(ctx: Context, call: Call) -> tuple[Procedure, dict[str, Any]]:
             f"system.{call.procedure} takes at most {len(proc.params)} arguments, got {len(call.positional)}",
             hint=f"signature: {signature}",
         )
-    given: dict[str, exp.Expression] = {p.name: v for p, v in zip(proc.params, call.positional, strict=False)}
+    given: dict[str, exp.Expr] = {p.name: v for p, v in zip(proc.params, call.positional, strict=False)}
     names = {p.name for p in proc.params}
-    for key, value in call.named:
+    for key, node in call.named:
         if key not in names:
             raise InvalidArgument(f"system.{call.procedure} has no parameter '{key}'", hint=f"signature: {signature}")
         if key in given:
             raise InvalidArgument(f"Parameter '{key}' of system.{call.procedure} is given twice", hint=f"signature: {signature}")
-        given[key] = value
+        given[key] = node
     args: dict[str, Any] = {}
     for p in proc.params:
         value = _evaluate(ctx, given[p.name]) if p.name in given else None

@@ -35,5 +35,5 @@ def run_query(ctx: Context, node: exp.Expression) -> Result:
         return Result(table)
     reader = cursor.to_arrow_reader(BATCH_ROWS)
     result = Result(reader)
-    result._keepalive = ctx.con  # type: ignore[attr-defined]  # the stream reads from this cursor
+    result._keepalive = ctx.con  # the stream reads from this cursor
     return result

@@ -8,11 +8,12 @@ planned with the predicates that can safely be pushed to it, so only files that 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from dataclasses import dataclass
 
 import pyarrow as pa
 from pyiceberg import expressions as ie
+from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 from sqlglot import exp
 
@@ -110,12 +111,12 @@ def _version_of(node: exp.Table, table: Table) -> Version:
     return version_from_literal(table, value)
 
 
-def cte_names(expression: exp.Expression) -> set[str]:
+def cte_names(expression: exp.Expr) -> set[str]:
     return {cte.alias_or_name.lower() for cte in expression.find_all(exp.CTE)}
 
 
 def resolve_table(
-    ctx: Context, node: exp.Table, *, ctes: set[str] = frozenset(), required: bool = True  # type: ignore[assignment]
+    ctx: Context, node: exp.Table, *, ctes: Set[str] = frozenset(), required: bool = True
 ) -> Reference | None:
     """Resolve one ``exp.Table`` to a Wharf reference (None for CTEs / DuckDB objects)."""
     if not isinstance(node.this, exp.Identifier):
@@ -199,7 +200,7 @@ def pushdown_filter(ref: Reference) -> ie.BooleanExpression:
     joins = select.args.get("joins") or []
     sources = 1 + len(joins)
     outer = any(j.side in ("RIGHT", "FULL") for j in joins)
-    candidates: list[exp.Expression] = []
+    candidates: list[exp.Expr] = []
     if isinstance(parent, exp.Join):
         if parent.side not in ("", None) and parent.side != "LEFT":
             return ie.AlwaysTrue()
@@ -212,7 +213,7 @@ def pushdown_filter(ref: Reference) -> ie.BooleanExpression:
     return _translate(ref, candidates, sources)
 
 
-def _translate(ref: Reference, candidates: list[exp.Expression], sources: int) -> ie.BooleanExpression:
+def _translate(ref: Reference, candidates: list[exp.Expr], sources: int) -> ie.BooleanExpression:
     alias = ref.alias.lower()
     schema = ref.table.schema()
 
@@ -241,7 +242,7 @@ class RewrittenQuery:
 _counter = itertools.count()
 
 
-def rewrite_query(ctx: Context, expression: exp.Expression, *, branch_default: bool = True) -> RewrittenQuery:
+def rewrite_query(ctx: Context, expression: exp.Expr, *, branch_default: bool = True) -> RewrittenQuery:
     """Return DuckDB SQL for ``expression`` with every Wharf table replaced by its planned relation."""
     expression = expression.copy()
     ctes = cte_names(expression)
@@ -272,7 +273,7 @@ def rewrite_query(ctx: Context, expression: exp.Expression, *, branch_default: b
     return RewrittenQuery(sql, refs, plans, registered)
 
 
-def _schema_for(ref: Reference, snapshot_id: int | None):  # type: ignore[no-untyped-def]
+def _schema_for(ref: Reference, snapshot_id: int | None) -> Schema:
     """Time travel reads with the schema of that snapshot (Iceberg semantics); branches use the table schema."""
     if ref.version.snapshot_id is None and ref.version.timestamp_ms is None:
         return ref.table.schema()

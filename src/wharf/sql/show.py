@@ -29,6 +29,7 @@ from pyiceberg.transforms import (
     VoidTransform,
     YearTransform,
 )
+from pyiceberg.types import NestedField
 from sqlglot.errors import ParseError
 
 from wharf.errors import NotFound, SqlParseError
@@ -83,7 +84,7 @@ def _like(s: TokenStream) -> str | None:
     if s.accept("LIKE"):
         pattern = s.literal()
         return str(pattern)
-    if not s.done() and s.peek() is not None and s.peek().token_type.name == "STRING":  # type: ignore[union-attr]
+    if not s.done() and (tok := s.peek()) is not None and tok.token_type.name == "STRING":
         return str(s.literal())  # Spark allows SHOW TABLES 'pattern'
     return None
 
@@ -192,7 +193,7 @@ def transform_sql(field: PartitionField, schema: Schema) -> str | None:
     return f"{transform}({column})"
 
 
-def column_type(field) -> str:  # type: ignore[no-untyped-def]
+def column_type(field: NestedField) -> str:
     return iceberg_to_duckdb(field.field_type) + (" NOT NULL" if field.required else "")
 
 

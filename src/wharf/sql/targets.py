@@ -7,6 +7,7 @@ in its summary, for ``CALL system.publish_changes``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -76,7 +77,7 @@ def commit(
     target: Target,
     *,
     added: list[DataFile],
-    removed: list[PlannedFile] | list[DataFile] = (),  # type: ignore[assignment]
+    removed: Sequence[PlannedFile | DataFile] = (),
     read_filter: ie.BooleanExpression | None = None,
     operation: Operation | None = None,
 ) -> Snapshot | None:

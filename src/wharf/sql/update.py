@@ -14,6 +14,7 @@ import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import overload
 
 import duckdb
 import pyarrow as pa
@@ -84,6 +85,10 @@ class TargetScan:
             hint=f"its columns are: {', '.join(f.name for f in self.schema.fields)}",
         )
 
+    @overload
+    def normalize(self, node: exp.Expression) -> exp.Expression: ...
+    @overload
+    def normalize(self, node: None) -> None: ...
     def normalize(self, node: exp.Expression | None) -> exp.Expression | None:
         """Point column qualifiers naming the target (``t.x``, ``db.t.x``, ``branch_b.x``) at its alias."""
         if node is None:
@@ -126,7 +131,7 @@ class TargetScan:
     def plan(self, row_filter: ie.BooleanExpression) -> ScanPlan:
         return self.ctx.planner.plan(self.target.table, self.target.snapshot_id, row_filter, schema=self.schema)
 
-    def cast(self, value: exp.Expression, f: NestedField) -> exp.Expression:
+    def cast(self, value: exp.Expr, f: NestedField) -> exp.Cast:
         return exp.Cast(this=value, to=exp.DataType.build(iceberg_to_duckdb(f.field_type), dialect="duckdb"))
 
     def column(self, name: str) -> exp.Column:
@@ -205,7 +210,7 @@ def run_update(ctx: Context, node: exp.Update) -> Result:
         f = scan.assignment_target(eq.this, "UPDATE")
         if f.name in assignments:
             raise InvalidArgument(f"UPDATE sets column '{f.name}' of {scan.target.label} more than once")
-        assignments[f.name] = scan.normalize(eq.expression)  # type: ignore[assignment]
+        assignments[f.name] = scan.normalize(eq.expression)
     row_filter = scan.iceberg_filter(condition, alone=from_ is None)
     plan = scan.plan(row_filter)
     if not plan.files:

@@ -14,21 +14,23 @@ import itertools
 import random
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import pyarrow as pa
 from pyiceberg import expressions as ie
 from pyiceberg.exceptions import CommitFailedException, ValidationException
 from pyiceberg.io.pyarrow import _dataframe_to_data_files, schema_to_pyarrow
-from pyiceberg.manifest import DataFile
+from pyiceberg.manifest import DataFile, ManifestWriter
+from pyiceberg.partitioning import PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table, Transaction
 from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.refs import MAIN_BRANCH
 from pyiceberg.table.snapshots import Operation, Snapshot
-from pyiceberg.table.update import SetSnapshotRefUpdate, update_table_metadata
-from pyiceberg.table.update.snapshot import _FastAppendFiles, _OverwriteFiles
+from pyiceberg.table.update import SetSnapshotRefUpdate, UpdatesAndRequirements, update_table_metadata
+from pyiceberg.table.update.snapshot import _FastAppendFiles, _OverwriteFiles, _SnapshotProducer
 
 from wharf.errors import ConflictError, SchemaMismatch
 
@@ -156,7 +158,7 @@ class _Overwrite(_OverwriteFiles):
     partition source column) an old spec no longer binds to it and writing the manifest fails.
     """
 
-    def new_manifest_writer(self, spec):  # type: ignore[no-untyped-def]
+    def new_manifest_writer(self, spec: PartitionSpec) -> ManifestWriter:
         from pyiceberg.manifest import write_manifest
 
         metadata = self._transaction.table_metadata
@@ -177,11 +179,14 @@ class _Overwrite(_OverwriteFiles):
         )
 
 
-def _staged(producer_class: type) -> type:
+_Producer = TypeVar("_Producer", bound=_SnapshotProducer[Any])
+
+
+def _staged(producer_class: type[_Producer]) -> type[_Producer]:
     """A producer that adds its snapshot without moving any branch (write-audit-publish staging)."""
 
-    class Staged(producer_class):  # type: ignore[misc, valid-type]
-        def _commit(self):  # type: ignore[no-untyped-def]
+    class Staged(producer_class):  # type: ignore[misc, valid-type]  # a subclass of a class parameter
+        def _commit(self) -> UpdatesAndRequirements:
             updates, _requirements = super()._commit()
             return tuple(u for u in updates if not isinstance(u, SetSnapshotRefUpdate)), ()
 
@@ -192,7 +197,7 @@ def commit_files(
     table: Table,
     *,
     added: list[DataFile],
-    removed: list[DataFile] = (),  # type: ignore[assignment]
+    removed: Sequence[DataFile] = (),
     info: SnapshotInfo,
     branch: str = MAIN_BRANCH,
     read_filter: ie.BooleanExpression | None = None,
@@ -216,14 +221,15 @@ def commit_files(
     attempts = APPEND_ATTEMPTS if not removed else 1
     for attempt in range(attempts):
         tx = _Transaction(table)
+        producer: _SnapshotProducer[Any]
         if removed:
             op = operation or (Operation.OVERWRITE if added else Operation.DELETE)
-            klass = _staged(_Overwrite) if stage_only else _Overwrite
-            producer = klass(op, transaction=tx, io=table.io, snapshot_properties=props, branch=branch)
+            overwrite = _staged(_Overwrite) if stage_only else _Overwrite
+            producer = overwrite(op, transaction=tx, io=table.io, snapshot_properties=props, branch=branch)
             producer._predicate = read_filter if read_filter is not None else ie.AlwaysTrue()
         else:
-            klass = _staged(_FastAppendFiles) if stage_only else _FastAppendFiles
-            producer = klass(Operation.APPEND, transaction=tx, io=table.io, snapshot_properties=props, branch=branch)
+            append = _staged(_FastAppendFiles) if stage_only else _FastAppendFiles
+            producer = append(Operation.APPEND, transaction=tx, io=table.io, snapshot_properties=props, branch=branch)
         for f in removed:
             producer.delete_data_file(f)
         for f in added:

@@ -8,8 +8,9 @@ that conjunct, and an OR containing it keeps everything).
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal, InvalidOperation
 from collections.abc import Callable, Iterable
+from decimal import Decimal, InvalidOperation
+from typing import cast
 
 from pyiceberg import expressions as ie
 from pyiceberg import types as it
@@ -19,11 +20,26 @@ from sqlglot import exp
 ColumnResolver = Callable[[exp.Column], str | None]
 """Maps a column reference to a field name of the scanned table, or None if not this table's."""
 
+# PyIceberg's unbound predicates are pydantic models with their own positional constructors
+# (``EqualTo(term, literal)``, ``In(term, literals)``, ``IsNull(term)``), but mypy only sees the
+# keyword-per-field ``__init__`` that pydantic's dataclass_transform synthesises. These casts restate
+# the real signatures; at runtime each name is the PyIceberg class itself.
+LiteralPredicate = Callable[[str, object], ie.BooleanExpression]
+equal_to = cast(LiteralPredicate, ie.EqualTo)
+not_equal_to = cast(LiteralPredicate, ie.NotEqualTo)
+greater_than = cast(LiteralPredicate, ie.GreaterThan)
+greater_than_or_equal = cast(LiteralPredicate, ie.GreaterThanOrEqual)
+less_than = cast(LiteralPredicate, ie.LessThan)
+less_than_or_equal = cast(LiteralPredicate, ie.LessThanOrEqual)
+is_in = cast(Callable[[str, Iterable[object]], ie.BooleanExpression], ie.In)
+is_null = cast(Callable[[str], ie.BooleanExpression], ie.IsNull)
+not_null = cast(Callable[[str], ie.BooleanExpression], ie.NotNull)
+
 _NUMERIC = (it.IntegerType, it.LongType, it.FloatType, it.DoubleType, it.DecimalType)
 _TEMPORAL = (it.DateType, it.TimestampType, it.TimestamptzType, it.TimeType)
 
 
-def _python_value(node: exp.Expression, field_type: it.IcebergType) -> object | None:
+def _python_value(node: exp.Expr, field_type: it.IcebergType) -> object | None:
     """Return the literal's value converted for ``field_type``, or None if not safely convertible."""
     kind: str | None = None
     if isinstance(node, exp.Cast) and isinstance(node.this, exp.Literal):
@@ -36,7 +52,7 @@ def _python_value(node: exp.Expression, field_type: it.IcebergType) -> object | 
         if isinstance(node, exp.Boolean) and isinstance(field_type, it.BooleanType):
             return bool(node.this)
         return None
-    text = sign + node.this
+    text: str = sign + node.this
     if node.is_string:
         if isinstance(field_type, it.StringType):
             return text
@@ -98,15 +114,15 @@ def _to_literal(value: object, field_type: it.IcebergType) -> object:
     return value
 
 
-_COMPARISONS: dict[type[exp.Expression], Callable[[str, object], ie.BooleanExpression]] = {
-    exp.EQ: ie.EqualTo,
-    exp.NEQ: ie.NotEqualTo,
-    exp.GT: ie.GreaterThan,
-    exp.GTE: ie.GreaterThanOrEqual,
-    exp.LT: ie.LessThan,
-    exp.LTE: ie.LessThanOrEqual,
+_COMPARISONS: dict[type[exp.Expr], LiteralPredicate] = {
+    exp.EQ: equal_to,
+    exp.NEQ: not_equal_to,
+    exp.GT: greater_than,
+    exp.GTE: greater_than_or_equal,
+    exp.LT: less_than,
+    exp.LTE: less_than_or_equal,
 }
-_FLIPPED: dict[type[exp.Expression], type[exp.Expression]] = {
+_FLIPPED: dict[type[exp.Expr], type[exp.Expr]] = {
     exp.EQ: exp.EQ,
     exp.NEQ: exp.NEQ,
     exp.GT: exp.LT,
@@ -116,10 +132,10 @@ _FLIPPED: dict[type[exp.Expression], type[exp.Expression]] = {
 }
 
 
-def to_iceberg(node: exp.Expression, schema: Schema, resolve: ColumnResolver) -> ie.BooleanExpression:
+def to_iceberg(node: exp.Expr, schema: Schema, resolve: ColumnResolver) -> ie.BooleanExpression:
     """Translate ``node`` into an inclusive Iceberg filter over ``schema`` (``AlwaysTrue`` if unknown)."""
 
-    def field(col: exp.Expression) -> tuple[str, it.IcebergType] | None:
+    def field(col: exp.Expr) -> tuple[str, it.IcebergType] | None:
         if not isinstance(col, exp.Column):
             return None
         name = resolve(col)
@@ -130,7 +146,7 @@ def to_iceberg(node: exp.Expression, schema: Schema, resolve: ColumnResolver) ->
             return None
         return found.name, found.field_type
 
-    def walk(n: exp.Expression) -> ie.BooleanExpression:
+    def walk(n: exp.Expr) -> ie.BooleanExpression:
         if isinstance(n, exp.Paren):
             return walk(n.this)
         if isinstance(n, exp.And):
@@ -140,14 +156,15 @@ def to_iceberg(node: exp.Expression, schema: Schema, resolve: ColumnResolver) ->
             if left == ie.AlwaysTrue() or right == ie.AlwaysTrue():
                 return ie.AlwaysTrue()
             return ie.Or(left, right)
-        if type(n) in _COMPARISONS:
-            left, right, kind = n.left, n.right, type(n)
-            if not isinstance(left, exp.Column) and isinstance(right, exp.Column):
-                left, right, kind = right, left, _FLIPPED[kind]
-            f = field(left)
+        if isinstance(n, exp.Binary) and type(n) in _COMPARISONS:
+            lhs, rhs = n.left, n.right
+            kind: type[exp.Expr] = type(n)
+            if not isinstance(lhs, exp.Column) and isinstance(rhs, exp.Column):
+                lhs, rhs, kind = rhs, lhs, _FLIPPED[kind]
+            f = field(lhs)
             if f is None:
                 return ie.AlwaysTrue()
-            value = _python_value(right, f[1])
+            value = _python_value(rhs, f[1])
             if value is None:
                 return ie.AlwaysTrue()
             return _COMPARISONS[kind](f[0], _to_literal(value, f[1]))
@@ -158,9 +175,7 @@ def to_iceberg(node: exp.Expression, schema: Schema, resolve: ColumnResolver) ->
             low, high = _python_value(n.args["low"], f[1]), _python_value(n.args["high"], f[1])
             if low is None or high is None:
                 return ie.AlwaysTrue()
-            return ie.And(
-                ie.GreaterThanOrEqual(f[0], _to_literal(low, f[1])), ie.LessThanOrEqual(f[0], _to_literal(high, f[1]))
-            )
+            return ie.And(greater_than_or_equal(f[0], _to_literal(low, f[1])), less_than_or_equal(f[0], _to_literal(high, f[1])))
         if isinstance(n, exp.In) and not n.args.get("query"):
             f = field(n.this)
             if f is None:
@@ -168,13 +183,13 @@ def to_iceberg(node: exp.Expression, schema: Schema, resolve: ColumnResolver) ->
             values = [_python_value(v, f[1]) for v in n.expressions]
             if not values or any(v is None for v in values):
                 return ie.AlwaysTrue()
-            return ie.In(f[0], {_to_literal(v, f[1]) for v in values})
+            return is_in(f[0], {_to_literal(v, f[1]) for v in values})
         if isinstance(n, exp.Is) and isinstance(n.expression, exp.Null):
             f = field(n.this)
-            return ie.IsNull(f[0]) if f else ie.AlwaysTrue()
+            return is_null(f[0]) if f else ie.AlwaysTrue()
         if isinstance(n, exp.Not) and isinstance(n.this, exp.Is) and isinstance(n.this.expression, exp.Null):
             f = field(n.this.this)
-            return ie.NotNull(f[0]) if f else ie.AlwaysTrue()
+            return not_null(f[0]) if f else ie.AlwaysTrue()
         return ie.AlwaysTrue()
 
     try:
@@ -188,7 +203,7 @@ def _has(schema: Schema, name: str) -> bool:
     return any(f.name.lower() == lowered for f in schema.fields)
 
 
-def conjuncts(node: exp.Expression | None) -> list[exp.Expression]:
+def conjuncts(node: exp.Expr | None) -> list[exp.Expr]:
     """Split ``a AND b AND c`` into ``[a, b, c]``."""
     if node is None:
         return []

@@ -53,7 +53,8 @@ def ref_snapshot_id(table: Table, ref: str, *, kind: SnapshotRefType | None = No
     """Snapshot id at the head of branch/tag ``ref``."""
     found = table.metadata.refs.get(ref)
     if found is None or (kind is not None and found.snapshot_ref_type != kind):
-        what = {SnapshotRefType.BRANCH: "Branch", SnapshotRefType.TAG: "Tag"}.get(kind, "Branch or tag")  # type: ignore[arg-type]
+        names: dict[SnapshotRefType | None, str] = {SnapshotRefType.BRANCH: "Branch", SnapshotRefType.TAG: "Tag"}
+        what = names.get(kind, "Branch or tag")
         known = ", ".join(sorted(table.metadata.refs)) or "none"
         raise NotFound(f"{what} '{ref}' does not exist on table {table_label(table)}", hint=f"existing refs: {known}")
     return found.snapshot_id

@@ -7,15 +7,18 @@ from itertools import count
 
 import pyarrow as pa
 from pyiceberg import expressions as ie
+from pyiceberg.manifest import DataFile
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table
+from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.update import (
     AddPartitionSpecUpdate,
     AddSchemaUpdate,
     SetCurrentSchemaUpdate,
     SetDefaultSpecUpdate,
     SetPropertiesUpdate,
+    TableUpdate,
 )
 from pyiceberg.types import NestedField
 
@@ -23,7 +26,7 @@ from wharf.tables.commit import SnapshotInfo, commit_files, conform, remove_file
 from wharf.tables.scan import ScanPlanner
 
 
-def _renumber(schema: Schema, base: Schema, next_id: count) -> Schema:  # type: ignore[type-arg]
+def _renumber(schema: Schema, base: Schema, next_id: count[int]) -> Schema:
     """Reuse the ids of same-named, same-typed top-level columns (as Iceberg's replace does)."""
     from pyiceberg.schema import assign_fresh_schema_ids
 
@@ -64,7 +67,7 @@ def replace_table(
     ]
     new_spec = PartitionSpec(*fields, spec_id=max(s.spec_id for s in metadata.partition_specs) + 1)
     tx = table.transaction()
-    updates = (
+    updates: tuple[TableUpdate, ...] = (
         AddSchemaUpdate(schema_=new_schema),
         SetCurrentSchemaUpdate(schema_id=-1),
         AddPartitionSpecUpdate(spec=new_spec),
@@ -88,7 +91,7 @@ def replace_table(
         raise
 
 
-def write_data_files_for(table: Table, metadata, rows: pa.Table):  # type: ignore[no-untyped-def]
+def write_data_files_for(table: Table, metadata: TableMetadata, rows: pa.Table) -> list[DataFile]:
     """Write rows against staged (not yet committed) metadata, e.g. a replaced schema."""
     original = table.metadata
     table.metadata = metadata

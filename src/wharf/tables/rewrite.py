@@ -39,6 +39,7 @@ from pyiceberg.table.locations import load_location_provider
 from pyiceberg.typedef import Record
 
 from wharf.errors import SchemaMismatch
+from wharf.tables import predicates
 from wharf.tables.scan import FILE_COLUMN, POS_COLUMN, PlannedFile, ScanPlan, local_path, quote_ident, quote_str
 
 OP_COLUMN = "__wharf_op"
@@ -253,9 +254,13 @@ def key_filter(
             values = [r[0] for r in run(f"SELECT DISTINCT {value} FROM {source} WHERE {value} IS NOT NULL").fetchall()]
             if len(values) <= max_in:
                 return (
-                    ie.In(column, {_literal(v) for v in values}) if len(values) > 1 else ie.EqualTo(column, _literal(values[0]))
+                    predicates.is_in(column, {_literal(v) for v in values})
+                    if len(values) > 1
+                    else predicates.equal_to(column, _literal(values[0]))
                 )
-        return ie.And(ie.GreaterThanOrEqual(column, _literal(low)), ie.LessThanOrEqual(column, _literal(high)))
+        return ie.And(
+            predicates.greater_than_or_equal(column, _literal(low)), predicates.less_than_or_equal(column, _literal(high))
+        )
     except (TypeError, ValueError):
         return ie.AlwaysTrue()
 

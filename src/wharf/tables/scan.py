@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlparse
 
@@ -185,7 +186,7 @@ class ScanPlanner:
     """Plans scans and caches plans, so repeated queries on an unchanged table skip the manifests."""
 
     def __init__(self, max_entries: int = 256) -> None:
-        self._cache: OrderedDict[tuple[str, int | None, str], ScanPlan] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, int | None, str, int], ScanPlan] = OrderedDict()
         self._max = max_entries
         self._lock = threading.Lock()
 
@@ -200,13 +201,13 @@ class ScanPlanner:
         metadata = table.metadata
         key = (table.metadata_location, snapshot_id, repr(row_filter), schema.schema_id if schema else -1)
         with self._lock:
-            cached = self._cache.get(key)  # type: ignore[call-overload]
+            cached = self._cache.get(key)
             if cached is not None:
-                self._cache.move_to_end(key)  # type: ignore[arg-type]
+                self._cache.move_to_end(key)
                 return cached
         plan = _plan(table, metadata, snapshot_id, row_filter, schema or metadata.schema())
         with self._lock:
-            self._cache[key] = plan  # type: ignore[index]
+            self._cache[key] = plan
             if len(self._cache) > self._max:
                 self._cache.popitem(last=False)
         return plan
@@ -220,7 +221,7 @@ class _Planner(ManifestGroupPlanner):
     other rows would come back if the delete file that removed them had been pruned.
     """
 
-    def _build_metrics_evaluator(self):  # type: ignore[no-untyped-def]
+    def _build_metrics_evaluator(self) -> Callable[[DataFile], bool]:
         for_data = super()._build_metrics_evaluator()
         return lambda data_file: data_file.content != DataFileContent.DATA or for_data(data_file)
 

@@ -252,9 +252,12 @@ def rollback_to_timestamp(table: Table, timestamp_ms: int) -> tuple[int | None, 
 
 def set_current_snapshot(table: Table, snapshot_id: int | None = None, ref: str | None = None) -> tuple[int | None, int]:
     """Point main at any snapshot (or at the head of branch/tag ``ref``). Returns (previous, current)."""
-    if (snapshot_id is None) == (ref is None):
+    if snapshot_id is not None and ref is None:
+        target = snapshot_id
+    elif ref is not None and snapshot_id is None:
+        target = _ref(table, ref).snapshot_id
+    else:
         raise InvalidArgument("set_current_snapshot needs exactly one of snapshot_id or ref")
-    target = snapshot_id if snapshot_id is not None else _ref(table, ref).snapshot_id  # type: ignore[arg-type]
     snapshot(table, target)
     previous = head(table)
     _set_branch(table, MAIN_BRANCH, target)

@@ -16,7 +16,7 @@ from wharf.errors import SchemaMismatch, UnsupportedStatement
 _T = exp.DataType.Type
 
 # sqlglot data type -> Iceberg primitive type (parameterised types handled below).
-_SQL_TO_ICEBERG: dict[exp.DataType.Type, it.PrimitiveType] = {
+_SQL_TO_ICEBERG: dict[exp.DType, it.PrimitiveType] = {
     _T.BOOLEAN: it.BooleanType(),
     _T.TINYINT: it.IntegerType(),
     _T.SMALLINT: it.IntegerType(),
