@@ -135,3 +135,11 @@ def test_plan_cache_reuses_plans_until_table_changes(shop: wharf.Lakehouse) -> N
 def test_multiple_statements_return_the_last_result(lake: wharf.Lakehouse) -> None:
     result = lake.sql("CREATE TABLE t (a INT); INSERT INTO t VALUES (1), (2); SELECT sum(a) FROM t;")
     assert result.scalar() == 3
+
+
+def test_casts_in_predicates_do_not_prune_matching_files(lake: wharf.Lakehouse) -> None:
+    """Regression: pruning once ignored casts, so CAST(… AS DATE) on a timestamp lost rows."""
+    lake.sql("CREATE TABLE t (ts TIMESTAMP, d DOUBLE)")
+    lake.sql("INSERT INTO t VALUES (TIMESTAMP '2024-01-01 05:00:00', 1.8)")
+    assert lake.sql("SELECT count(*) FROM t WHERE ts >= CAST('2024-01-01 10:00' AS DATE)").scalar() == 1
+    assert lake.sql("SELECT count(*) FROM t WHERE d < CAST(1.7 AS INT)").scalar() == 1

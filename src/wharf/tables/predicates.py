@@ -42,7 +42,11 @@ _TEMPORAL = (it.DateType, it.TimestampType, it.TimestamptzType, it.TimeType)
 def _python_value(node: exp.Expr, field_type: it.IcebergType) -> object | None:
     """Return the literal's value converted for ``field_type``, or None if not safely convertible."""
     kind: str | None = None
-    if isinstance(node, exp.Cast) and isinstance(node.this, exp.Literal):
+    if isinstance(node, exp.Cast):
+        # A cast changes the value (CAST(1.7 AS INT) is 2, CAST('… 10:00' AS DATE) drops the time):
+        # only a cast to exactly the column's type leaves the literal's meaning for pruning.
+        if not isinstance(node.this, exp.Literal) or not _cast_matches(node.to, field_type):
+            return None
         kind = node.to.this.name if node.to.this else None
         node = node.this
     sign = ""
@@ -81,6 +85,16 @@ def _python_value(node: exp.Expr, field_type: it.IcebergType) -> object | None:
         return float(text)
     except ValueError:
         return None
+
+
+def _cast_matches(to: exp.DataType, field_type: it.IcebergType) -> bool:
+    from wharf.errors import WharfError
+    from wharf.tables.types import sql_type_to_iceberg
+
+    try:
+        return sql_type_to_iceberg(to) == field_type
+    except WharfError:
+        return False
 
 
 def _temporal_value(text: str, field_type: it.IcebergType, cast_kind: str | None) -> object | None:

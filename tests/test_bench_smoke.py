@@ -1,0 +1,52 @@
+"""Smoke test of the benchmark suite: every benchmark's quick mode runs once.
+
+Checks that each writes its JSON result with the expected cases and that Wharf's answers equal
+the other systems' answers. No timing assertions: timings belong to ``python -m bench``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from bench.__main__ import main
+
+EXPECTED_CASES = {
+    "scan": {f"Q{n:02d} {layout}" for n in range(1, 23) for layout in ("unpartitioned", "partitioned")},
+    "pruning": {"one day", "one hour", "one week", "key lookup"},
+    "merge": {
+        "merge 1% into 10k (single key)",
+        "merge 10% into 10k (composite key)",
+        "merge 0.2k rows into 10k (composite key)",
+        "update 1% of 10k",
+        "delete 1% of 10k",
+        "merge 1% into 100k (single key)",
+        "update 1% of 100k",
+        "delete 1% of 100k",
+    },
+    "ingest": {"append 100,000 rows", "20 appends of 1,000 rows"},
+    "memory": {"Q01 (aggregation)", "Q09 (joins)", "SELECT * FROM lineitem, streamed"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_CASES))
+def test_quick_benchmark(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    results = tmp_path / "results"
+    assert main([name, "--quick", "--warmup", "0", "--data-dir", str(tmp_path / "data"), "--results-dir", str(results)]) == 0
+    report = json.loads((results / f"{name}-latest.json").read_text())
+    cases = {c["name"]: c for c in report["cases"]}
+    assert EXPECTED_CASES[name] <= set(cases), f"missing cases: {EXPECTED_CASES[name] - set(cases)}"
+    assert report["machine"]["cores"] and report["machine"]["versions"]["duckdb"]
+    compared = 0
+    for case in cases.values():
+        wharf = case["systems"]["wharf"]
+        assert wharf["error"] is None, f"{name} / {case['name']}: Wharf failed: {wharf['error']}"
+        assert wharf["median"] is not None
+        for system, result in case["systems"].items():
+            # A peer may fail (PyIceberg's upsert crashes on composite keys); whoever answered agrees.
+            if result["error"] is None:
+                assert result["agrees_with_reference"] is not False, f"{name} / {case['name']}: {system} differs"
+                compared += result["agrees_with_reference"] is True
+    assert compared >= len(cases), "answers were not compared"
+    assert "geometric mean" in capsys.readouterr().out
