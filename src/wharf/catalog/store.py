@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ DEFAULT_NAMESPACE = "default"
 # Seconds a writer waits for SQLite's lock before failing; commits are short, so a generous
 # timeout turns contention between processes into waiting rather than errors.
 SQLITE_BUSY_TIMEOUT_S = 60
+_ENGINE_PATCH_LOCK = threading.Lock()
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -46,11 +48,14 @@ class _WharfSqlCatalog(SqlCatalog):
 
         import pyiceberg.catalog.sql as sql_module
 
-        sql_module.create_engine = create_engine  # type: ignore[attr-defined]  # PyIceberg's own import of it
-        try:
-            super().__init__(name, **properties)
-        finally:
-            sql_module.create_engine = original  # type: ignore[attr-defined]  # PyIceberg's own import of it
+        # The swap is module-wide: serialise it so a catalog opened concurrently in another
+        # thread cannot pick up (or restore) the wrong function.
+        with _ENGINE_PATCH_LOCK:
+            sql_module.create_engine = create_engine  # type: ignore[attr-defined]  # PyIceberg's own import of it
+            try:
+                super().__init__(name, **properties)
+            finally:
+                sql_module.create_engine = original  # type: ignore[attr-defined]  # PyIceberg's own import of it
 
 
 def open_catalog(root: Path) -> SqlCatalog:

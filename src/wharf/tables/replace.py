@@ -3,6 +3,7 @@ while the table keeps its identity and history (time travel to before the replac
 
 from __future__ import annotations
 
+import copy
 from itertools import count
 
 import pyarrow as pa
@@ -93,9 +94,8 @@ def replace_table(
 
 def write_data_files_for(table: Table, metadata: TableMetadata, rows: pa.Table) -> list[DataFile]:
     """Write rows against staged (not yet committed) metadata, e.g. a replaced schema."""
-    original = table.metadata
-    table.metadata = metadata
-    try:
-        return write_data_files(table, rows)
-    finally:
-        table.metadata = original
+    # A shallow copy: the loader shares ``table`` between threads, which must never see
+    # uncommitted metadata.
+    shadow = copy.copy(table)
+    shadow.metadata = metadata
+    return write_data_files(shadow, rows)
