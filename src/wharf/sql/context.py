@@ -11,6 +11,8 @@ import duckdb
 from pyiceberg.catalog.sql import SqlCatalog
 
 if TYPE_CHECKING:
+    from pyiceberg.table import Table
+
     from wharf.events import Events
     from wharf.tables.loader import TableLoader
     from wharf.tables.scan import ScanPlanner
@@ -41,3 +43,12 @@ class Context:
     session: Session
     events: Events
     statement: str = ""
+    # Tables looked up by this statement: a table named twice costs one catalog query.
+    _tables: dict[tuple[str, str], Table | None] = field(default_factory=dict)
+
+    def find_table(self, namespace: str, name: str) -> Table | None:
+        """The table as of this statement's first lookup, or None if it does not exist."""
+        key = (namespace, name)
+        if key not in self._tables:
+            self._tables[key] = self.loader.find(namespace, name)
+        return self._tables[key]

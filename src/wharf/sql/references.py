@@ -122,27 +122,25 @@ def resolve_table(
     if not isinstance(node.this, exp.Identifier):
         return None  # table function such as read_parquet(...)
     parts = [p.name for p in node.parts]
-    loader = ctx.loader
+    find = ctx.find_table
     if len(parts) == 1:
         if parts[0].lower() in ctes:
             return None
-        if loader.exists("default", parts[0]):
-            table = loader.load("default", parts[0])
+        if (table := find("default", parts[0])) is not None:
             return Reference(node, "default", parts[0], table, _version_of(node, table))
     elif len(parts) == 2:
         ns, name = parts
-        if loader.exists(ns, name):
-            table = loader.load(ns, name)
+        if (table := find(ns, name)) is not None:
             return Reference(node, ns, name, table, _version_of(node, table))
         if ns.lower() in _DUCKDB_SCHEMAS:
             return None
-        if loader.exists("default", ns):
+        if find("default", ns) is not None:
             return _suffixed(ctx, node, "default", ns, name)
     elif len(parts) == 3:
         ns, name, suffix = parts
         if ns.lower() in _DUCKDB_SCHEMAS:
             return None
-        if loader.exists(ns, name):
+        if find(ns, name) is not None:
             return _suffixed(ctx, node, ns, name, suffix)
     if not required:
         return None
@@ -164,7 +162,7 @@ def _duckdb_has(ctx: Context, name: str) -> bool:
 
 
 def _suffixed(ctx: Context, node: exp.Table, ns: str, name: str, suffix: str) -> Reference:
-    table = ctx.loader.load(ns, name)
+    table = ctx.find_table(ns, name) or ctx.loader.load(ns, name)
     lowered = suffix.lower()
     if lowered.startswith("branch_"):
         branch = suffix[len("branch_") :]

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import threading
 
-from pyiceberg.catalog.sql import IcebergTables, SqlCatalog
+from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.table import Table
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import text
 
 from wharf.errors import NotFound
 
@@ -23,6 +22,12 @@ def split_name(name: str | tuple[str, ...], default_namespace: str = "default") 
     raise NotFound(f"Table name '{'.'.join(parts)}' must be 'namespace.table' or 'table'")
 
 
+_LOOKUP = text(
+    "SELECT metadata_location FROM iceberg_tables "
+    "WHERE catalog_name = :catalog AND table_namespace = :namespace AND table_name = :name"
+)
+
+
 class TableLoader:
     """Caches ``Table`` objects by metadata location: one small catalog query per lookup."""
 
@@ -33,15 +38,18 @@ class TableLoader:
 
     def metadata_location(self, namespace: str, name: str) -> str | None:
         """The current metadata file of ``namespace.name``, or None if the table does not exist."""
-        with Session(self.catalog.engine) as session:
-            row = session.execute(
-                select(IcebergTables.metadata_location).where(
-                    IcebergTables.catalog_name == self.catalog.name,
-                    IcebergTables.table_namespace == namespace,
-                    IcebergTables.table_name == name,
-                )
+        # Plain text SQL on a pooled connection: this runs for every table reference of every
+        # statement, and the ORM's statement building cost more than the query itself.
+        with self.catalog.engine.connect() as conn:
+            row = conn.execute(
+                _LOOKUP, {"catalog": self.catalog.name, "namespace": namespace, "name": name}
             ).first()
         return row[0] if row else None
+
+    def find(self, namespace: str, name: str) -> Table | None:
+        """The current version of the table, or None if it does not exist (one catalog query)."""
+        location = self.metadata_location(namespace, name)
+        return None if location is None else self._at(namespace, name, location)
 
     def exists(self, namespace: str, name: str) -> bool:
         return self.metadata_location(namespace, name) is not None
@@ -54,6 +62,9 @@ class TableLoader:
                 f"Table {namespace}.{name} does not exist",
                 hint=f"see SHOW TABLES IN {namespace}; create it with CREATE TABLE {namespace}.{name} (...)",
             )
+        return self._at(namespace, name, location)
+
+    def _at(self, namespace: str, name: str, location: str) -> Table:
         key = (namespace, name)
         with self._lock:
             cached = self._cache.get(key)
