@@ -32,6 +32,10 @@ README = DOCS.parent / "README.md"
 FENCE = re.compile(r"^```([\w-]*)([^\n]*)\n(.*?)^```[ \t]*$", re.DOTALL | re.MULTILINE)
 ERROR_MARK = re.compile(r"--\s*error:\s*(\w+)")
 RESULT_MARK = re.compile(r"--\s*result:\s*(\S+)")
+# ``-- set: name`` keeps the statement's first value; later statements write it as ``<name>``
+# (snapshot ids are random, so a page cannot spell them out).
+SET_MARK = re.compile(r"--\s*set:\s*(\w+)")
+PLACEHOLDER = re.compile(r"<(\w+)>")
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,7 @@ class SqlExample:
     error: str | None
     dialect: str | None
     result: str | None = None  # expected first value of the first row, as text
+    variable: str | None = None  # name under which to keep the first value
 
 
 def blocks(path: Path, *langs: str) -> list[Block]:
@@ -77,27 +82,37 @@ def sql_examples(path: Path) -> Iterator[SqlExample]:
             previous_end = end
             mark = ERROR_MARK.search(region)
             value = RESULT_MARK.search(region)
+            keep = SET_MARK.search(region)
             yield SqlExample(
                 text,
                 block.line + start,
                 mark.group(1) if mark else None,
                 block.option("dialect"),
                 value.group(1) if value else None,
+                keep.group(1) if keep else None,
             )
 
 
 def run_sql_page(path: Path, lake: wharf.Lakehouse) -> list[str]:
     failures = []
+    variables: dict[str, str] = {}
     for example in sql_examples(path):
         where = f"{path.name}:{example.line}"
+        unknown = [n for n in PLACEHOLDER.findall(example.sql) if n not in variables]
+        if unknown:
+            failures.append(f"{where}: <{unknown[0]}> is used before a '-- set: {unknown[0]}' statement")
+            continue
+        sql = PLACEHOLDER.sub(lambda m: variables[m.group(1)], example.sql)
         short = " ".join(example.sql.split())[:100]
         expected = getattr(errors, example.error) if example.error else None
         if example.error and not (isinstance(expected, type) and issubclass(expected, errors.WharfError)):
             failures.append(f"{where}: unknown error class {example.error!r} in marker")
             continue
         try:
-            result = lake.sql(example.sql, dialect=example.dialect)
+            result = lake.sql(sql, dialect=example.dialect)
             value = str(result.scalar())
+            if example.variable:
+                variables[example.variable] = value
         except errors.WharfError as exc:
             if expected is None or not isinstance(exc, expected):
                 first = str(exc).splitlines()[0]
@@ -305,3 +320,20 @@ def test_a_page_that_drifted_fails(tmp_path: Path) -> None:
     assert [f.split(":")[1] for f in failures] == ["2", "3", "4", "5"]
     assert "returned 2, the page says 3" in failures[0]
     assert "expected NotFound" in failures[1]
+
+
+def test_set_markers_carry_values_into_later_statements(tmp_path: Path) -> None:
+    page = tmp_path / "vars.md"
+    page.write_text(
+        "```sql\n"
+        "SELECT <n>;\n"
+        "SELECT 41 + 1;  -- set: n\n"
+        "SELECT <n> + 1;  -- result: 43\n"
+        "SELECT <n>;  -- result: 41\n"
+        "```\n"
+    )
+    with wharf.connect(tmp_path / "lake") as lake:
+        failures = run_sql_page(page, lake)
+    assert len(failures) == 2
+    assert "<n> is used before" in failures[0]
+    assert "returned 42, the page says 41" in failures[1]

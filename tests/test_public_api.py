@@ -9,7 +9,9 @@ from wharf import errors
 
 
 def test_all_is_the_public_api() -> None:
-    assert sorted(wharf.__all__) == sorted(["Lakehouse", "Result", "Table", "WharfError", "__version__", "connect", "errors", "events"])
+    assert sorted(wharf.__all__) == sorted(
+        ["Lakehouse", "Result", "Table", "WharfError", "__version__", "connect", "errors", "events"]
+    )
     for name in wharf.__all__:
         assert hasattr(wharf, name), name
 
