@@ -1,0 +1,1 @@
+"""Wharf's benchmark suite: ``python -m bench <name> [--scale …] [--quick]`` (see docs/performance.md)."""

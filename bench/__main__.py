@@ -1,0 +1,83 @@
+"""``python -m bench <name> [--scale S] [--quick]``: run a benchmark, print its table, write JSON results.
+
+Benchmarks: scan (TPC-H), pruning (events by day), merge (MERGE/UPDATE/DELETE), ingest
+(bulk and small appends), memory (peak RSS of scan queries), or all of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from bench.harness import BENCH_DIR, RESULTS_DIR, Options, Report
+
+BENCHMARKS: dict[str, str] = {
+    "scan": "TPC-H 22 queries: Wharf vs DuckDB on the same Parquet (limit) vs PyIceberg to_arrow (peer); --scale = SF (1)",
+    "pruning": "events partitioned by day: files opened, bytes, time vs hive-partitioned DuckDB; --scale × 20M rows",
+    "merge": "MERGE 1%/10% into 1M/10M rows, UPDATE/DELETE 1%: vs PyIceberg and DuckDB COPY; --scale × 1M/10M rows",
+    "ingest": "10M-row append and 1,000 small appends: vs pyarrow write_table and PyIceberg; --scale × 10M / 1,000",
+    "memory": "peak RSS of scan queries: Wharf vs DuckDB on the same Parquet; --scale = TPC-H SF (1)",
+}
+
+
+def run_benchmark(name: str, opts: Options) -> Report:
+    module = importlib.import_module(f"bench.{name}")
+    report: Report = module.run(opts)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Wharf benchmarks. Each runs Wharf and its peers alternately in one process run and prints medians.",
+        epilog="\n".join(f"  {k:8} {v}" for k, v in BENCHMARKS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("name", choices=[*BENCHMARKS, "all"])
+    parser.add_argument("--scale", type=float, default=None, help="size (meaning per benchmark, see below)")
+    parser.add_argument("--quick", action="store_true", help="tiny scale, one timed round: under a minute each")
+    parser.add_argument("--reps", type=int, default=None, help="timed rounds per case (default 3, quick 1)")
+    parser.add_argument("--warmup", type=int, default=None, help="untimed rounds before timing (default 1)")
+    parser.add_argument("--budget", type=float, default=None, help="seconds per case after which rounds stop early")
+    parser.add_argument("--data-dir", type=Path, default=BENCH_DIR / "data", help="data cache and scratch space")
+    parser.add_argument(
+        "--results-dir", type=Path, default=None, help="where JSON results go (bench/results; --quick: bench/results/tmp)"
+    )
+    parser.add_argument("--no-check", action="store_true", help="do not compare answers across systems")
+    args = parser.parse_args(argv)
+    opts = Options(
+        scale=args.scale,
+        quick=args.quick,
+        warmup=args.warmup,
+        reps=args.reps,
+        budget_s=args.budget,
+        data_dir=args.data_dir,
+        results_dir=args.results_dir or (RESULTS_DIR / "tmp" if args.quick else RESULTS_DIR),
+        check=not args.no_check,
+    )
+    names = list(BENCHMARKS) if args.name == "all" else [args.name]
+    started = time.time()
+    failed: list[str] = []
+    for name in names:
+        try:
+            report = run_benchmark(name, opts)
+        except Exception:  # noqa: BLE001 - with `all`, one broken benchmark must not hide the others
+            if len(names) == 1:
+                raise
+            traceback.print_exc()
+            failed.append(name)
+            continue
+        path = report.write()
+        report.print()
+        print(f"results: {path}\n", flush=True)
+    if len(names) > 1:
+        print(f"all benchmarks ran in {time.time() - started:.0f} s" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
