@@ -29,7 +29,13 @@ from pyiceberg.table import Table, Transaction
 from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.refs import MAIN_BRANCH
 from pyiceberg.table.snapshots import Operation, Snapshot
-from pyiceberg.table.update import SetSnapshotRefUpdate, UpdatesAndRequirements, update_table_metadata
+from pyiceberg.table.update import (
+    SetSnapshotRefUpdate,
+    TableUpdate,
+    UpdatesAndRequirements,
+    _apply_table_update,
+    _TableMetadataUpdateContext,
+)
 from pyiceberg.table.update.snapshot import _FastAppendFiles, _OverwriteFiles, _SnapshotProducer
 
 from wharf.errors import ConflictError, SchemaMismatch
@@ -147,8 +153,26 @@ class _Transaction(Transaction):
     def table_metadata(self) -> TableMetadata:
         key = (id(self._table.metadata), len(self._updates))
         if self._memo is None or self._memo[:2] != key:
-            self._memo = (*key, update_table_metadata(self._table.metadata, self._updates))
+            self._memo = (*key, _apply_updates(self._table.metadata, self._updates))
         return self._memo[2]
+
+
+def _apply_updates(base: TableMetadata, updates: tuple[TableUpdate, ...]) -> TableMetadata:
+    """``update_table_metadata`` without its final deep copy.
+
+    Each update builds a new (frozen) metadata object from the previous one and never mutates
+    it, so sharing unchanged parts is safe; the deep copy cost O(history) per call and made
+    appends to a table with many snapshots slow.
+    """
+    if not updates:
+        return base
+    context = _TableMetadataUpdateContext()
+    metadata = base
+    for update in updates:
+        metadata = _apply_table_update(update, metadata, context)
+    metadata.spec().check_compatible(metadata.schema())
+    metadata.sort_order().check_compatible(metadata.schema())
+    return metadata
 
 
 class _Overwrite(_OverwriteFiles):
