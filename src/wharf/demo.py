@@ -21,6 +21,7 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from wharf.errors import NotFound
 from wharf.lakehouse import Lakehouse
 from wharf.result import Result
 
@@ -174,7 +175,10 @@ LIMIT 5
     )
 
     first = _head(lake, "tickets.sales")
-    first_ms = lake.table("tickets.sales").iceberg.snapshot_by_id(first).timestamp_ms
+    snapshot = lake.table("tickets.sales").iceberg.snapshot_by_id(first)
+    if snapshot is None:  # the demo just committed it; absent only if someone expired it meanwhile
+        raise NotFound(f"Snapshot {first} of tickets.sales no longer exists; run `wharf demo` again")
+    first_ms = snapshot.timestamp_ms
     first_at = dt.datetime.fromtimestamp(first_ms / 1000, dt.UTC).isoformat(sep=" ", timespec="milliseconds")
     late = lake.table("tickets.sales").count()
     yield Step(
