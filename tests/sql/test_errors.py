@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from sqlglot import exp
 
 import wharf
 from wharf.errors import (
@@ -112,3 +113,17 @@ def test_errors_are_one_tree() -> None:
         assert issubclass(getattr(wharf.errors, name), WharfError)
     assert SqlParseError.status == 400
     assert NotFound.status == 404
+
+
+def test_repeated_statement_gets_a_fresh_ast_each_time(lake: wharf.Lakehouse) -> None:
+    """The parse cache hands out copies: a handler rewriting its AST cannot poison the next run."""
+    from wharf.sql.parser import parse
+
+    first = parse("SELECT a FROM t WHERE a = 1")[0].node
+    first.find(exp.Column).set("this", exp.to_identifier("zzz"))
+    again = parse("SELECT a FROM t WHERE a = 1")[0].node
+    assert again.sql() == "SELECT a FROM t WHERE a = 1"
+    lake.sql("CREATE TABLE t (a INT)")
+    lake.sql("MERGE INTO t USING (SELECT 1 AS a) s ON t.a = s.a WHEN NOT MATCHED THEN INSERT *")
+    lake.sql("MERGE INTO t USING (SELECT 1 AS a) s ON t.a = s.a WHEN NOT MATCHED THEN INSERT *")
+    assert lake.sql("SELECT count(*) FROM t").scalar() == 1

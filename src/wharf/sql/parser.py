@@ -8,6 +8,8 @@ are recognised by their leading keywords and parsed by small grammars on sqlglot
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -194,10 +196,26 @@ def parse(script: str, dialect: str = "duckdb") -> list[Statement]:
     """Parse every statement of ``script``; raises ``SqlParseError`` pointing at the bad token."""
     if dialect not in DIALECTS:
         raise UnsupportedStatement(f"Unknown SQL dialect '{dialect}'", hint=f"use one of: {', '.join(DIALECTS)}")
-    statements = []
-    for text, line in split(script):
-        statements.append(Statement(parse_one(text, dialect, line), text, line))
-    return statements
+    key = (script, dialect)
+    with _PARSED_LOCK:
+        cached = _PARSED.get(key)
+        if cached is not None:
+            _PARSED.move_to_end(key)
+    if cached is None:
+        cached = [Statement(parse_one(text, dialect, line), text, line) for text, line in split(script)]
+        with _PARSED_LOCK:
+            _PARSED[key] = cached
+            if len(_PARSED) > _PARSED_MAX:
+                _PARSED.popitem(last=False)
+    # Statement handlers may rewrite their AST in place: every caller gets its own copy.
+    return [Statement(s.node.copy() if isinstance(s.node, exp.Expression) else s.node, s.text, s.line) for s in cached]
+
+
+# Repeated statements (dashboards, jobs, benchmarks) skip tokenizing and parsing: an AST copy
+# is several times cheaper than sqlglot's parse of the same text.
+_PARSED: OrderedDict[tuple[str, str], list[Statement]] = OrderedDict()
+_PARSED_MAX = 512
+_PARSED_LOCK = threading.Lock()
 
 
 def parse_one(text: str, dialect: str = "duckdb", line: int = 1) -> Any:
