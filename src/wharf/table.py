@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 from pyiceberg.schema import Schema
 from pyiceberg.table.refs import MAIN_BRANCH
-from sqlglot import exp
 
 from wharf.errors import InvalidArgument
 from wharf.result import Result
@@ -252,5 +251,3 @@ class Table:
 
 
 __all__ = ["Table", "to_arrow"]
-
-_ = exp  # sqlglot is imported for type names in docstrings of subclasses

@@ -125,14 +125,12 @@ def _target_and_columns(ctx: Context, node: exp.Insert) -> tuple[Target, list[st
     return resolve_target(ctx, this), None
 
 
-def _files_to_replace(target: Target, added: list[DataFile]) -> list[DataFile]:
+def _files_to_replace(ctx: Context, target: Target, added: list[DataFile]) -> list[DataFile]:
     """INSERT OVERWRITE: every file (unpartitioned), or files in the partitions being written (dynamic)."""
     snapshot_id = target.snapshot_id
     if snapshot_id is None:
         return []
-    from wharf.tables.scan import ScanPlanner
-
-    existing = [f.data_file for f in ScanPlanner(max_entries=1).plan(target.table, snapshot_id).files]
+    existing = [f.data_file for f in ctx.planner.plan(target.table, snapshot_id).files]
     if target.table.spec().is_unpartitioned():
         return existing
     # Files just written carry the current spec; replace only files of that spec in those partitions.
@@ -150,7 +148,7 @@ def _values(partition: Record) -> tuple[Any, ...]:
 def run_insert(ctx: Context, node: exp.Insert) -> Result:
     target, columns = _target_and_columns(ctx, node)
     added, count = write_source(ctx, target, node.expression, columns)
-    removed = _files_to_replace(target, added) if node.args.get("overwrite") else []
+    removed = _files_to_replace(ctx, target, added) if node.args.get("overwrite") else []
     snapshot = commit(ctx, target, added=added, removed=removed)
     return Result(
         pa.table({"rows_inserted": [count]}),
