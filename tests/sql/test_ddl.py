@@ -94,7 +94,10 @@ def test_ctas_and_replace_keep_history(lake: wharf.Lakehouse) -> None:
     lake.sql("CREATE TABLE t AS SELECT range AS id, 'x' || range AS name FROM range(10)")
     assert lake.sql("SELECT count(*) FROM t").scalar() == 10
     first = lake.table("t").current_snapshot_id()
+    commits = lake.sql("SELECT count(*) FROM t.metadata_log_entries").scalar()
     lake.sql("CREATE OR REPLACE TABLE t PARTITIONED BY (bucket(4, id)) AS SELECT range AS id FROM range(3)")
+    # schema, spec and data change in one catalog commit: no reader can see one without the other
+    assert lake.sql("SELECT count(*) FROM t.metadata_log_entries").scalar() == commits + 1
     assert lake.sql("SELECT id FROM t ORDER BY id").fetchall() == [(0,), (1,), (2,)]
     assert [f.name for f in lake.table("t").schema.fields] == ["id"]
     # history survives the replace: time travel to the first version

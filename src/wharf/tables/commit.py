@@ -228,6 +228,7 @@ def commit_files(
     stage_only: bool = False,
     operation: Operation | None = None,
     cleanup: bool = True,
+    prelude: tuple[TableUpdate, ...] = (),
 ) -> Snapshot | None:
     """Commit one snapshot that adds ``added`` and removes ``removed`` on ``branch``.
 
@@ -245,6 +246,9 @@ def commit_files(
     attempts = APPEND_ATTEMPTS if not removed else 1
     for attempt in range(attempts):
         tx = _Transaction(table)
+        if prelude:
+            # Metadata changes that must land in the same commit as the snapshot (REPLACE TABLE).
+            tx._apply(prelude, ())
         producer: _SnapshotProducer[Any]
         if removed:
             op = operation or (Operation.OVERWRITE if added else Operation.DELETE)

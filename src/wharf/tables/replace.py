@@ -84,9 +84,11 @@ def replace_table(
     current = metadata.current_snapshot_id
     old_files = [f.data_file for f in ScanPlanner(max_entries=1).plan(table, current).files] if current else []
     try:
-        tx.commit_transaction()
         if added or old_files:
-            commit_files(table, added=added, removed=old_files, info=info, read_filter=ie.AlwaysTrue())
+            # One commit: the new schema/spec/properties and the snapshot that swaps the data.
+            commit_files(table, added=added, removed=old_files, info=info, read_filter=ie.AlwaysTrue(), prelude=updates)
+        else:
+            tx.commit_transaction()
     except BaseException:
         remove_files(table, added)
         raise
