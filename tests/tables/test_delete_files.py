@@ -29,7 +29,7 @@ from tests.tables.delete_files import (
     live_entries,
     position_delete_file,
 )
-from wharf.errors import ConflictError, UnsupportedStatement
+from wharf.errors import ConflictError, InvalidArgument, UnsupportedStatement
 from wharf.tables.commit import SnapshotInfo, commit_files, write_data_files
 from wharf.tables.scan import ScanPlanner
 
@@ -370,10 +370,18 @@ def test_dropping_an_equality_delete_column_is_a_clear_error(lake: wharf.Lakehou
     commit_delete_files(t, [equality_delete_file(t, ["id", "name"], [(3, "n3"), (4, "other")])])
     assert rows(lake, "SELECT id FROM t WHERE id IN (3, 4)") == [(4,)]
     before = iceberg(lake).metadata.current_snapshot_id
-    lake.sql("ALTER TABLE t DROP COLUMN name")
+    # Dropping the column is refused up front: the table stays readable, nothing changes.
+    with pytest.raises(InvalidArgument, match="'name'.*equality delete"):
+        lake.sql("ALTER TABLE t DROP COLUMN name")
+    assert iceberg(lake).schema().find_field("name") is not None
+    lake.sql("ALTER TABLE t DROP COLUMN v")  # columns the deletes do not use can go
+    assert rows(lake, "SELECT id FROM t WHERE id IN (3, 4)") == [(4,)]
+    # If the column is gone anyway (another engine dropped it), reads fail clearly instead of
+    # matching on the remaining columns; the snapshot's own schema still has the column.
+    with iceberg(lake).update_schema() as update:
+        update.delete_column("name")
     with pytest.raises(UnsupportedStatement, match="field id"):
         lake.sql("SELECT id FROM t")
-    # the snapshot's own schema still has the column
     assert rows(lake, f"SELECT id FROM t FOR VERSION AS OF {before} WHERE id IN (3, 4)") == [(4,)]
 
 

@@ -11,6 +11,7 @@ import pyarrow as pa
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, NamespaceNotEmptyError, NoSuchNamespaceError
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
+from pyiceberg.table import Table
 from pyiceberg.table.update.schema import UpdateSchema
 from pyiceberg.transforms import (
     BucketTransform,
@@ -255,10 +256,34 @@ def run_alter(ctx: Context, node: exp.Alter) -> Result:
         ctx.catalog.rename_table((ns, name), (new_ns, new_name))
         ctx.loader.forget(ns, name)
         return ok(f"Renamed {ns}.{name} to {new_ns}.{new_name}")
+    _refuse_dropping_delete_keys(ctx, table, actions, f"{ns}.{name}")
     with table.update_schema() as update:
         for action in actions:
             _schema_action(update, table.schema(), action, f"{ns}.{name}")
     return ok(f"Altered table {ns}.{name}")
+
+
+def _refuse_dropping_delete_keys(ctx: Context, table: Table, actions: list[exp.Expression], label: str) -> None:
+    """Dropping a column that live equality delete files match on would make the table unreadable."""
+    dropped = [
+        column.name
+        for action in actions
+        if isinstance(action, exp.Drop)
+        for column in (action.args.get("tables") or [action.this])
+    ]
+    if not dropped or table.metadata.current_snapshot_id is None:
+        return
+    schema = table.schema()
+    ids = {schema.find_field(_column(schema, c, label)).field_id: c for c in dropped}
+    plan = ctx.planner.plan(table, table.metadata.current_snapshot_id)
+    for delete in plan.equality_deletes:
+        used = [ids[i] for i in delete.equality_ids if i in ids]
+        if used:
+            raise InvalidArgument(
+                f"Cannot drop column '{used[0]}' of {label}: equality delete files written by another engine "
+                "match rows on it",
+                hint="rewrite the affected data files first (e.g. an UPDATE or DELETE touching them), then drop the column",
+            )
 
 
 def _schema_action(update: UpdateSchema, schema: Schema, action: exp.Expression, label: str) -> None:
