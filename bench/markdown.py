@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.harness import RESULTS_DIR, WHARF
+from bench.harness import RESULTS_DIR, WHARF, _fmt_value
 
 
 def _fmt(value: float | None, unit: str) -> str:
@@ -30,16 +30,6 @@ def _cell(result: dict[str, Any], unit: str) -> str:
     return shown + ("¹" if len(result.get("samples", [])) == 1 else "")
 
 
-def _extra(value: Any, key: str) -> str:
-    if key.endswith("bytes") and isinstance(value, (int, float)):
-        return f"{value / 2**20:,.1f} MiB" if value >= 2**20 else f"{value / 1024:,.0f} KiB"
-    if isinstance(value, float):
-        return f"{value:,.1f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
-
-
 def render(report: dict[str, Any], extra: list[tuple[str, str, str]] = ()) -> str:  # type: ignore[assignment]
     unit = report.get("unit", "s")
     systems = list(report["systems"])
@@ -59,7 +49,7 @@ def render(report: dict[str, Any], extra: list[tuple[str, str, str]] = ()) -> st
             row.append(f"{ratio:.2f}" if ratio is not None else "")
         for _, system, key in extra:
             value = case["systems"].get(system, {}).get("extra", {}).get(key)
-            row.append(_extra(value, key) if value is not None else "")
+            row.append(_fmt_value(value, key) if value is not None else "")
         lines.append("| " + " | ".join(row) + " |")
     gm = report["geometric_mean"]
     lines.append(
