@@ -27,18 +27,6 @@ def test_connect_creates_lake_layout(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert (tmp_path / "lake" / "wharf.db").exists()
 
 
-def test_migrations_are_versioned_and_idempotent(tmp_path: Path) -> None:
-    from wharf.catalog import migrations
-
-    lake = wharf.connect(tmp_path / "lake")
-    version = migrations.current_version(lake.catalog.engine)
-    assert version == max(v for v, _, _ in migrations.MIGRATIONS)
-    assert migrations.upgrade(lake.catalog.engine) == version  # second run applies nothing
-    lake.close()
-    again = wharf.connect(tmp_path / "lake")
-    assert migrations.current_version(again.catalog.engine) == version
-
-
 def test_create_table_from_each_dataframe_kind(lake: wharf.Lakehouse) -> None:
     arrow = pa.table({"id": pa.array([1, 2], pa.int64()), "v": ["a", "b"]})
     lake.create_table("from_arrow", arrow)
@@ -101,6 +89,9 @@ def test_on_commit_hook_sees_every_snapshot(lake: wharf.Lakehouse) -> None:
     lake.sql("CREATE TABLE t (a INT)")
     lake.sql("INSERT INTO t VALUES (1)")
     lake.table("t").append(pa.table({"a": [2]}))
-    assert [e.table for e in events] == ["default.t", "default.t"]
-    assert events[0].branch == "main" and events[0].operation == "append"
-    assert lake.table("t").current_snapshot_id() == events[-1].snapshot_id
+    assert [(e.table, e.kind) for e in events] == [("default.t", "create"), ("default.t", "update"), ("default.t", "update")]
+    insert = events[1]
+    assert [s.operation for s in insert.snapshots] == ["append"]
+    assert insert.refs == {"main": insert.snapshots[0].snapshot_id}
+    assert insert.statement == "INSERT INTO t VALUES (1)" and insert.principal == "tester"
+    assert lake.table("t").current_snapshot_id() == events[-1].snapshots[0].snapshot_id

@@ -1,17 +1,38 @@
-"""DuckDB: one in-process database per lakehouse, extensions loaded from pip packages by path."""
+"""DuckDB: the in-process databases a lake runs statements on, extensions loaded from pip packages by path.
+
+A lake has up to two DuckDB databases:
+
+- **open**, for principals allowed external access (the lake owner): DuckDB as it comes, so the
+  owner can join a lake table with ``read_csv('local.csv')``;
+- **governed**, for everyone else: created with ``enable_external_access = false``, file access
+  limited to the lake directory (``allowed_directories``), and the configuration locked, so no
+  statement can widen it again. Wharf's own reads of the lake's Parquet files work; a file or URL
+  outside the lake cannot be read or written, whatever SQL reaches the engine. The SQL guard
+  (``wharf.sql.guard``) refuses file functions even inside the lake, so table data is only read
+  through the reference pipeline, where policies apply.
+
+Each statement runs on its own cursor (a DuckDB connection to the shared database), so
+statements from several threads run concurrently.
+"""
 
 from __future__ import annotations
 
 import importlib
 import os
+import threading
 from pathlib import Path
 
 import duckdb
 
 from wharf.errors import MissingExtra
+from wharf.principal import Principal
 
 # Extensions that must be loaded before others (DuckDB's iceberg extension needs avro).
 _PREREQUISITES: dict[str, tuple[str, ...]] = {"iceberg": ("avro",)}
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
 
 
 def connect_duckdb(threads: int | None = None) -> duckdb.DuckDBPyConnection:
@@ -25,6 +46,50 @@ def connect_duckdb(threads: int | None = None) -> duckdb.DuckDBPyConnection:
     if threads or os.environ.get("WHARF_THREADS"):
         con.execute(f"SET threads = {int(threads or os.environ['WHARF_THREADS'])}")
     return con
+
+
+def connect_governed(root: Path, threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB that can touch no file outside ``root`` and no network, with its settings locked."""
+    con = connect_duckdb(threads)
+    base = str(root.resolve())
+    spill = Path(base) / ".duckdb_tmp"
+    # Order matters: allowed directories can only be set while external access is still on, and
+    # nothing at all can be set once the configuration is locked.
+    con.execute(f"SET temp_directory = {_quote(str(spill))}")
+    con.execute(f"SET allowed_directories = [{_quote(base + os.sep)}]")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+    return con
+
+
+class Engines:
+    """The DuckDB databases of one lake (the governed one is created on first use)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.open = connect_duckdb()
+        self._governed: duckdb.DuckDBPyConnection | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def governed(self) -> duckdb.DuckDBPyConnection:
+        with self._lock:
+            if self._governed is None:
+                self._governed = connect_governed(self.root)
+            return self._governed
+
+    def database_for(self, principal: Principal) -> duckdb.DuckDBPyConnection:
+        """The database ``principal``'s statements run on."""
+        return self.open if principal.external_access else self.governed
+
+    def cursor(self, principal: Principal) -> duckdb.DuckDBPyConnection:
+        """A new connection for one statement of ``principal``."""
+        return self.database_for(principal).cursor()
+
+    def close(self) -> None:
+        self.open.close()
+        if self._governed is not None:
+            self._governed.close()
 
 
 def extension_path(name: str) -> Path:

@@ -13,6 +13,8 @@
     │   └── MergeCardinalityError    a MERGE / UPDATE … FROM target row matches several source rows
     ├── ConflictError                status 409: a concurrent commit conflicts with this one
     ├── ValidationError              status 409: an operation's precondition fails (not an ancestor, …)
+    ├── CommitRejected               status 422: a commit gate (quality, governance) refused a change
+    ├── AccessDenied                 status 403: the principal may not do this
     └── MissingExtra                 status 500: an optional dependency is not installed
 
 Messages say what failed, on which object, where (line/column for SQL), and how to fix it.
@@ -119,6 +121,26 @@ class ValidationError(WharfError):
     status = 409
 
 
+class CommitRejected(WharfError):
+    """A ``before_commit`` gate refused a change: nothing was committed, the files written for it are gone.
+
+    ``gate`` names the gate; ``table`` the table the change was for.
+    """
+
+    status = 422
+
+    def __init__(self, message: str, *, table: str | None = None, gate: str | None = None, hint: str | None = None) -> None:
+        self.table = table
+        self.gate = gate
+        super().__init__(message, hint=hint)
+
+
+class AccessDenied(WharfError):
+    """The statement's principal is not allowed to do what it asked (read files, attach, …)."""
+
+    status = 403
+
+
 class MissingExtra(WharfError):
     """An optional dependency is missing; the message names the ``pip install`` to run."""
 
@@ -126,7 +148,9 @@ class MissingExtra(WharfError):
 
 
 __all__ = [
+    "AccessDenied",
     "AlreadyExists",
+    "CommitRejected",
     "ConflictError",
     "InvalidArgument",
     "MergeCardinalityError",

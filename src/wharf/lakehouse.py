@@ -1,29 +1,47 @@
-"""The façade: ``connect()`` opens a lake; ``Lakehouse`` runs SQL and hands out ``Table`` objects."""
+"""The façade: ``connect()`` opens a lake; a ``Lakehouse`` runs SQL as one principal and hands out ``Table``s.
+
+A lake opened once is a ``Runtime``: the catalog (and its commit path), the table loader, the
+scan planner, the DuckDB databases, the hooks. A ``Lakehouse`` is a handle on a runtime bound to
+a principal, with its own session settings (``SET wharf.branch`` …); ``lake.session(user=…)``
+gives another handle on the same runtime, for another principal (the server makes one per
+request). Every statement runs as its handle's principal, with a statement id, on its own
+DuckDB cursor: statements from several threads run concurrently; commits serialise in the catalog.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
-import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 from sqlglot import exp
 
-from wharf.catalog import open_catalog
-from wharf.engine import connect_duckdb
-from wharf.errors import InvalidArgument, WharfError
-from wharf.events import Events
+from wharf.catalog import LakeCatalog, lake_owner, open_catalog
+from wharf.engine import Engines
+from wharf.errors import AlreadyExists, InvalidArgument
+from wharf.events import Events, StatementEvent
+from wharf.principal import Principal, default_user
 from wharf.result import Result
 from wharf.sql import execute, parse
 from wharf.sql.context import Context, Session
+from wharf.sql.executor import statement_kind
+from wharf.sql.policy import Policy
+from wharf.statement import Statement, running
 from wharf.tables.loader import TableLoader, split_name
 from wharf.tables.scan import ScanPlanner
 
 if TYPE_CHECKING:
     import duckdb
+    from pyiceberg.table import Table as IcebergTable
 
     from wharf.table import Table
+
+log = logging.getLogger(__name__)
 
 
 def default_path() -> Path:
@@ -31,23 +49,101 @@ def default_path() -> Path:
     return Path(os.environ.get("WHARF_HOME") or "lake")
 
 
-class Lakehouse:
-    """One lake: a directory with ``wharf.db`` (catalog + Wharf metadata) and ``warehouse/`` (data).
+class Runtime:
+    """The shared parts of one open lake (one per process and lake; handles share it)."""
 
-    Thread-safe: statements from several threads are serialised on one DuckDB database.
-    Several processes may open the same lake; commits are optimistic and retried.
-    """
-
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, user: str | None = None) -> None:
-        self.path = Path(path) if path is not None else default_path()
-        self.catalog = open_catalog(self.path)
+    def __init__(self, path: Path, user: str | None = None) -> None:
+        self.path = path
+        self.catalog: LakeCatalog = open_catalog(path, user=user)
+        self.owner = lake_owner(self.catalog.engine) or self.catalog.principal.name
         self.loader = TableLoader(self.catalog)
         self.planner = ScanPlanner()
-        self.events = Events()
-        self.session = Session() if user is None else Session(user=user)
-        self._duckdb = connect_duckdb()
-        self._lock = threading.RLock()
-        self._registered: dict[str, Any] = {}
+        self.engines = Engines(path)
+        self.policies: list[Policy] = []
+
+    @property
+    def events(self) -> Events:
+        return self.catalog.events
+
+    def principal(self, user: str | None) -> Principal:
+        """The principal for ``user`` (None: the lake owner)."""
+        if user is None or user == self.owner:
+            return Principal.owner(self.owner)
+        return Principal(user)
+
+    def close(self) -> None:
+        self.engines.close()
+        self.catalog.engine.dispose()
+
+
+class Lakehouse:
+    """One lake, seen by one principal: a directory with ``wharf.db`` (catalog + Wharf metadata) and ``warehouse/``.
+
+    Thread-safe: statements from several threads run concurrently, each on its own DuckDB
+    connection. Several processes may open the same lake; commits are optimistic and retried.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        user: str | None = None,
+        runtime: Runtime | None = None,
+        principal: Principal | None = None,
+    ) -> None:
+        self._owns_runtime = runtime is None
+        self._runtime = runtime if runtime is not None else Runtime(Path(path) if path is not None else default_path(), user)
+        self.principal: Principal = principal if principal is not None else self._runtime.principal(user)
+        self._session = Session()
+        self._registered: dict[str, pa.Table] = {}
+
+    # --- the runtime's parts ----------------------------------------------------------------
+
+    @property
+    def path(self) -> Path:
+        return self._runtime.path
+
+    @property
+    def catalog(self) -> LakeCatalog:
+        """The lake's Iceberg catalog (a PyIceberg ``Catalog``); commits through it pass the same gates."""
+        return self._runtime.catalog
+
+    @property
+    def loader(self) -> TableLoader:
+        return self._runtime.loader
+
+    @property
+    def planner(self) -> ScanPlanner:
+        return self._runtime.planner
+
+    @property
+    def events(self) -> Events:
+        """This lake's hooks: ``lake.events.subscribe("on_statement", fn)``; see ``wharf.events``."""
+        return self._runtime.events
+
+    @property
+    def owner(self) -> str:
+        """The name of the lake's owner."""
+        return self._runtime.owner
+
+    @property
+    def settings(self) -> Session:
+        """This handle's session settings (``SET wharf.branch`` …)."""
+        return self._session
+
+    def session(self, user: str | None = None, *, principal: Principal | None = None) -> Lakehouse:
+        """Another handle on this lake, as ``user`` (or ``principal``), with its own session settings.
+
+        Handles share the catalog, caches and DuckDB databases; closing one closes only the lake
+        handle that opened them.
+        """
+        if principal is None:
+            principal = self._runtime.principal(user) if user is not None else self.principal
+        return Lakehouse(runtime=self._runtime, principal=principal)
+
+    def add_policy(self, policy: Policy) -> None:
+        """Register a policy for the reference pipeline's policy pass (governance builds on this)."""
+        self._runtime.policies.append(policy)
 
     # --- SQL --------------------------------------------------------------------------------
 
@@ -58,19 +154,51 @@ class Lakehouse:
         the text in that dialect; Iceberg syntax (``FOR VERSION AS OF``, ``CALL``, branches)
         works in every dialect. Each statement commits at most one snapshot, or nothing.
         """
-        statements = parse(text, dialect or self.session.dialect)
+        statements = parse(text, dialect or self._session.dialect)
         if not statements:
             raise InvalidArgument("No SQL statement to run")
         result = Result()
-        with self._lock:
-            for statement in statements:
-                node = _bind(statement.node, params) if params is not None else statement.node
-                ctx = self._context(statement.text)
+        for parsed in statements:
+            node = _bind(parsed.node, params) if params is not None else parsed.node
+            statement = Statement(parsed.text, self.principal, kind=statement_kind(node))
+            with self._statement(statement) as ctx:
                 result = execute(ctx, node)
+                ctx.result = result
         return result
 
+    @contextmanager
+    def _statement(self, statement: Statement) -> Iterator[Context]:
+        """Run ``statement`` as the current statement; emit its ``on_statement`` event when it ends."""
+        ctx = self._context(statement)
+        error: BaseException | None = None
+        try:
+            with running(statement):
+                yield ctx
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            self._emit(statement, ctx, error)
+
+    def _emit(self, statement: Statement, ctx: Context, error: BaseException | None) -> None:
+        rows = ctx.result.known_rowcount() if ctx.result is not None and error is None else None
+        event = StatementEvent(
+            statement_id=statement.id,
+            principal=statement.principal.name,
+            kind=statement.kind,
+            statement=statement.text,
+            inputs=tuple(statement.reads),
+            outputs=tuple(statement.writes),
+            duration_ms=(time.perf_counter() - statement.started) * 1000,
+            rows=rows,
+            outcome="ok" if error is None else "error",
+            error=None if error is None else f"{type(error).__name__}: {error}",
+            _lineage=ctx.lineage,
+        )
+        self.events.emit("on_statement", event)
+
     def register(self, name: str, data: Any) -> None:
-        """Make a DataFrame / Arrow table queryable by ``name`` in SQL (e.g. as a MERGE source)."""
+        """Make a DataFrame / Arrow table queryable by ``name`` in SQL on this handle (e.g. as a MERGE source)."""
         from wharf.table import to_arrow
 
         self._registered[name] = to_arrow(data)
@@ -78,26 +206,39 @@ class Lakehouse:
     def unregister(self, name: str) -> None:
         self._registered.pop(name, None)
 
-    def _context(self, statement: str) -> Context:
-        # Each statement gets its own cursor so a streamed result survives the next statement;
-        # registered data is per connection in DuckDB, so it is registered on every cursor.
-        cursor = self._duckdb.cursor()
+    def _context(self, statement: Statement) -> Context:
+        # Each statement gets its own cursor, so statements run concurrently and a streamed result
+        # survives the next statement; registered data is per connection in DuckDB.
+        cursor = self._runtime.engines.cursor(self.principal)
         for name, data in self._registered.items():
             cursor.register(name, data)
+
+        def set_session(session: Session) -> None:
+            self._session = session
+
         return Context(
             catalog=self.catalog,
             loader=self.loader,
             planner=self.planner,
             con=cursor,
-            session=self.session,
+            session=self._session,
             events=self.events,
             statement=statement,
+            policies=tuple(self._runtime.policies),
+            set_session=set_session,
+            registered=dict(self._registered),
         )
+
+    @contextmanager
+    def api_statement(self, kind: str, text: str) -> Iterator[Context]:
+        """Run Python-API work that is not SQL (``create_table`` …) as a statement: principal, id, event."""
+        with self._statement(Statement(text, self.principal, kind=kind)) as ctx:
+            yield ctx
 
     @property
     def duckdb(self) -> duckdb.DuckDBPyConnection:
-        """The underlying DuckDB connection (use ``register`` to make DataFrames visible to ``sql``)."""
-        return self._duckdb
+        """The DuckDB database this handle's statements run on (use ``register`` to make DataFrames visible to ``sql``)."""
+        return self._runtime.engines.database_for(self.principal)
 
     # --- Python API -------------------------------------------------------------------------
 
@@ -106,8 +247,19 @@ class Lakehouse:
         from wharf.table import Table
 
         ns, tbl = split_name(name)
-        self.loader.load(ns, tbl)  # raises NotFound with a hint
+        self.iceberg_table(ns, tbl)  # raises NotFound with a hint (or AccessDenied)
         return Table(self, ns, tbl)
+
+    def iceberg_table(self, namespace: str, name: str, *, role: str = "describe") -> IcebergTable:
+        """The PyIceberg table, resolved through the reference pipeline as this handle's principal."""
+        from wharf.sql.pipeline import resolve_reference
+
+        ctx = self._context(Statement(f"-- inspect {namespace}.{name}", self.principal, kind="inspect"))
+        try:
+            with running(ctx.statement):
+                return resolve_reference(ctx, (namespace, name), role=role).table
+        finally:
+            ctx.con.close()
 
     def tables(self, namespace: str | None = None) -> list[str]:
         """Names of the tables in ``namespace`` (all namespaces if None)."""
@@ -130,8 +282,13 @@ class Lakehouse:
         """Create a table from an Arrow schema, or from data (Arrow / pandas / Polars) which is also written.
 
         ``partition_by`` uses SQL transform syntax: ``["region", "months(ts)", "bucket(16, id)"]``.
+        Table and data land in one commit: a failure leaves no table behind.
         """
+        from pyiceberg.schema import Schema
+
+        from wharf.sql.ddl import create_table, partition_spec
         from wharf.table import Table, to_arrow
+        from wharf.tables import pyiceberg_compat as compat
 
         if schema is not None and not isinstance(schema, pa.Schema):
             data, schema = schema, None
@@ -143,29 +300,17 @@ class Lakehouse:
         if self.loader.exists(ns, tbl):
             if exist_ok:
                 return Table(self, ns, tbl)
-            from wharf.errors import AlreadyExists
-
             raise AlreadyExists(f"Table {ns}.{tbl} already exists")
-        from pyiceberg.schema import Schema
-
-        from wharf.sql.ddl import _arrow_fields, partition_spec
-
-        iceberg_schema = Schema(*_arrow_fields(arrow_schema))
+        iceberg_schema = Schema(*compat.arrow_to_iceberg_fields(arrow_schema))
         items = [parse(f"SELECT {p}")[0].node.expressions[0] for p in (partition_by or [])]
         spec = partition_spec(iceberg_schema, items)
-        with self._lock:
-            self.catalog.create_table((ns, tbl), schema=iceberg_schema, partition_spec=spec, properties=properties or {})
-        table = Table(self, ns, tbl)
-        if arrow is not None and arrow.num_rows:
-            try:
-                table.append(arrow)
-            except WharfError:
-                self.catalog.drop_table((ns, tbl))
-                raise
-        return table
+        with self.api_statement("create_table", f"lake.create_table({ns}.{tbl})") as ctx:
+            create_table(ctx, (ns, tbl), iceberg_schema, spec, properties or {}, arrow)
+        return Table(self, ns, tbl)
 
     def close(self) -> None:
-        self._duckdb.close()
+        if self._owns_runtime:
+            self._runtime.close()
 
     def __enter__(self) -> Lakehouse:
         return self
@@ -174,7 +319,7 @@ class Lakehouse:
         self.close()
 
     def __repr__(self) -> str:
-        return f"<Lakehouse {self.path}>"
+        return f"<Lakehouse {self.path} as {self.principal.name}>"
 
 
 def _bind(node: Any, params: list[Any] | dict[str, Any]) -> Any:
@@ -200,10 +345,16 @@ def _bind(node: Any, params: list[Any] | dict[str, Any]) -> Any:
 
 
 def connect(path: str | os.PathLike[str] | None = None, *, user: str | None = None) -> Lakehouse:
-    """Open (creating on first use) the lake at ``path``, ``$WHARF_HOME`` or ``./lake``.
+    """Open (creating on first use) the lake at ``path``, ``$WHARF_HOME`` or ``./lake``, as ``user``.
+
+    ``user=None`` opens it as the lake's owner (the user who created it: ``user``, else
+    ``$WHARF_USER``, else the OS user). Any other user runs statements as that principal.
 
     >>> import wharf
     >>> lake = wharf.connect("/tmp/demo-lake")  # doctest: +SKIP
     >>> lake.sql("CREATE TABLE t (id BIGINT, name VARCHAR)")  # doctest: +SKIP
     """
     return Lakehouse(path, user=user)
+
+
+__all__ = ["Lakehouse", "Runtime", "connect", "default_path", "default_user"]

@@ -59,6 +59,12 @@ class Result:
             return self._rowcount
         return int(self.to_arrow().num_rows)
 
+    def known_rowcount(self) -> int | None:
+        """Rows written, or rows returned if already materialised; None for a stream not read yet."""
+        if self._rowcount >= 0:
+            return self._rowcount
+        return int(self._table.num_rows) if self._table is not None else None
+
     def iter_batches(self) -> Iterator[pa.RecordBatch]:
         """Stream the result as Arrow record batches (memory stays flat for large results)."""
         if self._table is not None:

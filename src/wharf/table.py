@@ -61,8 +61,8 @@ class Table:
 
     @property
     def iceberg(self) -> IcebergTable:
-        """The underlying ``pyiceberg.table.Table`` (current metadata)."""
-        return self.lake.loader.load(self.namespace, self.name)
+        """The underlying ``pyiceberg.table.Table`` (current metadata), resolved as the lake handle's principal."""
+        return self.lake.iceberg_table(self.namespace, self.name)
 
     @property
     def schema(self) -> Schema:
@@ -208,6 +208,7 @@ class Table:
         return self.lake.sql(f"SELECT * FROM {self._ref()}.refs ORDER BY name").to_arrow()
 
     def current_snapshot_id(self, branch: str = MAIN_BRANCH) -> int | None:
+        """Snapshot id at the head of ``branch`` (None: no such branch or an empty table)."""
         ref = self.iceberg.metadata.refs.get(branch)
         return ref.snapshot_id if ref else None
 

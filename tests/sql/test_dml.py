@@ -10,7 +10,7 @@ from pyiceberg.expressions import EqualTo, IsNull
 
 import wharf
 from wharf.errors import InvalidArgument, MergeCardinalityError, SchemaMismatch, UnsupportedStatement
-from wharf.tables.scan import ScanPlan, ScanPlanner
+from wharf.events import StatementEvent
 
 
 def rows(lake: wharf.Lakehouse, sql: str) -> list[tuple]:
@@ -191,12 +191,12 @@ def test_update_branch_leaves_main(t: wharf.Lakehouse) -> None:
 
 def test_update_session_branch(t: wharf.Lakehouse) -> None:
     create_branch(t, "audit")
-    t.session.branch = "audit"
+    t.sql("SET wharf.branch = 'audit'")
     try:
         t.sql("UPDATE t SET name = 'audited' WHERE id = 2")
         assert rows(t, "SELECT name FROM t WHERE id = 2") == [("audited",)]
     finally:
-        t.session.branch = None
+        t.sql("RESET wharf.branch")
     assert rows(t, "SELECT name FROM t WHERE id = 2") == [("b",)]
     assert rows(t, "SELECT name FROM t.branch_audit WHERE id = 2") == [("audited",)]
 
@@ -287,11 +287,11 @@ def test_delete_branch_and_session_branch(t: wharf.Lakehouse) -> None:
     t.sql("DELETE FROM t.branch_b WHERE id <= 2")
     assert len(table_rows(t)) == 5
     assert [r[0] for r in rows(t, "SELECT id FROM t.branch_b ORDER BY id")] == [3, 4, 5]
-    t.session.branch = "b"
+    t.sql("SET wharf.branch = 'b'")
     try:
         t.sql("DELETE FROM t WHERE id = 3")
     finally:
-        t.session.branch = None
+        t.sql("RESET wharf.branch")
     assert len(table_rows(t)) == 5
     assert [r[0] for r in rows(t, "SELECT id FROM t.branch_b ORDER BY id")] == [4, 5]
 
@@ -450,17 +450,15 @@ def test_merge_into_branch_leaves_main(src: wharf.Lakehouse) -> None:
     assert [r[0] for r in rows(src, "SELECT id FROM t.branch_b ORDER BY id")] == [3, 4, 5, 6, 7]
 
 
-class RecordingPlanner(ScanPlanner):
-    """The real planner, remembering the plans it made."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.plans: list[ScanPlan] = []
-
-    def plan(self, *args, **kwargs) -> ScanPlan:  # type: ignore[no-untyped-def]
-        made = super().plan(*args, **kwargs)
-        self.plans.append(made)
-        return made
+def files_planned(lake: wharf.Lakehouse, sql: str) -> list[int]:
+    """Run ``sql``; the number of data files planned for each table it read (from its statement event)."""
+    events: list[StatementEvent] = []
+    stop = lake.events.subscribe("on_statement", events.append)
+    try:
+        lake.sql(sql)
+    finally:
+        stop()
+    return [read.files for read in events[-1].inputs if read.files is not None]
 
 
 @pytest.mark.parametrize("keys", ["1003", "1003, 1005", "1000 + range * 2 FROM range(5)"])
@@ -468,14 +466,13 @@ def test_merge_prunes_files_by_source_keys(parts: wharf.Lakehouse, keys: str) ->
     parts.sql("INSERT INTO p SELECT range, 'eu', 0 FROM range(1000, 1010)")
     before = data_files(parts, "p")
     assert len(before) == 4
-    parts.planner = RecordingPlanner()
     source = f"SELECT {keys.split(' FROM ')[0]} AS id, 9.5 AS amount" + (
         f" FROM {keys.split(' FROM ')[1]}" if " FROM " in keys else ""
     )
     if "," in keys:
         source = "SELECT unnest([1003, 1005]) AS id, 9.5 AS amount"
-    parts.sql(f"MERGE INTO p USING ({source}) s ON p.id = s.id WHEN MATCHED THEN UPDATE SET amount = s.amount")
-    assert [len(plan.files) for plan in parts.planner.plans] == [1]
+    merge = f"MERGE INTO p USING ({source}) s ON p.id = s.id WHEN MATCHED THEN UPDATE SET amount = s.amount"
+    assert files_planned(parts, merge) == [1]
     after = data_files(parts, "p")
     assert len(before - after) == 1
     assert rows(parts, "SELECT count(*) FROM p WHERE amount = 9.5") != [(0,)]
@@ -610,13 +607,12 @@ def test_merge_key_pruning_per_type(lake: wharf.Lakehouse, column_type: str, val
     lake.sql(f"CREATE TABLE kt (k {column_type}, v INT)")
     for i in range(1, 5):
         lake.sql(f"INSERT INTO kt VALUES ({values[0].format(i=i)}, {i})")
-    lake.planner = RecordingPlanner()
     new, old = values[1], values[0].format(i=3)
-    lake.sql(
+    merge = (
         f"MERGE INTO kt USING (SELECT {old} AS k, 30 AS v UNION ALL SELECT {new}, 5) s ON kt.k = s.k "
         "WHEN MATCHED THEN UPDATE SET v = s.v WHEN NOT MATCHED THEN INSERT *"
     )
-    assert [len(p.files) for p in lake.planner.plans] == [1]
+    assert files_planned(lake, merge) == [1]
     assert [r[0] for r in rows(lake, "SELECT v FROM kt ORDER BY v")] == [1, 2, 4, 5, 30]
 
 

@@ -158,7 +158,8 @@ def test_cherrypick_reapplies_an_append_on_a_moved_main(lake: wharf.Lakehouse, t
     summary = dict(lake.sql(f"SELECT summary FROM t.snapshots WHERE snapshot_id = {current}").scalar())
     assert summary["source-snapshot-id"] == str(picked)
     assert summary["wharf.user"] == "tester"
-    assert [e.snapshot_id for e in events] == [current]
+    assert [s.snapshot_id for e in events for s in e.snapshots] == [current]
+    assert events[-1].refs == {"main": current}
     with pytest.raises(ValidationError, match="already in main"):
         lake.sql(f"CALL system.cherrypick_snapshot('t', {picked})")
     # the branch still has its own history

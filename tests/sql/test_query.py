@@ -7,7 +7,7 @@ import pyarrow as pa
 import pytest
 
 import wharf
-from wharf.events import QueryEvent
+from wharf.events import StatementEvent
 
 
 @pytest.fixture
@@ -60,13 +60,13 @@ def test_query_shapes_agree_with_duckdb(shop: wharf.Lakehouse, query: str) -> No
 
 
 def _files_scanned(lake: wharf.Lakehouse, query: str) -> int:
-    seen: list[QueryEvent] = []
-    stop = lake.events.subscribe("on_query", seen.append)
+    seen: list[StatementEvent] = []
+    stop = lake.events.subscribe("on_statement", seen.append)
     try:
         lake.sql(query).to_arrow()
     finally:
         stop()
-    return seen[-1].files_scanned
+    return sum(read.files or 0 for read in seen[-1].inputs)
 
 
 def test_partition_pruning_opens_only_matching_files(shop: wharf.Lakehouse) -> None:

@@ -155,27 +155,27 @@ def test_set_lists_and_shows_wharf_settings(lake: wharf.Lakehouse) -> None:
     }
     lake.sql("SET wharf.branch = 'audit'")
     assert lake.sql("SET wharf.branch").fetchall() == [("wharf.branch", "audit")]
-    assert lake.session.branch == "audit"
+    assert lake.settings.branch == "audit"
     lake.sql("RESET wharf.branch")
-    assert lake.session.branch is None
+    assert lake.settings.branch is None
 
 
 def test_spark_wap_settings_are_aliases(lake: wharf.Lakehouse) -> None:
     lake.sql("SET spark.wap.branch = audit", dialect="spark")
-    assert lake.session.branch == "audit"
+    assert lake.settings.branch == "audit"
     lake.sql("RESET spark.wap.branch", dialect="spark")
     lake.sql("SET spark.wap.id = 'w1'")
-    assert lake.session.wap_id == "w1"
+    assert lake.settings.wap_id == "w1"
     lake.sql("RESET")
-    assert lake.session.wap_id is None and lake.session.branch is None
+    assert lake.settings.wap_id is None and lake.settings.branch is None
 
 
 def test_set_dialect_changes_how_later_statements_are_read(lake: wharf.Lakehouse) -> None:
     lake.sql("SET wharf.dialect = 'spark'")
-    assert lake.session.dialect == "spark"
+    assert lake.settings.dialect == "spark"
     assert lake.sql("SELECT `a` FROM (SELECT 1 AS a)").scalar() == 1
     lake.sql("RESET wharf.dialect")
-    assert lake.session.dialect == "duckdb"
+    assert lake.settings.dialect == "duckdb"
     with pytest.raises(InvalidArgument, match="Unknown SQL dialect 'cobol'"):
         lake.sql("SET wharf.dialect = 'cobol'")
 
@@ -183,14 +183,14 @@ def test_set_dialect_changes_how_later_statements_are_read(lake: wharf.Lakehouse
 def test_user_cannot_be_changed_by_sql(lake: wharf.Lakehouse) -> None:
     with pytest.raises(InvalidArgument, match="wharf.user cannot be changed"):
         lake.sql("SET wharf.user = 'admin'")
-    assert lake.session.user == "tester"
+    assert lake.principal.name == "tester"
 
 
 def test_branch_and_wap_id_are_exclusive(lake: wharf.Lakehouse) -> None:
     lake.sql("SET wharf.branch = 'audit'")
     with pytest.raises(InvalidArgument, match="cannot both be set"):
         lake.sql("SET wharf.wap_id = 'x'")
-    assert lake.session.wap_id is None
+    assert lake.settings.wap_id is None
 
 
 def test_unknown_wharf_setting(lake: wharf.Lakehouse) -> None:

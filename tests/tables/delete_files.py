@@ -200,8 +200,10 @@ def commit_delete_files(
     ``added_data`` (written but uncommitted data files) go into a data manifest of the same
     snapshot, as a Flink upsert or a Spark merge-on-read MERGE commits them. The manifest list is
     the parent snapshot's manifests plus the new ones; the new entries inherit the snapshot's
-    sequence number (the next one of the table).
+    sequence number (the next one of the table). Like any other client, it commits on the
+    table's current metadata (``refresh``): Wharf's own commits never change a loaded table.
     """
+    table.refresh()
     metadata = table.metadata
     parent = metadata.snapshot_by_name(branch)
     assert parent is not None, "commit data before deleting it"

@@ -51,7 +51,7 @@ def test_two_lakes_in_one_process_see_each_others_commits(tmp_path: Path) -> Non
 
 def test_overwrite_conflict_is_a_typed_error_and_commits_nothing(tmp_path: Path) -> None:
     """A rewrite whose input file was replaced concurrently fails with ConflictError."""
-    from wharf.tables.commit import SnapshotInfo, commit_files
+    from wharf.tables.commit import commit_files
     from wharf.tables.scan import ScanPlanner
 
     a = wharf.connect(tmp_path / "lake")
@@ -71,7 +71,7 @@ def test_overwrite_conflict_is_a_typed_error_and_commits_nothing(tmp_path: Path)
     written = write_data_files(stale, pa.table({"x": pa.array([7], pa.int32())}))
     assert len(sorted(data_dir.rglob("*.parquet"))) == len(files_before) + 1
     with pytest.raises(ConflictError) as info:
-        commit_files(stale, added=written, removed=stale_files, info=SnapshotInfo("tester", "UPDATE t"))
+        commit_files(stale, added=written, removed=stale_files)
     # the files written for the failed commit are removed again
     assert sorted(data_dir.rglob("*.parquet")) == files_before
     assert info.value.table == "default.t"

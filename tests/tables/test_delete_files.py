@@ -30,7 +30,7 @@ from tests.tables.delete_files import (
     position_delete_file,
 )
 from wharf.errors import ConflictError, InvalidArgument, UnsupportedStatement
-from wharf.tables.commit import SnapshotInfo, commit_files, write_data_files
+from wharf.tables.commit import commit_files, write_data_files
 from wharf.tables.scan import ScanPlanner
 
 
@@ -417,7 +417,7 @@ def test_rewrite_racing_a_delete_file_commit_is_a_conflict(tmp_path: Path, kind:
     commit_delete_files(other, [delete])
     rewritten = write_data_files(stale, pa.table({"id": pa.array(range(10), pa.int64()), "name": [f"n{i}" for i in range(10)]}))
     with pytest.raises(ConflictError, match="delete files"):
-        commit_files(stale, added=rewritten, removed=planned, info=SnapshotInfo("tester", "UPDATE t SET ..."))
+        commit_files(stale, added=rewritten, removed=planned)
     assert a.sql("SELECT count(*) FROM t WHERE id = 3").scalar() == 0
     assert a.sql("SELECT count(*) FROM t").scalar() == 9
 

@@ -1,80 +1,62 @@
-"""Open (and on first use create) the metadata database and the Iceberg catalog of a lake."""
+"""Open (and on first use create) a lake's metadata database: the Iceberg catalog plus Wharf's tables."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
-from typing import Any
 
-from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError
-from sqlalchemy import event
+from sqlalchemy import select, text
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from wharf.catalog import migrations
+from wharf.catalog.lake_catalog import LakeCatalog
 
 DEFAULT_NAMESPACE = "default"
-# Seconds a writer waits for SQLite's lock before failing; commits are short, so a generous
-# timeout turns contention between processes into waiting rather than errors.
-SQLITE_BUSY_TIMEOUT_S = 60
-_ENGINE_PATCH_LOCK = threading.Lock()
+OWNER_KEY = "owner"
 
 
-def _configure_sqlite(engine: Engine) -> None:
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_S * 1000}")
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = NORMAL")
-        cursor.close()
-
-
-class _WharfSqlCatalog(SqlCatalog):
-    """PyIceberg's SQL catalog with SQLite tuned for several processes (WAL, busy timeout)."""
-
-    def __init__(self, name: str, **properties: str) -> None:
-        import sqlalchemy
-
-        original = sqlalchemy.create_engine
-
-        # SqlCatalog builds its engine in __init__ and immediately creates tables; the
-        # connect hook must exist before that first connection, so wrap create_engine once.
-        def create_engine(*args: Any, **kwargs: Any) -> Engine:
-            engine = original(*args, **kwargs)
-            if engine.dialect.name == "sqlite":
-                _configure_sqlite(engine)
-            return engine
-
-        import pyiceberg.catalog.sql as sql_module
-
-        # The swap is module-wide: serialise it so a catalog opened concurrently in another
-        # thread cannot pick up (or restore) the wrong function.
-        with _ENGINE_PATCH_LOCK:
-            sql_module.create_engine = create_engine  # type: ignore[attr-defined]  # PyIceberg's own import of it
-            try:
-                super().__init__(name, **properties)
-            finally:
-                sql_module.create_engine = original  # type: ignore[attr-defined]  # PyIceberg's own import of it
-
-
-def open_catalog(root: Path) -> SqlCatalog:
+def open_catalog(root: Path, *, user: str | None = None) -> LakeCatalog:
     """Open the lake at ``root`` (creating ``wharf.db`` and ``warehouse/`` if missing).
 
-    Runs pending metadata migrations and makes sure the ``default`` namespace exists.
+    Applies pending metadata migrations, records the lake's owner (``user``, the first one to
+    open it) and makes sure the ``default`` namespace exists.
     """
     root.mkdir(parents=True, exist_ok=True)
-    warehouse = root / "warehouse"
-    warehouse.mkdir(exist_ok=True)
-    catalog = _WharfSqlCatalog(
-        "wharf",
-        uri=f"sqlite:///{root / 'wharf.db'}",
-        warehouse=warehouse.resolve().as_uri(),
-        schema_version="v1",
-    )
+    (root / "warehouse").mkdir(exist_ok=True)
+    properties = {"lake": str(root)}
+    if user is not None:
+        properties["wharf.user"] = user
+    catalog = LakeCatalog(**properties)
     migrations.upgrade(catalog.engine)
+    claim_owner(catalog.engine, catalog.principal.name)
     try:
         catalog.create_namespace_if_not_exists(DEFAULT_NAMESPACE)
     except NamespaceAlreadyExistsError:  # lost a race with another process: fine
         pass
     return catalog
+
+
+def claim_owner(engine: Engine, name: str) -> str:
+    """Record ``name`` as the lake's owner unless it has one; returns the owner."""
+    from sqlalchemy import column, table
+
+    lake = table("wharf_lake", column("key"), column("value"))
+    with engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.execute(sqlite_insert(lake).values(key=OWNER_KEY, value=name).on_conflict_do_nothing())
+        else:
+            try:
+                with conn.begin_nested():
+                    conn.execute(lake.insert().values(key=OWNER_KEY, value=name))
+            except IntegrityError:
+                pass
+        owner = conn.execute(select(lake.c.value).where(lake.c.key == OWNER_KEY)).scalar_one()
+    return str(owner)
+
+
+def lake_owner(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT value FROM wharf_lake WHERE key = :k"), {"k": OWNER_KEY}).first()
+    return str(row[0]) if row else None

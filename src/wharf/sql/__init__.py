@@ -2,6 +2,6 @@
 
 from wharf.sql import branches, ddl, delete, insert, merge, procedures, query, session, show, update  # noqa: F401
 from wharf.sql.executor import execute
-from wharf.sql.parser import DIALECTS, Statement, parse
+from wharf.sql.parser import DIALECTS, ParsedStatement, parse
 
-__all__ = ["DIALECTS", "Statement", "execute", "parse"]
+__all__ = ["DIALECTS", "ParsedStatement", "execute", "parse"]

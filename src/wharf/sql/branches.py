@@ -21,8 +21,8 @@ from wharf.result import Result
 from wharf.sql.context import Context
 from wharf.sql.executor import handles
 from wharf.sql.parser import TokenStream, extension
+from wharf.sql.pipeline import resolve_reference
 from wharf.tables import snapshots
-from wharf.tables.commit import SnapshotInfo
 from wharf.tables.loader import split_name
 from wharf.tables.refs import version_from_literal
 
@@ -139,10 +139,10 @@ def _status(message: str, **columns: object) -> Result:
     return Result(pa.table(data), rowcount=0, message=message)
 
 
-@handles(CreateRef)
+@handles(CreateRef, kind="create_ref")
 def create_ref(ctx: Context, stmt: CreateRef) -> Result:
     ns, name = split_name(stmt.table)
-    table = ctx.loader.load(ns, name)
+    table = resolve_reference(ctx, (ns, name), role="alter").table
     snapshot_id: int | None = None
     if stmt.version is not None:
         version = version_from_literal(table, stmt.version)
@@ -159,8 +159,8 @@ def create_ref(ctx: Context, stmt: CreateRef) -> Result:
         must_exist=stmt.must_exist,
         if_not_exists=stmt.if_not_exists,
         retention=snapshots.Retention(stmt.retain_ms, stmt.max_snapshot_age_ms, stmt.min_snapshots_to_keep),
-        info=SnapshotInfo(ctx.session.user, ctx.statement),
     )
+    ctx.forget_table(ns, name)
     what = stmt.kind.lower()
     if pointed is None:
         return _status(f"{what.capitalize()} {stmt.name} already exists on {ns}.{name}", snapshot_id=None)
@@ -168,13 +168,14 @@ def create_ref(ctx: Context, stmt: CreateRef) -> Result:
     return _status(f"{verb} {what} {stmt.name} of {ns}.{name} at snapshot {pointed}", snapshot_id=pointed)
 
 
-@handles(DropRef)
+@handles(DropRef, kind="drop_ref")
 def drop_ref(ctx: Context, stmt: DropRef) -> Result:
     ns, name = split_name(stmt.table)
-    table = ctx.loader.load(ns, name)
+    table = resolve_reference(ctx, (ns, name), role="alter").table
     if not stmt.name:
         raise InvalidArgument("A branch or tag name is required")
     dropped = snapshots.drop_ref(table, _KINDS[stmt.kind], stmt.name, if_exists=stmt.if_exists)
+    ctx.forget_table(ns, name)
     what = stmt.kind.lower()
     if not dropped:
         return _status(f"{what.capitalize()} {stmt.name} does not exist on {ns}.{name}")

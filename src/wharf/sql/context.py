@@ -1,50 +1,69 @@
-"""What a statement runs against: the lake's parts and the session's state."""
+"""What a statement runs against: the lake's parts, the statement, its principal and session settings."""
 
 from __future__ import annotations
 
-import getpass
-import os
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-from pyiceberg.catalog.sql import SqlCatalog
+
+from wharf.principal import Principal
+from wharf.statement import Statement
 
 if TYPE_CHECKING:
     from pyiceberg.table import Table
 
+    from wharf.catalog import LakeCatalog
     from wharf.events import Events
+    from wharf.result import Result
+    from wharf.sql.policy import Policy
     from wharf.tables.loader import TableLoader
     from wharf.tables.scan import ScanPlanner
 
 
-def default_user() -> str:
-    return os.environ.get("WHARF_USER") or getpass.getuser()
-
-
-@dataclass
+@dataclass(frozen=True)
 class Session:
-    """Per-user state: who runs statements, on which branch, in which dialect (``SET wharf.*``)."""
+    """Settings of one lake handle (``SET wharf.*``): the branch to read and write, WAP staging, dialect.
 
-    user: str = field(default_factory=default_user)
+    Immutable: ``SET`` replaces the handle's session, so a statement running in another thread
+    keeps the settings it started with.
+    """
+
     branch: str | None = None
     wap_id: str | None = None
     dialect: str = "duckdb"
 
+    def with_(self, **changes: Any) -> Session:
+        return replace(self, **changes)
+
 
 @dataclass
 class Context:
-    """Everything one statement needs; built by ``Lakehouse.sql`` for each call."""
+    """Everything one statement needs; built by ``Lakehouse`` for each statement."""
 
-    catalog: SqlCatalog
+    catalog: LakeCatalog
     loader: TableLoader
     planner: ScanPlanner
     con: duckdb.DuckDBPyConnection
     session: Session
     events: Events
-    statement: str = ""
+    statement: Statement
+    policies: tuple[Policy, ...] = ()
+    # SET: replaces the session of the lake handle the statement runs on.
+    set_session: Callable[[Session], None] = lambda session: None
+    # Derives the statement's column lineage on demand (set by statements that produce columns).
+    lineage: Callable[[], dict[str, tuple[str, ...]]] | None = None
+    # What the statement returned (for its statement event).
+    result: Result | None = None
+    # DataFrames registered on ``con`` for this statement (``lake.register``), by name.
+    registered: dict[str, Any] = field(default_factory=dict)
     # Tables looked up by this statement: a table named twice costs one catalog query.
     _tables: dict[tuple[str, str], Table | None] = field(default_factory=dict)
+
+    @property
+    def principal(self) -> Principal:
+        return self.statement.principal
 
     def find_table(self, namespace: str, name: str) -> Table | None:
         """The table as of this statement's first lookup, or None if it does not exist."""
@@ -52,3 +71,14 @@ class Context:
         if key not in self._tables:
             self._tables[key] = self.loader.find(namespace, name)
         return self._tables[key]
+
+    def forget_table(self, namespace: str, name: str) -> None:
+        """Drop a looked-up table after the statement itself changed it (the next lookup reloads it)."""
+        self._tables.pop((namespace, name), None)
+        self.loader.forget(namespace, name)
+
+    def update_session(self, **changes: Any) -> Session:
+        """Change the handle's session settings (``SET wharf.*``); returns the new settings."""
+        self.session = self.session.with_(**changes)
+        self.set_session(self.session)
+        return self.session

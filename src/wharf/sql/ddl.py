@@ -31,8 +31,9 @@ from wharf.result import Result
 from wharf.sql.context import Context
 from wharf.sql.executor import handles, run_duckdb
 from wharf.sql.parser import TokenStream, extension
-from wharf.sql.references import rewrite_query
-from wharf.tables.commit import SnapshotInfo, commit_files, conform, write_data_files
+from wharf.sql.pipeline import compile_query, resolve_reference
+from wharf.tables import pyiceberg_compat as compat
+from wharf.tables.commit import conform, private
 from wharf.tables.loader import split_name
 from wharf.tables.types import check_promotion, sql_type_to_iceberg
 
@@ -164,10 +165,11 @@ def _schema_from_columns(defs: list[exp.ColumnDef]) -> Schema:
     return Schema(*fields)
 
 
-@handles(exp.Create)
+@handles(exp.Create, kind="create_table")
 def run_create(ctx: Context, node: exp.Create) -> Result:
     kind = (node.args.get("kind") or "").upper()
     if kind in ("SCHEMA", "DATABASE"):
+        ctx.statement.kind = "create_namespace"
         return create_namespace(ctx, CreateNamespace(node.this.name, bool(node.args.get("exists"))))
     if kind != "TABLE":
         raise UnsupportedStatement(f"CREATE {kind} is not supported", hint="Wharf creates TABLEs and SCHEMAs")
@@ -185,45 +187,42 @@ def run_create(ctx: Context, node: exp.Create) -> Result:
     query = node.expression
     rows: pa.Table | None = None
     if query is not None:
-        rewritten = rewrite_query(ctx, query)
-        rows = run_duckdb(ctx.con, rewritten.sql).to_arrow_table()
-        schema = Schema(*_arrow_fields(rows.schema))
+        ctx.statement.kind = "create_table_as"
+        compiled = compile_query(ctx, query)
+        ctx.lineage = compiled.lineage()
+        rows = run_duckdb(ctx.con, compiled.sql).to_arrow_table()
+        schema = Schema(*compat.arrow_to_iceberg_fields(rows.schema))
     else:
         schema = _schema_from_columns(list(node.this.expressions))
     spec = partition_spec(schema, partition_items)
     if exists and replace:
         from wharf.tables.replace import replace_table
 
-        replace_table(
-            ctx.loader.load(ns, name), schema, spec, props, rows, SnapshotInfo(ctx.session.user, ctx.statement), f"{ns}.{name}"
-        )
+        ctx.statement.kind = "replace_table"
+        existing = resolve_reference(ctx, (ns, name), role="alter").table
+        replace_table(existing, schema, spec, props, rows, f"{ns}.{name}")
+        ctx.forget_table(ns, name)
         return ok(f"Replaced table {ns}.{name}")
-    table = ctx.catalog.create_table((ns, name), schema=schema, partition_spec=spec, properties=props)
-    if rows is not None and rows.num_rows:
-        try:
-            added = write_data_files(table, conform(rows, table.schema(), table_name=f"{ns}.{name}"))
-            commit_files(table, added=added, info=SnapshotInfo(ctx.session.user, ctx.statement))
-        except BaseException:
-            ctx.catalog.drop_table((ns, name))  # CTAS is all or nothing
-            raise
+    create_table(ctx, (ns, name), schema, spec, props, rows)
     return Result(pa.table({"status": [f"Created table {ns}.{name}"]}), rowcount=rows.num_rows if rows is not None else 0)
 
 
-def _arrow_fields(schema: pa.Schema) -> list[NestedField]:
-    """Iceberg fields (numbered 1..n, nested fields after) for an Arrow schema."""
-    from pyiceberg.io.pyarrow import _ConvertToIcebergWithoutIDs, visit_pyarrow
-    from pyiceberg.schema import assign_fresh_schema_ids
+def create_table(
+    ctx: Context, identifier: tuple[str, str], schema: Schema, spec: PartitionSpec, props: dict[str, str], rows: pa.Table | None
+) -> None:
+    """Create a table, with its first rows if given (CTAS), as one catalog commit: all or nothing."""
+    tx = ctx.catalog.create_table_transaction(identifier, schema=schema, partition_spec=spec, properties=props)
+    if rows is not None and rows.num_rows:
+        tx.append(conform(rows, tx.table_metadata.schema(), table_name=".".join(identifier)))
+    tx.commit_transaction()
+    ctx.forget_table(*identifier)
 
-    converted = visit_pyarrow(schema, _ConvertToIcebergWithoutIDs())
-    if not isinstance(converted, Schema):  # the visitor maps an Arrow schema to a Schema
-        raise SchemaMismatch(f"Cannot convert the query's columns to an Iceberg schema: {schema}")
-    return list(assign_fresh_schema_ids(Schema(*converted.fields)).fields)
 
-
-@handles(exp.Drop)
+@handles(exp.Drop, kind="drop_table")
 def run_drop(ctx: Context, node: exp.Drop) -> Result:
     kind = (node.args.get("kind") or "").upper()
     if kind in ("SCHEMA", "DATABASE"):
+        ctx.statement.kind = "drop_namespace"
         return drop_namespace(ctx, DropNamespace(node.this.name, bool(node.args.get("exists")), bool(node.args.get("cascade"))))
     if kind != "TABLE":
         raise UnsupportedStatement(f"DROP {kind} is not supported")
@@ -235,31 +234,33 @@ def run_drop(ctx: Context, node: exp.Drop) -> Result:
     for ns, name in names:
         if f"{ns}.{name}" in missing:
             continue
+        resolve_reference(ctx, (ns, name), role="drop")
         if node.args.get("purge"):
             ctx.catalog.purge_table((ns, name))
         else:
             ctx.catalog.drop_table((ns, name))
-        ctx.loader.forget(ns, name)
+        ctx.forget_table(ns, name)
         dropped.append(f"{ns}.{name}")
     return ok(f"Dropped table {', '.join(dropped)}" if dropped else f"Table {', '.join(missing)} does not exist")
 
 
-@handles(exp.Alter)
+@handles(exp.Alter, kind="alter_table")
 def run_alter(ctx: Context, node: exp.Alter) -> Result:
     ns, name = table_name(node.this)
-    table = ctx.loader.load(ns, name)
+    table = resolve_reference(ctx, (ns, name), role="alter").table
     actions = node.args.get("actions") or []
     if len(actions) == 1 and isinstance(actions[0], exp.AlterRename):
         new_ns, new_name = table_name(actions[0].this)
         if ctx.loader.exists(new_ns, new_name):
             raise AlreadyExists(f"Table {new_ns}.{new_name} already exists")
         ctx.catalog.rename_table((ns, name), (new_ns, new_name))
-        ctx.loader.forget(ns, name)
+        ctx.forget_table(ns, name)
         return ok(f"Renamed {ns}.{name} to {new_ns}.{new_name}")
     _refuse_dropping_delete_keys(ctx, table, actions, f"{ns}.{name}")
-    with table.update_schema() as update:
+    with private(table).update_schema() as update:
         for action in actions:
             _schema_action(update, table.schema(), action, f"{ns}.{name}")
+    ctx.forget_table(ns, name)
     return ok(f"Altered table {ns}.{name}")
 
 
@@ -453,7 +454,7 @@ def _parse_identifier_fields(s: TokenStream) -> SetIdentifierFields:
     return SetIdentifierFields(table, tuple(columns) if not dropping else tuple("-" + c for c in columns))
 
 
-@handles(CreateNamespace)
+@handles(CreateNamespace, kind="create_namespace")
 def create_namespace(ctx: Context, stmt: CreateNamespace) -> Result:
     try:
         ctx.catalog.create_namespace(stmt.name)
@@ -464,7 +465,7 @@ def create_namespace(ctx: Context, stmt: CreateNamespace) -> Result:
     return ok(f"Created namespace {stmt.name}")
 
 
-@handles(DropNamespace)
+@handles(DropNamespace, kind="drop_namespace")
 def drop_namespace(ctx: Context, stmt: DropNamespace) -> Result:
     if not ctx.catalog.namespace_exists(stmt.name):
         if stmt.if_exists:
@@ -477,8 +478,9 @@ def drop_namespace(ctx: Context, stmt: DropNamespace) -> Result:
             hint=f"drop its tables first or use DROP SCHEMA {stmt.name} CASCADE",
         )
     for ident in tables:
+        resolve_reference(ctx, (stmt.name, ident[-1]), role="drop")
         ctx.catalog.drop_table(ident)
-        ctx.loader.forget(stmt.name, ident[-1])
+        ctx.forget_table(stmt.name, ident[-1])
     try:
         ctx.catalog.drop_namespace(stmt.name)
     except (NamespaceNotEmptyError, NoSuchNamespaceError) as exc:
@@ -486,26 +488,27 @@ def drop_namespace(ctx: Context, stmt: DropNamespace) -> Result:
     return ok(f"Dropped namespace {stmt.name}")
 
 
-@handles(SetProperties)
+@handles(SetProperties, kind="alter_table")
 def set_properties(ctx: Context, stmt: SetProperties) -> Result:
     ns, name = split_name(stmt.table)
-    table = ctx.loader.load(ns, name)
+    table = resolve_reference(ctx, (ns, name), role="alter").table
     missing = [k for k in stmt.unset if k not in table.properties]
     if missing and not stmt.if_exists:
         raise NotFound(f"Table {ns}.{name} has no property {missing[0]!r}", hint="use UNSET TBLPROPERTIES IF EXISTS")
-    with table.transaction() as tx:
+    with private(table).transaction() as tx:
         if stmt.properties:
             tx.set_properties(stmt.properties)
         present = [k for k in stmt.unset if k in table.properties]
         if present:
             tx.remove_properties(*present)
+    ctx.forget_table(ns, name)
     return ok(f"Altered properties of {ns}.{name}")
 
 
-@handles(SetIdentifierFields)
+@handles(SetIdentifierFields, kind="alter_table")
 def set_identifier_fields(ctx: Context, stmt: SetIdentifierFields) -> Result:
     ns, name = split_name(stmt.table)
-    table = ctx.loader.load(ns, name)
+    table = resolve_reference(ctx, (ns, name), role="alter").table
     schema = table.schema()
     if all(c.startswith("-") for c in stmt.columns):
         drop = {_column(schema, c[1:], f"{ns}.{name}") for c in stmt.columns}
@@ -525,6 +528,7 @@ def set_identifier_fields(ctx: Context, stmt: SetIdentifierFields) -> Result:
                 hint=f"ALTER TABLE {ns}.{name} ALTER COLUMN {c} SET NOT NULL is not allowed by Iceberg; "
                 "create the column NOT NULL",
             )
-    with table.update_schema() as update:
+    with private(table).update_schema() as update:
         update.set_identifier_fields(*columns)
+    ctx.forget_table(ns, name)
     return ok(f"Set identifier fields of {ns}.{name} to ({', '.join(columns)})")

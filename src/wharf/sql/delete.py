@@ -16,11 +16,13 @@ from wharf.tables.rewrite import DELETE, OP_COLUMN, Rewrite, copy_on_write
 from wharf.tables.scan import FILE_COLUMN, POS_COLUMN
 
 
-@handles(exp.Delete)
+@handles(exp.Delete, kind="delete")
 def run_delete(ctx: Context, node: exp.Delete) -> Result:
     scan = TargetScan.of(ctx, node.this)
     where = node.args.get("where")
     condition = scan.normalize(where.this) if where is not None else None
+    if condition is None and scan.target.reference.policy is not None:
+        condition = exp.true()  # a policy hides rows: delete only the visible ones, never whole files unread
     using = node.args.get("using")
     if isinstance(using, exp.Expression) and using.expressions:
         from wharf.errors import UnsupportedStatement

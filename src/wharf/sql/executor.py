@@ -14,17 +14,32 @@ from wharf.sql.context import Context
 
 Handler = Callable[[Context, Any], Result]
 HANDLERS: dict[type, Handler] = {}
+KINDS: dict[type, str] = {}
 
 
-def handles(*kinds: type) -> Callable[[Handler], Handler]:
-    """Decorator: ``fn`` runs statements whose node is an instance of one of ``kinds``."""
+def handles(*types: type, kind: str) -> Callable[[Handler], Handler]:
+    """Decorator: ``fn`` runs statements whose node is an instance of one of ``types``.
+
+    ``kind`` names the statement kind in statement events (``select``, ``insert``, ``call`` …);
+    a handler that runs several kinds (``CREATE TABLE`` / ``CREATE SCHEMA``) refines it on
+    ``ctx.statement.kind``.
+    """
 
     def register(fn: Handler) -> Handler:
-        for kind in kinds:
-            HANDLERS[kind] = fn
+        for klass in types:
+            HANDLERS[klass] = fn
+            KINDS[klass] = kind
         return fn
 
     return register
+
+
+def statement_kind(node: Any) -> str:
+    """The kind of a parsed statement, before it runs (``statement`` when Wharf does not run it)."""
+    for klass in type(node).__mro__:
+        if klass in KINDS:
+            return KINDS[klass]
+    return "statement"
 
 
 def execute(ctx: Context, node: Any) -> Result:

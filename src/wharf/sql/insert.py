@@ -16,7 +16,7 @@ from wharf.errors import SchemaMismatch
 from wharf.result import Result
 from wharf.sql.context import Context
 from wharf.sql.executor import handles, run_duckdb
-from wharf.sql.references import rewrite_query
+from wharf.sql.pipeline import compile_query
 from wharf.sql.targets import Target, commit, resolve_target, write_rows
 from wharf.tables.commit import remove_files
 from wharf.tables.rewrite import duckdb_can_write, write_query
@@ -43,7 +43,7 @@ class InsertSource:
 
 def insert_source(ctx: Context, target: Target, source: exp.Expression, columns: list[str] | None) -> InsertSource:
     """Map ``source``'s columns (by position) onto the target's columns, cast to their types."""
-    rewritten = rewrite_query(ctx, source)
+    rewritten = compile_query(ctx, source)
     probe = run_duckdb(ctx.con, f"SELECT * FROM ({rewritten.sql}) LIMIT 0")
     width = len(probe.description)
     schema = target.table.schema()
@@ -71,6 +71,7 @@ def insert_source(ctx: Context, target: Target, source: exp.Expression, columns:
         value = alias if alias is not None else "NULL"
         casts.append(f"CAST({value} AS {iceberg_to_duckdb(f.field_type)}) AS {quote_ident(f.name)}")
     sql = f"SELECT {', '.join(casts)} FROM ({rewritten.sql}) AS __src({', '.join(aliases)})"
+    ctx.lineage = rewritten.lineage(outputs=[fields[n.lower()].name for n in names])
     return InsertSource(sql, rewritten.sql, aliases, names, fields)
 
 
@@ -144,8 +145,10 @@ def _values(partition: Record) -> tuple[Any, ...]:
     return tuple(partition[i] for i in range(len(partition)))
 
 
-@handles(exp.Insert)
+@handles(exp.Insert, kind="insert")
 def run_insert(ctx: Context, node: exp.Insert) -> Result:
+    if node.args.get("overwrite"):
+        ctx.statement.kind = "insert_overwrite"
     target, columns = _target_and_columns(ctx, node)
     added, count = write_source(ctx, target, node.expression, columns)
     removed = _files_to_replace(ctx, target, added) if node.args.get("overwrite") else []

@@ -26,7 +26,7 @@ from wharf.errors import SchemaMismatch, UnsupportedStatement
 from wharf.result import Result
 from wharf.sql.context import Context
 from wharf.sql.executor import handles
-from wharf.sql.references import rewrite_query
+from wharf.sql.pipeline import compile_query
 from wharf.sql.update import TargetScan, cardinality_error, statement_result, temp_name
 from wharf.tables import predicates
 from wharf.tables.rewrite import DELETE, INSERT, OP_COLUMN, UPDATE, any_of, check_unique_targets, copy_on_write, key_filter
@@ -186,7 +186,7 @@ def _matched_filter(
     return predicates.combine(filters)
 
 
-@handles(exp.Merge)
+@handles(exp.Merge, kind="merge")
 def run_merge(ctx: Context, node: exp.Merge) -> Result:
     scan = TargetScan.of(ctx, node.this)
     using = node.args["using"]
@@ -199,7 +199,7 @@ def run_merge(ctx: Context, node: exp.Merge) -> Result:
     with scan.temp_tables() as temps:
         source = temp_name("source")
         temps.append(source)
-        rewritten = rewrite_query(ctx, exp.select("*").from_(using.copy())).sql
+        rewritten = compile_query(ctx, exp.select("*").from_(using.copy())).sql
         scan.run(f"CREATE TEMP TABLE {source} AS SELECT *, true AS {SOURCE_MARK} FROM ({rewritten})")
         source_columns = [r[0] for r in scan.run(f"DESCRIBE {source}").fetchall() if r[0] != SOURCE_MARK]
         clauses = _clauses(scan, node, source_columns, source_alias)

@@ -27,7 +27,7 @@ logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
 
 @dataclass(frozen=True)
-class Statement:
+class ParsedStatement:
     """One parsed statement: ``node`` is a sqlglot expression or a Wharf extension statement."""
 
     node: Any
@@ -192,7 +192,7 @@ def split(script: str) -> list[tuple[str, int]]:
     return pieces
 
 
-def parse(script: str, dialect: str = "duckdb") -> list[Statement]:
+def parse(script: str, dialect: str = "duckdb") -> list[ParsedStatement]:
     """Parse every statement of ``script``; raises ``SqlParseError`` pointing at the bad token."""
     if dialect not in DIALECTS:
         raise UnsupportedStatement(f"Unknown SQL dialect '{dialect}'", hint=f"use one of: {', '.join(DIALECTS)}")
@@ -202,18 +202,18 @@ def parse(script: str, dialect: str = "duckdb") -> list[Statement]:
         if cached is not None:
             _PARSED.move_to_end(key)
     if cached is None:
-        cached = [Statement(parse_one(text, dialect, line), text, line) for text, line in split(script)]
+        cached = [ParsedStatement(parse_one(text, dialect, line), text, line) for text, line in split(script)]
         with _PARSED_LOCK:
             _PARSED[key] = cached
             if len(_PARSED) > _PARSED_MAX:
                 _PARSED.popitem(last=False)
-    # Statement handlers may rewrite their AST in place: every caller gets its own copy.
-    return [Statement(s.node.copy() if isinstance(s.node, exp.Expression) else s.node, s.text, s.line) for s in cached]
+    # ParsedStatement handlers may rewrite their AST in place: every caller gets its own copy.
+    return [ParsedStatement(s.node.copy() if isinstance(s.node, exp.Expression) else s.node, s.text, s.line) for s in cached]
 
 
 # Repeated statements (dashboards, jobs, benchmarks) skip tokenizing and parsing: an AST copy
 # is several times cheaper than sqlglot's parse of the same text.
-_PARSED: OrderedDict[tuple[str, str], list[Statement]] = OrderedDict()
+_PARSED: OrderedDict[tuple[str, str], list[ParsedStatement]] = OrderedDict()
 _PARSED_MAX = 512
 _PARSED_LOCK = threading.Lock()
 

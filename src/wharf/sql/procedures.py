@@ -20,15 +20,14 @@ from sqlglot import TokenType, exp
 from sqlglot.errors import ParseError
 
 from wharf.errors import InvalidArgument, NotFound
-from wharf.events import CommitEvent
 from wharf.result import Result
 from wharf.sql.context import Context
 from wharf.sql.executor import handles, run_duckdb
 from wharf.sql.parser import TokenStream, extension
+from wharf.sql.pipeline import compile_query, resolve_reference
 from wharf.tables import snapshots
-from wharf.tables.commit import SnapshotInfo
 from wharf.tables.loader import split_name
-from wharf.tables.refs import parse_timestamp_ms, table_label
+from wharf.tables.refs import parse_timestamp_ms
 
 # --- the statement ------------------------------------------------------------------------------
 
@@ -152,7 +151,9 @@ def _evaluate(ctx: Context, node: exp.Expr) -> Any:
         return ".".join(p.name for p in node.parts)  # a bare (dotted) name: table => db.t, branch => dev
     if isinstance(node, exp.Identifier):
         return node.name
-    column = run_duckdb(ctx.con, f"SELECT {node.sql('duckdb')}").to_arrow_table().column(0)
+    # Anything else is SQL: it takes the reference pipeline like any query (tables, guard, policies).
+    compiled = compile_query(ctx, exp.select(node.copy()))
+    column = run_duckdb(ctx.con, compiled.sql).to_arrow_table().column(0)
     if pa.types.is_timestamp(column.type):
         # Epoch milliseconds (naive timestamps are UTC), without Python time-zone objects.
         column = column.cast(pa.timestamp("ms", tz=column.type.tz), safe=False).cast(pa.int64())
@@ -165,8 +166,7 @@ def _as_table(ctx: Context, value: Any, param: str) -> Table:
     parts = value.split(".")
     if len(parts) == 3:  # catalog.db.t (Spark): the catalog is this lake
         parts = parts[1:]
-    ns, name = split_name(".".join(parts))
-    return ctx.loader.load(ns, name)
+    return resolve_reference(ctx, split_name(".".join(parts)), role="maintain").table
 
 
 def _as_long(ctx: Context, value: Any, param: str) -> int:
@@ -254,32 +254,12 @@ def bind(ctx: Context, call: Call) -> tuple[Procedure, dict[str, Any]]:
     return proc, args
 
 
-@handles(Call)
+@handles(Call, kind="call")
 def run_call(ctx: Context, call: Call) -> Result:
     proc, args = bind(ctx, call)
     row = proc.run(ctx, args)
     table = pa.table({name: pa.array([row[name]], type=kind) for name, kind in proc.output})
     return Result(table, rowcount=0, message=f"system.{call.procedure} done")
-
-
-def _info(ctx: Context) -> SnapshotInfo:
-    return SnapshotInfo(ctx.session.user, ctx.statement)
-
-
-def _announce(ctx: Context, table: Table, new: list[Any]) -> None:
-    for snap in new:
-        ctx.events.emit(
-            "on_commit",
-            CommitEvent(
-                user=ctx.session.user,
-                statement=ctx.statement,
-                table=table_label(table),
-                branch="main",
-                snapshot_id=snap.snapshot_id,
-                operation=str(snap.summary.operation.value) if snap.summary else "",
-                summary=dict(snap.summary.additional_properties) if snap.summary else {},
-            ),
-        )
 
 
 _MOVE = [("previous_snapshot_id", pa.int64()), ("current_snapshot_id", pa.int64())]
@@ -325,16 +305,14 @@ def _fast_forward(ctx: Context, a: dict[str, Any]) -> dict[str, Any]:
 @procedure("cherrypick_snapshot", [TABLE, Param("snapshot_id", "long")], _PICK)
 def _cherrypick_snapshot(ctx: Context, a: dict[str, Any]) -> dict[str, Any]:
     """Apply one snapshot's changes to main."""
-    source, current, new = snapshots.cherrypick(a["table"], a["snapshot_id"], _info(ctx))
-    _announce(ctx, a["table"], [new] if new is not None else [])
+    source, current, _new = snapshots.cherrypick(a["table"], a["snapshot_id"])
     return {"source_snapshot_id": source, "current_snapshot_id": current}
 
 
 @procedure("publish_changes", [TABLE, Param("wap_id", "string")], _PICK)
 def _publish_changes(ctx: Context, a: dict[str, Any]) -> dict[str, Any]:
     """Cherry-pick the snapshots staged with ``SET wharf.wap_id`` onto main."""
-    source, current, new = snapshots.publish(a["table"], a["wap_id"], _info(ctx))
-    _announce(ctx, a["table"], new)
+    source, current, _new = snapshots.publish(a["table"], a["wap_id"])
     return {"source_snapshot_id": source, "current_snapshot_id": current}
 
 

@@ -10,7 +10,10 @@ wharf.user         read-only: who runs statements is fixed when the lake is open
 =================  ==============================================================================
 
 ``SET`` alone lists the Wharf settings; ``SET wharf.x`` shows one. ``spark.wap.branch`` and
-``spark.wap.id`` are accepted as aliases. Anything else (``SET threads = 2``) runs on DuckDB.
+``spark.wap.id`` are accepted as aliases. Anything else (``SET threads = 2``) runs on DuckDB,
+for principals allowed external access only (an engine setting is the whole process's, not
+the session's). Settings belong to the lake handle a statement runs on (``lake.session()``
+gives another handle with its own), never to the process.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from wharf.errors import InvalidArgument
+from wharf.errors import AccessDenied, InvalidArgument
 from wharf.result import Result
 from wharf.sql.context import Context, Session
 from wharf.sql.executor import handles, run_duckdb
@@ -143,30 +146,44 @@ def _is_wharf(name: str) -> bool:
     return lowered.startswith("wharf.") or lowered in ALIASES
 
 
-def _rows(session: Session, names: list[str]) -> Result:
-    values = [getattr(session, SETTINGS[n].attribute) for n in names]
+def _value(ctx: Context, name: str) -> Any:
+    attribute = SETTINGS[name].attribute
+    return ctx.principal.name if attribute == "user" else getattr(ctx.session, attribute)
+
+
+def _rows(ctx: Context, names: list[str]) -> Result:
+    values = [_value(ctx, n) for n in names]
     return Result(pa.table({"key": names, "value": pa.array([None if v is None else str(v) for v in values], pa.string())}))
 
 
-@handles(SetOption)
+def _engine_setting(ctx: Context, name: str) -> None:
+    if not ctx.principal.external_access:
+        raise AccessDenied(
+            f"{ctx.principal.name} may not change DuckDB's setting '{name}'",
+            hint="engine settings apply to every session of the lake; only its owner may change them",
+        )
+
+
+@handles(SetOption, kind="set")
 def run_set(ctx: Context, stmt: SetOption) -> Result:
     if stmt.name is None:
-        return _rows(ctx.session, list(SETTINGS))
+        return _rows(ctx, list(SETTINGS))
     key = _setting(stmt.name) if _is_wharf(stmt.name) else None
     if key is None:
+        _engine_setting(ctx, stmt.name)
         if stmt.show:
             sql = "SELECT ? AS key, CAST(current_setting(?) AS VARCHAR) AS value"
             return Result(run_duckdb(ctx.con, sql, [stmt.name, stmt.name]).to_arrow_table())
         run_duckdb(ctx.con, stmt.text)
         return Result(pa.table({"key": [stmt.name], "value": pa.array([None], pa.string())}), rowcount=0)
     if stmt.show:
-        return _rows(ctx.session, [key])
+        return _rows(ctx, [key])
     setting = SETTINGS[key]
-    setattr(ctx.session, setting.attribute, setting.check(ctx.session, stmt.value))
-    return _rows(ctx.session, [key])
+    ctx.update_session(**{setting.attribute: setting.check(ctx.session, stmt.value)})
+    return _rows(ctx, [key])
 
 
-@handles(ResetOption)
+@handles(ResetOption, kind="reset")
 def run_reset(ctx: Context, stmt: ResetOption) -> Result:
     if stmt.name is None:
         keys = [k for k, s in SETTINGS.items() if s.check is not _read_only]
@@ -177,8 +194,8 @@ def run_reset(ctx: Context, stmt: ResetOption) -> Result:
             _read_only(ctx.session, None)
         keys = [key]
     else:
+        _engine_setting(ctx, stmt.name)
         run_duckdb(ctx.con, stmt.text)
         return Result(pa.table({"key": [stmt.name], "value": pa.array([None], pa.string())}), rowcount=0)
-    for key in keys:
-        setattr(ctx.session, SETTINGS[key].attribute, SETTINGS[key].default)
-    return _rows(ctx.session, keys)
+    ctx.update_session(**{SETTINGS[key].attribute: SETTINGS[key].default for key in keys})
+    return _rows(ctx, keys)

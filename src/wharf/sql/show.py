@@ -30,6 +30,7 @@ from pyiceberg.transforms import (
     YearTransform,
 )
 from pyiceberg.types import NestedField
+from sqlglot import exp
 from sqlglot.errors import ParseError
 
 from wharf.errors import NotFound, SqlParseError
@@ -37,7 +38,7 @@ from wharf.result import Result
 from wharf.sql.context import Context
 from wharf.sql.executor import handles, run_duckdb
 from wharf.sql.parser import TokenStream, extension
-from wharf.sql.references import rewrite_query
+from wharf.sql.pipeline import compile_query, resolve_reference
 from wharf.tables.loader import split_name
 from wharf.tables.scan import quote_ident, quote_str
 from wharf.tables.types import iceberg_to_duckdb
@@ -146,13 +147,13 @@ def _matches(name: str, pattern: str | None) -> bool:
     return any(fnmatch.fnmatchcase(name.lower(), alt.strip().lower()) for alt in pattern.split("|"))
 
 
-@handles(ShowNamespaces)
+@handles(ShowNamespaces, kind="show")
 def show_namespaces(ctx: Context, stmt: ShowNamespaces) -> Result:
     names = sorted(".".join(n) for n in ctx.catalog.list_namespaces())
     return Result(pa.table({"namespace": pa.array([n for n in names if _matches(n, stmt.like)], pa.string())}))
 
 
-@handles(ShowTables)
+@handles(ShowTables, kind="show")
 def show_tables(ctx: Context, stmt: ShowTables) -> Result:
     namespace = stmt.namespace or DEFAULT_NAMESPACE
     if not ctx.catalog.namespace_exists(namespace):
@@ -199,7 +200,7 @@ def column_type(field: NestedField) -> str:
 
 def _load(ctx: Context, name: str) -> tuple[str, Table]:
     ns, tbl = split_name(name)
-    return f"{ns}.{tbl}", ctx.loader.load(ns, tbl)
+    return f"{ns}.{tbl}", resolve_reference(ctx, (ns, tbl), role="describe").table
 
 
 def _partition_items(table: Table) -> list[str]:
@@ -207,7 +208,7 @@ def _partition_items(table: Table) -> list[str]:
     return [item for f in table.spec().fields if (item := transform_sql(f, schema)) is not None]
 
 
-@handles(Describe)
+@handles(Describe, kind="describe")
 def describe(ctx: Context, stmt: Describe) -> Result:
     if stmt.table is not None:
         ns, tbl = split_name(stmt.table) if stmt.table.count(".") < 2 else ("", "")
@@ -261,7 +262,7 @@ def _describe_query(ctx: Context, query: str) -> Result:
         node = sqlglot.parse_one(query, read="duckdb")
     except ParseError as exc:
         raise SqlParseError(str(exc).splitlines()[0], sql=query) from exc
-    rewritten = rewrite_query(ctx, node)
+    rewritten = compile_query(ctx, node)
     try:
         described = run_duckdb(ctx.con, f"DESCRIBE {rewritten.sql}").fetchall()
     finally:
@@ -270,7 +271,7 @@ def _describe_query(ctx: Context, query: str) -> Result:
     return _describe_rows([(r[0], r[1] + (" NOT NULL" if r[2] == "NO" else ""), None) for r in described])
 
 
-@handles(ShowCreateTable)
+@handles(ShowCreateTable, kind="show")
 def show_create_table(ctx: Context, stmt: ShowCreateTable) -> Result:
     return Result(pa.table({"createtab_stmt": [create_table_sql(ctx, stmt.table)]}))
 
@@ -302,7 +303,7 @@ def create_table_sql(ctx: Context, name: str) -> str:
     return sql
 
 
-@handles(ShowProperties)
+@handles(ShowProperties, kind="show")
 def show_properties(ctx: Context, stmt: ShowProperties) -> Result:
     label, table = _load(ctx, stmt.table)
     snapshot = table.metadata.current_snapshot()

@@ -2,7 +2,8 @@
 
 ``t`` writes to the session branch (``SET wharf.branch``) or main; ``t.branch_x`` to branch x.
 With ``SET wharf.wap_id = 'x'`` the snapshot is staged (no branch moves) with ``wap.id = x``
-in its summary, for ``CALL system.publish_changes``.
+in its summary, for ``CALL system.publish_changes``. The target is resolved by the reference
+pipeline (role ``write``), so policies see it like any other reference.
 """
 
 from __future__ import annotations
@@ -18,26 +19,38 @@ from pyiceberg.table.refs import MAIN_BRANCH, SnapshotRefType
 from pyiceberg.table.snapshots import Operation, Snapshot
 from sqlglot import exp
 
-from wharf.errors import InvalidArgument, NotFound
-from wharf.events import CommitEvent
+from wharf.errors import InvalidArgument
 from wharf.sql.context import Context
-from wharf.sql.references import resolve_table
-from wharf.tables.commit import SnapshotInfo, commit_files, conform, write_data_files
+from wharf.sql.pipeline import resolve_reference
+from wharf.sql.references import Reference
+from wharf.tables.commit import commit_files, conform, write_data_files
 from wharf.tables.scan import PlannedFile
+
+WAP_ID_PROPERTY = "wap.id"
 
 
 @dataclass
 class Target:
-    namespace: str
-    name: str
-    table: Table
+    reference: Reference
     branch: str
     stage_only: bool = False
     wap_id: str | None = None
 
     @property
+    def table(self) -> Table:
+        return self.reference.table
+
+    @property
+    def namespace(self) -> str:
+        return self.reference.namespace
+
+    @property
+    def name(self) -> str:
+        return self.reference.name
+
+    @property
     def label(self) -> str:
-        return f"{self.namespace}.{self.name}"
+        return self.reference.label
 
     @property
     def snapshot_id(self) -> int | None:
@@ -51,25 +64,25 @@ class Target:
 
 def resolve_target(ctx: Context, node: exp.Table) -> Target:
     """Resolve the table a write statement targets, with its branch."""
-    ref = resolve_table(ctx, node)
-    if ref is None:
-        raise NotFound(f"Table {node.sql('duckdb')} is not a Wharf table; only Wharf tables can be written")
+    ref = resolve_reference(ctx, node, role="write")
     if ref.metadata is not None:
         raise InvalidArgument(f"Metadata table {ref.label}.{ref.metadata} is read-only")
-    if ref.version.snapshot_id is not None or ref.version.timestamp_ms is not None:
+    if ref.is_time_travel:
         raise InvalidArgument(f"Cannot write to {ref.label} at a past version", hint="write to the table or a branch")
     branch = ref.version.ref if ref.version.ref is not None else ctx.session.branch or MAIN_BRANCH
     found = ref.table.metadata.refs.get(branch)
     if found is not None and found.snapshot_ref_type == SnapshotRefType.TAG:  # explicit or session (SET wharf.branch)
         raise InvalidArgument(f"'{branch}' is a tag of {ref.label}; tags are read-only, write to a branch")
-    target = Target(ref.namespace, ref.name, ref.table, branch, stage_only=bool(ctx.session.wap_id), wap_id=ctx.session.wap_id)
-    if branch != MAIN_BRANCH and branch not in target.table.metadata.refs:
+    if branch != MAIN_BRANCH and branch not in ref.table.metadata.refs:
         # Session branch that does not exist yet: create it from main (on an empty table: at an empty
         # snapshot, since Iceberg branches need one), like Spark's WAP branch.
         from wharf.tables.snapshots import BRANCH, create_ref
 
-        create_ref(target.table, BRANCH, branch, info=SnapshotInfo(ctx.session.user, ctx.statement))
-    return target
+        create_ref(ref.table, BRANCH, branch)
+        ctx.forget_table(ref.namespace, ref.name)
+        ref = resolve_reference(ctx, node, role="write")
+    wap_id = ctx.session.wap_id
+    return Target(ref, branch, stage_only=bool(wap_id), wap_id=wap_id)
 
 
 def commit(
@@ -81,33 +94,19 @@ def commit(
     read_filter: ie.BooleanExpression | None = None,
     operation: Operation | None = None,
 ) -> Snapshot | None:
-    """Commit one snapshot for a statement and announce it to ``on_commit`` subscribers."""
-    extra = {"wap.id": target.wap_id} if target.wap_id else {}
+    """Commit one snapshot for a statement (the commit path runs the gates and announces it)."""
+    extra = {WAP_ID_PROPERTY: target.wap_id} if target.wap_id else {}
     files = [f.data_file if isinstance(f, PlannedFile) else f for f in removed]
-    snapshot = commit_files(
+    return commit_files(
         target.table,
         added=added,
         removed=files,
-        info=SnapshotInfo(ctx.session.user, ctx.statement, extra),
         branch=target.branch,
         read_filter=read_filter,
         stage_only=target.stage_only,
         operation=operation,
+        properties=extra,
     )
-    if snapshot is not None:
-        ctx.events.emit(
-            "on_commit",
-            CommitEvent(
-                user=ctx.session.user,
-                statement=ctx.statement,
-                table=target.label,
-                branch=None if target.stage_only else target.branch,
-                snapshot_id=snapshot.snapshot_id,
-                operation=str(snapshot.summary.operation.value) if snapshot.summary else "",
-                summary=dict(snapshot.summary.additional_properties) if snapshot.summary else {},
-            ),
-        )
-    return snapshot
 
 
 def write_rows(target: Target, data: pa.Table) -> list[DataFile]:

@@ -3,7 +3,8 @@
 A row-level statement reads its target through ``TargetScan``: the target table at the head of
 its branch, planned with the Iceberg translation of the statement's predicates, as a DuckDB
 relation that also carries each row's data file and position. The statement's SQL is rebuilt
-around that relation (other Wharf tables in it are planned by ``rewrite_query`` as in any query),
+around that relation and compiled by the reference pipeline with the target pre-resolved (other
+Wharf tables in it take every pass, as in any query),
 DuckDB computes the changed rows into a temp table, and ``tables.rewrite.copy_on_write`` turns
 them into the new contents of exactly the affected files, committed as one snapshot.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import overload
 
 import duckdb
@@ -28,7 +29,9 @@ from wharf.errors import InvalidArgument, SchemaMismatch, UnsupportedStatement
 from wharf.result import Result
 from wharf.sql.context import Context
 from wharf.sql.executor import handles, run_duckdb
-from wharf.sql.references import rewrite_query
+from wharf.sql.pipeline import compile_query
+from wharf.sql.plan import plan_reference
+from wharf.sql.references import REF_META
 from wharf.sql.targets import Target, commit, resolve_target, write_rows
 from wharf.tables import predicates
 from wharf.tables.rewrite import (
@@ -59,7 +62,6 @@ class TargetScan:
     target: Target
     alias: str
     qualifiers: set[str]
-    placeholder: str = field(default_factory=lambda: temp_name("target"))
 
     @classmethod
     def of(cls, ctx: Context, node: exp.Table) -> TargetScan:
@@ -102,16 +104,17 @@ class TargetScan:
         return node
 
     def relation(self) -> exp.Table:
-        """A placeholder table node, replaced by the planned relation in ``sql``."""
-        return exp.Table(
-            this=exp.Anonymous(this=self.placeholder), alias=exp.TableAlias(this=exp.to_identifier(self.alias, quoted=True))
+        """The target's table node for a statement's query: the pipeline generates it from the planned target."""
+        node = exp.Table(
+            this=exp.to_identifier(self.target.name), alias=exp.TableAlias(this=exp.to_identifier(self.alias, quoted=True))
         )
+        node.meta[REF_META] = 0  # position 0 of the compilation's references: the target
+        return node
 
     def sql(self, query: exp.Expression, plan: ScanPlan) -> str:
-        """DuckDB SQL for ``query``: other Wharf tables planned, the placeholder replaced by the target's files."""
-        rewritten = rewrite_query(self.ctx, query)
-        marker = exp.Anonymous(this=self.placeholder).sql("duckdb")
-        return rewritten.sql.replace(marker, plan.relation_sql(with_position=True))
+        """DuckDB SQL for ``query``, whose target node reads the planned files with their positions."""
+        assert self.target.reference.plan is plan
+        return compile_query(self.ctx, query, targets=[self.target.reference]).sql
 
     def owns(self, col: exp.Column, *, alone: bool) -> str | None:
         """The target field a column refers to (unqualified columns only when the target is the only source)."""
@@ -129,7 +132,14 @@ class TargetScan:
         return predicates.combine(filters)
 
     def plan(self, row_filter: ie.BooleanExpression) -> ScanPlan:
-        return self.ctx.planner.plan(self.target.table, self.target.snapshot_id, row_filter, schema=self.schema)
+        """Plan the target at the head of its branch with the statement's filter (and its policy's)."""
+        ref = self.target.reference
+        ref.snapshot_id = self.target.snapshot_id
+        ref.schema = self.schema
+        ref.with_position = True
+        plan_reference(self.ctx, ref, row_filter)
+        assert ref.plan is not None
+        return ref.plan
 
     def cast(self, value: exp.Expr, f: NestedField) -> exp.Cast:
         return exp.Cast(this=value, to=exp.DataType.build(iceberg_to_duckdb(f.field_type), dialect="duckdb"))
@@ -197,7 +207,7 @@ def cardinality_error(scan: TargetScan, statement: str, where: tuple[str, int]) 
     )
 
 
-@handles(exp.Update)
+@handles(exp.Update, kind="update")
 def run_update(ctx: Context, node: exp.Update) -> Result:
     scan = TargetScan.of(ctx, node.this)
     from_ = node.args.get("from_") or node.args.get("from")

@@ -1,61 +1,44 @@
-"""The one write path: Arrow data → Parquet data files → one Iceberg snapshot on a branch.
+"""Writing data: Arrow → Parquet data files → one Iceberg snapshot on a branch.
 
-Every statement that changes data ends in ``commit_files``: files to add, files to remove, a
-snapshot summary, and the filter that defines what the statement read (for serializable
-validation). PyIceberg's commit loop retries on a fresh base after a concurrent commit and
-re-validates: appends always rebase; overwrites fail if a concurrent commit removed a file they
-rewrote or (serializable) added data matching their filter. A failed commit removes the data
-files it wrote, so nothing of a failed statement stays visible.
+Every statement that changes data ends in ``commit_files``: files to add, files to remove, and
+the filter that defines what the statement read (for serializable validation). The commit
+itself goes through the lake catalog's commit path (``wharf.catalog.lake_catalog``), where gates
+run and the snapshot summary is stamped with the statement. PyIceberg's commit loop retries on
+a fresh base after a concurrent commit and re-validates: appends always rebase; overwrites fail
+if a concurrent commit removed a file they rewrote or (serializable) added data matching their
+filter. A failed commit removes the data files it wrote, so nothing of a failed statement stays
+visible.
+
+Writers never commit on the ``Table`` object the loader shares between threads: ``private``
+gives each commit its own copy, so a reader never sees metadata change under it.
 """
 
 from __future__ import annotations
 
-import itertools
+import copy
 import random
 import time
-import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import pyarrow as pa
 from pyiceberg import expressions as ie
 from pyiceberg.exceptions import CommitFailedException, ValidationException
-from pyiceberg.io.pyarrow import _dataframe_to_data_files, schema_to_pyarrow
-from pyiceberg.manifest import DataFile, ManifestWriter
-from pyiceberg.partitioning import PartitionSpec
+from pyiceberg.io.pyarrow import schema_to_pyarrow
+from pyiceberg.manifest import DataFile
 from pyiceberg.schema import Schema
-from pyiceberg.table import Table, Transaction
-from pyiceberg.table.metadata import TableMetadata
+from pyiceberg.table import Table
 from pyiceberg.table.refs import MAIN_BRANCH
 from pyiceberg.table.snapshots import Operation, Snapshot
-from pyiceberg.table.update import (
-    SetSnapshotRefUpdate,
-    TableUpdate,
-    UpdatesAndRequirements,
-    _apply_table_update,
-    _TableMetadataUpdateContext,
-)
-from pyiceberg.table.update.snapshot import _FastAppendFiles, _OverwriteFiles, _SnapshotProducer
+from pyiceberg.table.update import TableUpdate
 
 from wharf.errors import ConflictError, SchemaMismatch
+from wharf.tables import pyiceberg_compat as compat
 
-STATEMENT_LIMIT = 4096
 
-
-@dataclass
-class SnapshotInfo:
-    """What a write statement records in its snapshot summary."""
-
-    user: str
-    statement: str = ""
-    extra: dict[str, str] = field(default_factory=dict)
-
-    def properties(self) -> dict[str, str]:
-        text = self.statement
-        if len(text.encode()) > STATEMENT_LIMIT:
-            text = text.encode()[: STATEMENT_LIMIT - 3].decode(errors="ignore") + "..."
-        return {"wharf.user": self.user, "wharf.statement": text, **self.extra}
+def private(table: Table) -> Table:
+    """A copy of ``table`` to commit on (commits replace the copy's metadata, not the shared object's)."""
+    return copy.copy(table)
 
 
 def arrow_schema(schema: Schema) -> pa.Schema:
@@ -122,11 +105,7 @@ def write_data_files(table: Table, data: pa.Table | pa.RecordBatchReader) -> lis
     """Write ``data`` (already conformed) as Parquet data files under the table location."""
     if isinstance(data, pa.Table) and data.num_rows == 0:
         return []
-    return list(
-        _dataframe_to_data_files(
-            table_metadata=table.metadata, df=data, io=table.io, write_uuid=uuid.uuid4(), counter=itertools.count(0)
-        )
-    )
+    return compat.write_data_files(table, data)
 
 
 def remove_files(table: Table, files: Iterable[DataFile]) -> None:
@@ -138,126 +117,52 @@ def remove_files(table: Table, files: Iterable[DataFile]) -> None:
             pass
 
 
-class _Transaction(Transaction):
-    """PyIceberg's transaction with its derived metadata memoised.
-
-    ``Transaction.table_metadata`` re-applies every staged update to a deep copy of the base
-    metadata on each access (a dozen times per commit); with hundreds of snapshots that copy
-    dominated small appends. The result depends only on the base metadata and the staged
-    updates, so it is cached on exactly those.
-    """
-
-    _memo: tuple[int, int, TableMetadata] | None = None
-
-    @property
-    def table_metadata(self) -> TableMetadata:
-        key = (id(self._table.metadata), len(self._updates))
-        if self._memo is None or self._memo[:2] != key:
-            self._memo = (*key, _apply_updates(self._table.metadata, self._updates))
-        return self._memo[2]
-
-
-def _apply_updates(base: TableMetadata, updates: tuple[TableUpdate, ...]) -> TableMetadata:
-    """``update_table_metadata`` without its final deep copy.
-
-    Each update builds a new (frozen) metadata object from the previous one and never mutates
-    it, so sharing unchanged parts is safe; the deep copy cost O(history) per call and made
-    appends to a table with many snapshots slow.
-    """
-    if not updates:
-        return base
-    context = _TableMetadataUpdateContext()
-    metadata = base
-    for update in updates:
-        metadata = _apply_table_update(update, metadata, context)
-    metadata.spec().check_compatible(metadata.schema())
-    metadata.sort_order().check_compatible(metadata.schema())
-    return metadata
-
-
-class _Overwrite(_OverwriteFiles):
-    """Overwrite whose manifests for files of an *old* partition spec use a schema that spec binds to.
-
-    PyIceberg writes every manifest with the current schema; after a REPLACE TABLE (or dropping a
-    partition source column) an old spec no longer binds to it and writing the manifest fails.
-    """
-
-    def new_manifest_writer(self, spec: PartitionSpec) -> ManifestWriter:
-        from pyiceberg.manifest import write_manifest
-
-        metadata = self._transaction.table_metadata
-        needed = {f.source_id for f in spec.fields}
-        schema = metadata.schema()
-        if not needed <= {f.field_id for f in schema.fields}:
-            for candidate in reversed(metadata.schemas):
-                if needed <= {f.field_id for f in candidate.fields}:
-                    schema = candidate
-                    break
-        return write_manifest(
-            format_version=metadata.format_version,
-            spec=spec,
-            schema=schema,
-            output_file=self.new_manifest_output(),
-            snapshot_id=self._snapshot_id,
-            avro_compression=self._compression,
-        )
-
-
-_Producer = TypeVar("_Producer", bound=_SnapshotProducer[Any])
-
-
-def _staged(producer_class: type[_Producer]) -> type[_Producer]:
-    """A producer that adds its snapshot without moving any branch (write-audit-publish staging)."""
-
-    class Staged(producer_class):  # type: ignore[misc, valid-type]  # a subclass of a class parameter
-        def _commit(self) -> UpdatesAndRequirements:
-            updates, _requirements = super()._commit()
-            return tuple(u for u in updates if not isinstance(u, SetSnapshotRefUpdate)), ()
-
-    return Staged
-
-
 def commit_files(
     table: Table,
     *,
     added: list[DataFile],
     removed: Sequence[DataFile] = (),
-    info: SnapshotInfo,
     branch: str = MAIN_BRANCH,
     read_filter: ie.BooleanExpression | None = None,
     stage_only: bool = False,
     operation: Operation | None = None,
+    properties: dict[str, str] | None = None,
     cleanup: bool = True,
     prelude: tuple[TableUpdate, ...] = (),
 ) -> Snapshot | None:
     """Commit one snapshot that adds ``added`` and removes ``removed`` on ``branch``.
 
     ``read_filter`` is what the statement read (serializable validation: a concurrent append
-    of matching rows is a conflict); ``AlwaysTrue`` when it read the whole table. Returns the new
-    snapshot, or None when there was nothing to commit. ``cleanup=False`` keeps the ``added`` files
-    when the commit fails (cherry-pick re-commits files that another snapshot owns).
+    of matching rows is a conflict); ``AlwaysTrue`` when it read the whole table. ``properties``
+    are extra snapshot-summary properties (the statement's own are stamped by the commit path).
+    Returns the new snapshot, or None when there was nothing to commit. ``cleanup=False`` keeps
+    the ``added`` files when the commit fails (cherry-pick re-commits files another snapshot owns).
     """
     if not added and not removed:
         return None
+    table = private(table)
     owned = added if cleanup else []
-    props = info.properties()
+    props = dict(properties or {})
     # Appends never conflict: after PyIceberg's own retries run out under heavy contention
     # (many writers), rebuild on the fresh head and try again rather than fail the statement.
     attempts = APPEND_ATTEMPTS if not removed else 1
     for attempt in range(attempts):
-        tx = _Transaction(table)
+        tx = compat.MemoizedTransaction(table)
         if prelude:
             # Metadata changes that must land in the same commit as the snapshot (REPLACE TABLE).
-            tx._apply(prelude, ())
-        producer: _SnapshotProducer[Any]
+            compat.stage(tx, prelude)
+        producer: compat.SnapshotProducer[Any]
         if removed:
             op = operation or (Operation.OVERWRITE if added else Operation.DELETE)
-            overwrite = _staged(_Overwrite) if stage_only else _Overwrite
+            overwrite = compat.staged(compat.Overwrite) if stage_only else compat.Overwrite
             producer = overwrite(op, transaction=tx, io=table.io, snapshot_properties=props, branch=branch)
-            producer._predicate = read_filter if read_filter is not None else ie.AlwaysTrue()
+            producer.delete_by_predicate(read_filter if read_filter is not None else ie.AlwaysTrue(), case_sensitive=False)
+        elif stage_only:
+            producer = compat.staged(compat.FastAppend)(
+                Operation.APPEND, transaction=tx, io=table.io, snapshot_properties=props, branch=branch
+            )
         else:
-            append = _staged(_FastAppendFiles) if stage_only else _FastAppendFiles
-            producer = append(Operation.APPEND, transaction=tx, io=table.io, snapshot_properties=props, branch=branch)
+            producer = tx.update_snapshot(snapshot_properties=props, branch=branch).fast_append()
         for f in removed:
             producer.delete_data_file(f)
         for f in added:

@@ -3,7 +3,6 @@ while the table keeps its identity and history (time travel to before the replac
 
 from __future__ import annotations
 
-import copy
 from itertools import count
 
 import pyarrow as pa
@@ -23,7 +22,8 @@ from pyiceberg.table.update import (
 )
 from pyiceberg.types import NestedField
 
-from wharf.tables.commit import SnapshotInfo, commit_files, conform, remove_files, write_data_files
+from wharf.tables import pyiceberg_compat as compat
+from wharf.tables.commit import commit_files, conform, private, remove_files, write_data_files
 from wharf.tables.scan import ScanPlanner
 
 
@@ -47,7 +47,6 @@ def replace_table(
     spec: PartitionSpec,
     properties: dict[str, str],
     rows: pa.Table | None,
-    info: SnapshotInfo,
     label: str,
 ) -> None:
     """Replace ``table``'s definition and contents atomically (one metadata commit)."""
@@ -67,7 +66,7 @@ def replace_table(
         for p in spec.fields
     ]
     new_spec = PartitionSpec(*fields, spec_id=max(s.spec_id for s in metadata.partition_specs) + 1)
-    tx = table.transaction()
+    tx = compat.MemoizedTransaction(private(table))
     updates: tuple[TableUpdate, ...] = (
         AddSchemaUpdate(schema_=new_schema),
         SetCurrentSchemaUpdate(schema_id=-1),
@@ -76,7 +75,7 @@ def replace_table(
     )
     if properties:
         updates += (SetPropertiesUpdate(updates=properties),)
-    tx._apply(updates, ())
+    compat.stage(tx, updates)
     staged = tx.table_metadata
     added = []
     if rows is not None and rows.num_rows:
@@ -86,7 +85,7 @@ def replace_table(
     try:
         if added or old_files:
             # One commit: the new schema/spec/properties and the snapshot that swaps the data.
-            commit_files(table, added=added, removed=old_files, info=info, read_filter=ie.AlwaysTrue(), prelude=updates)
+            commit_files(table, added=added, removed=old_files, read_filter=ie.AlwaysTrue(), prelude=updates)
         else:
             tx.commit_transaction()
     except BaseException:
@@ -98,6 +97,6 @@ def write_data_files_for(table: Table, metadata: TableMetadata, rows: pa.Table) 
     """Write rows against staged (not yet committed) metadata, e.g. a replaced schema."""
     # A shallow copy: the loader shares ``table`` between threads, which must never see
     # uncommitted metadata.
-    shadow = copy.copy(table)
+    shadow = private(table)
     shadow.metadata = metadata
     return write_data_files(shadow, rows)

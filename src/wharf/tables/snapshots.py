@@ -3,7 +3,8 @@
 Plain functions used by ``ALTER TABLE … BRANCH|TAG``, the ``CALL system.*`` procedures and the
 Python ``Table`` API. PyIceberg has no fast-forward, cherry-pick or retention-aware expiry; they
 are built here on its metadata updates, with Iceberg (Java) semantics. Every function commits
-one metadata change or nothing, and raises Wharf errors (never a bare ``ValueError``).
+one metadata change or nothing (through the catalog's commit path, on a private copy of the
+table), and raises Wharf errors (never a bare ``ValueError``).
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from pyiceberg.table import Table, Transaction
 from pyiceberg.table.refs import MAIN_BRANCH, SnapshotRef, SnapshotRefType
 from pyiceberg.table.snapshots import Operation, Snapshot, ancestors_of
 from pyiceberg.table.update import RemoveSnapshotRefUpdate, RemoveSnapshotsUpdate, SetSnapshotRefUpdate, TableUpdate
-from pyiceberg.table.update.snapshot import ManageSnapshots, _FastAppendFiles
+from pyiceberg.table.update.snapshot import ManageSnapshots
 
 from wharf.errors import AlreadyExists, ConflictError, InvalidArgument, NotFound, UnsupportedStatement, ValidationError
-from wharf.tables.commit import SnapshotInfo, commit_files
+from wharf.tables import pyiceberg_compat as compat
+from wharf.tables.commit import commit_files, private
 from wharf.tables.refs import table_label
 
 BRANCH = SnapshotRefType.BRANCH
@@ -65,11 +67,15 @@ def is_ancestor(table: Table, ancestor_id: int | None, of_id: int | None) -> boo
     return ancestor_id is None or ancestor_id in ancestor_ids(table, of_id)
 
 
+def _transaction(table: Table) -> Transaction:
+    """A transaction on a private copy of ``table`` (the loader's shared object never changes under readers)."""
+    return compat.MemoizedTransaction(private(table))
+
+
 def _commit(table: Table, tx: Transaction) -> None:
     try:
         tx.commit_transaction()
     except CommitFailedException as exc:
-        table.refresh()
         raise ConflictError(
             f"Concurrent change to {table_label(table)}: {exc}",
             table=table_label(table),
@@ -111,7 +117,6 @@ def create_ref(
     must_exist: bool = False,
     if_not_exists: bool = False,
     retention: Retention = Retention(),  # noqa: B008 - frozen, so sharing the default is safe
-    info: SnapshotInfo | None = None,
 ) -> int | None:
     """Create (or replace) branch/tag ``name`` at ``snapshot_id`` (default: main's head).
 
@@ -147,7 +152,7 @@ def create_ref(
         snapshot(table, snapshot_id)
     else:
         snapshot_id = head(table)
-    tx = table.transaction()
+    tx = _transaction(table)
     if snapshot_id is None:
         if kind == TAG:
             raise ValidationError(
@@ -157,8 +162,7 @@ def create_ref(
         # PyIceberg refuses to write a non-main branch of an empty table, and its ref requirement
         # fails on a table without snapshots, so: stage an empty snapshot on no branch, then point
         # the new branch at it without a requirement (the table UUID is still asserted).
-        props = (info or SnapshotInfo("")).properties()
-        producer = _FastAppendFiles(Operation.APPEND, transaction=tx, io=table.io, snapshot_properties=props, branch=None)
+        producer = tx.update_snapshot(branch=None).fast_append()
         producer.commit()
         ref_update = SetSnapshotRefUpdate(
             snapshot_id=producer.snapshot_id,
@@ -168,7 +172,7 @@ def create_ref(
             max_snapshot_age_ms=retention.max_snapshot_age_ms,
             min_snapshots_to_keep=retention.min_snapshots_to_keep,
         )
-        tx._stage((ref_update,), ())
+        compat.stage(tx, (ref_update,))
         _commit(table, tx)
         return producer.snapshot_id
     ms = ManageSnapshots(tx)
@@ -194,7 +198,7 @@ def drop_ref(table: Table, kind: SnapshotRefType, name: str, *, if_exists: bool 
     if name not in table.metadata.refs and if_exists:
         return False
     _ref(table, name, kind)
-    tx = table.transaction()
+    tx = _transaction(table)
     ms = ManageSnapshots(tx)
     ms.remove_branch(name) if kind == BRANCH else ms.remove_tag(name)
     ms.commit()
@@ -206,7 +210,7 @@ def drop_ref(table: Table, kind: SnapshotRefType, name: str, *, if_exists: bool 
 
 
 def _set_branch(table: Table, branch: str, snapshot_id: int) -> None:
-    tx = table.transaction()
+    tx = _transaction(table)
     existing = table.metadata.refs.get(branch)
     ms = ManageSnapshots(tx)
     ms.create_branch(
@@ -340,7 +344,7 @@ def _already_picked(table: Table, snapshot_id: int) -> bool:
     return False
 
 
-def cherrypick(table: Table, snapshot_id: int, info: SnapshotInfo) -> tuple[int, int, Snapshot | None]:
+def cherrypick(table: Table, snapshot_id: int, properties: dict[str, str] | None = None) -> tuple[int, int, Snapshot | None]:
     """Apply the changes of ``snapshot_id`` to main.
 
     Fast-forwards main when the snapshot's parent is main's head; otherwise commits a new snapshot
@@ -373,7 +377,7 @@ def cherrypick(table: Table, snapshot_id: int, info: SnapshotInfo) -> tuple[int,
             conflicting_snapshot_id=main,
             hint="the change was made against data that main has since rewritten",
         )
-    extra = dict(info.extra)
+    extra = dict(properties or {})
     extra[SOURCE_SNAPSHOT_PROPERTY] = str(snapshot_id)
     source_props = picked.summary.additional_properties if picked.summary else {}
     if WAP_ID_PROPERTY in source_props:
@@ -382,7 +386,7 @@ def cherrypick(table: Table, snapshot_id: int, info: SnapshotInfo) -> tuple[int,
         table,
         added=added,
         removed=removed,
-        info=SnapshotInfo(info.user, info.statement, extra),
+        properties=extra,
         operation=operation,
         cleanup=False,  # the files belong to the picked snapshot: never delete them on failure
     )
@@ -401,7 +405,7 @@ def staged_snapshots(table: Table, wap_id: str) -> list[Snapshot]:
     return sorted(found, key=lambda s: (s.sequence_number or 0, s.timestamp_ms))
 
 
-def publish(table: Table, wap_id: str, info: SnapshotInfo) -> tuple[int, int, list[Snapshot]]:
+def publish(table: Table, wap_id: str) -> tuple[int, int, list[Snapshot]]:
     """Cherry-pick every not yet published snapshot staged under ``wap_id`` onto main, oldest first.
 
     Returns (last source snapshot id, main's new head, new snapshots committed).
@@ -413,11 +417,13 @@ def publish(table: Table, wap_id: str, info: SnapshotInfo) -> tuple[int, int, li
             hint="stage writes with SET wharf.wap_id = '<id>' before INSERT/UPDATE/DELETE/MERGE",
         )
     pending = [s for s in staged if not _already_picked(table, s.snapshot_id)]
+    work = private(table)
     if not pending:
         raise ValidationError(f"The changes staged with wap_id '{wap_id}' on {table_label(table)} are already published")
     source, current, committed = 0, 0, []
     for s in pending:
-        source, current, new = cherrypick(table, s.snapshot_id, info)
+        source, current, new = cherrypick(work, s.snapshot_id)
+        work.refresh()  # the next pick applies on top of this one
         if new is not None:
             committed.append(new)
     return source, current, committed
@@ -494,10 +500,10 @@ def expire_snapshots(
     to_expire -= heads
     if not to_expire and not expired_refs:
         return []
-    tx = table.transaction()
+    tx = _transaction(table)
     updates: tuple[TableUpdate, ...] = tuple(RemoveSnapshotRefUpdate(ref_name=n) for n in expired_refs)
     if to_expire:
         updates += (RemoveSnapshotsUpdate(snapshot_ids=sorted(to_expire)),)
-    tx._stage(updates)
+    compat.stage(tx, updates)
     _commit(table, tx)
     return sorted(to_expire)

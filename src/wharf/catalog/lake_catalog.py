@@ -1,0 +1,327 @@
+"""``LakeCatalog``: the lake's Iceberg catalog, and the one commit path every table change takes.
+
+Every change to a table reaches the catalog as ``commit_table`` (snapshots, ref moves, schema,
+spec and property changes, expiry — PyIceberg's ``Transaction`` always ends there), or as
+``create_table`` / ``drop_table`` / ``rename_table`` / ``register_table``. This class overrides
+each of them to:
+
+1. build a ``TableChange`` and run the ``before_commit`` gates (quality, governance); a gate that
+   raises refuses the change: nothing is committed and the manifests and data files written for
+   it are removed;
+2. stamp the snapshot summary properties Wharf owns (``wharf.user``, ``wharf.statement-id``,
+   ``wharf.statement``, ``wharf.inputs``) from the current statement — overwriting whatever a
+   client put there, so a client cannot claim to be someone else;
+3. commit through PyIceberg's SQL catalog (compare-and-swap on the metadata location);
+4. emit one ``on_commit`` event and record the write on the current statement.
+
+Because the override sits in the catalog, clients that commit through it directly pass the same
+gates: ``lake.catalog`` in-process, or PyIceberg in another process with
+``load_catalog("lake", **{"py-catalog-impl": "wharf.catalog.LakeCatalog", "lake": "<path>"})``.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from pyiceberg.catalog import Catalog
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.manifest import ManifestEntryStatus
+from pyiceberg.partitioning import UNPARTITIONED_PARTITION_SPEC, PartitionSpec
+from pyiceberg.schema import Schema
+from pyiceberg.table import CommitTableResponse, StagedTable, Table
+from pyiceberg.table.snapshots import Snapshot, Summary
+from pyiceberg.table.sorting import UNSORTED_SORT_ORDER, SortOrder
+from pyiceberg.table.update import AddSnapshotUpdate, AssertCreate, TableRequirement, TableUpdate
+from pyiceberg.typedef import EMPTY_DICT, Identifier, Properties
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from wharf.catalog.changes import TableChange
+from wharf.errors import CommitRejected, WharfError
+from wharf.events import CommitEvent, Events, SnapshotAdded
+from wharf.principal import Principal, default_user
+from wharf.statement import Statement, TableWrite, current
+
+CATALOG_NAME = "wharf"
+# Seconds a writer waits for SQLite's lock before failing; commits are short, so a generous
+# timeout turns contention between processes into waiting rather than errors.
+SQLITE_BUSY_TIMEOUT_S = 60
+STATEMENT_LIMIT = 4096  # bytes of statement text kept in a snapshot summary
+
+# Summary properties the commit path owns: always written from the statement, never from a client.
+USER_PROPERTY = "wharf.user"
+STATEMENT_ID_PROPERTY = "wharf.statement-id"
+STATEMENT_PROPERTY = "wharf.statement"
+INPUTS_PROPERTY = "wharf.inputs"
+OWNED_PROPERTIES = (USER_PROPERTY, STATEMENT_ID_PROPERTY, STATEMENT_PROPERTY, INPUTS_PROPERTY)
+# A snapshot that re-commits files another snapshot wrote (a cherry-pick) names its source here:
+# its data files are never removed when the commit is refused.
+SOURCE_SNAPSHOT_PROPERTY = "source-snapshot-id"
+
+_ENGINE_PATCH_LOCK = threading.Lock()
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_S * 1000}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+
+def lake_properties(root: Path) -> dict[str, str]:
+    """The SQL-catalog properties of the lake at ``root``: its SQLite file and its warehouse."""
+    return {
+        "uri": f"sqlite:///{root / 'wharf.db'}",
+        "warehouse": (root / "warehouse").resolve().as_uri(),
+        "schema_version": "v1",
+    }
+
+
+def truncate_statement(text: str) -> str:
+    if len(text.encode()) <= STATEMENT_LIMIT:
+        return text
+    return text.encode()[: STATEMENT_LIMIT - 3].decode(errors="ignore") + "..."
+
+
+class LakeCatalog(SqlCatalog):
+    """PyIceberg's SQL catalog, tuned for several processes (SQLite WAL, busy timeout), with gates and events.
+
+    ``properties`` are PyIceberg's SQL-catalog properties, or ``lake=<directory>`` for a Wharf lake
+    (its ``wharf.db`` and ``warehouse/``). ``wharf.user`` names the principal that commits made
+    outside any Wharf statement run as (default: ``$WHARF_USER`` or the OS user).
+    """
+
+    def __init__(self, name: str = CATALOG_NAME, **properties: str) -> None:
+        lake = properties.pop("lake", None)
+        if lake is not None:
+            # One lake is one catalog: its tables are registered under the name "wharf".
+            name = CATALOG_NAME
+            properties = {**lake_properties(Path(lake)), **properties}
+        self.events = Events()
+        self.principal = Principal(properties.get("wharf.user") or default_user(), kind="external")
+        self._open(name, properties)
+
+    def _open(self, name: str, properties: dict[str, str]) -> None:
+        import pyiceberg.catalog.sql as sql_module
+        import sqlalchemy
+
+        original = sqlalchemy.create_engine
+
+        # SqlCatalog builds its engine in __init__ and immediately creates tables; the connect
+        # hook must exist before that first connection, so wrap create_engine for that call.
+        def create_engine(*args: Any, **kwargs: Any) -> Engine:
+            engine = original(*args, **kwargs)
+            if engine.dialect.name == "sqlite":
+                _configure_sqlite(engine)
+            return engine
+
+        # The swap is module-wide: serialise it so a catalog opened concurrently in another
+        # thread cannot pick up (or restore) the wrong function.
+        with _ENGINE_PATCH_LOCK:
+            sql_module.create_engine = create_engine  # type: ignore[attr-defined]  # PyIceberg's own import of it
+            try:
+                super().__init__(name, **properties)
+            finally:
+                sql_module.create_engine = original  # type: ignore[attr-defined]  # PyIceberg's own import of it
+
+    # --- the commit path ------------------------------------------------------------------------
+
+    def _who(self) -> tuple[Principal, Statement | None]:
+        statement = current()
+        return (statement.principal if statement is not None else self.principal), statement
+
+    def commit_table(
+        self, table: Table, requirements: tuple[TableRequirement, ...], updates: tuple[TableUpdate, ...]
+    ) -> CommitTableResponse:
+        principal, statement = self._who()
+        creating = isinstance(table, StagedTable) or any(isinstance(r, AssertCreate) for r in requirements)
+        updates = _stamp(updates, principal, statement)
+        change = TableChange(
+            kind="create" if creating else "update",
+            table=_label(table.name()),
+            principal=principal,
+            statement=statement,
+            base=None if creating else table.metadata,
+            updates=updates,
+            requirements=requirements,
+            io=table.io,
+            start=self._empty_table_metadata() if creating else None,
+        )
+        self._gate(change)
+        response = super().commit_table(table, requirements, updates)
+        previous = None if creating else table.metadata_location
+        self._announce(change, response.metadata_location, previous)
+        return response
+
+    def create_table(
+        self,
+        identifier: str | Identifier,
+        schema: Schema | Any,
+        location: str | None = None,
+        partition_spec: PartitionSpec = UNPARTITIONED_PARTITION_SPEC,
+        sort_order: SortOrder = UNSORTED_SORT_ORDER,
+        properties: Properties = EMPTY_DICT,
+    ) -> Table:
+        """Create a table as one catalog commit (the same path, gates and event as any other change)."""
+        self.create_table_transaction(identifier, schema, location, partition_spec, sort_order, properties).commit_transaction()
+        return self.load_table(identifier)
+
+    def drop_table(self, identifier: str | Identifier) -> None:
+        table = self.load_table(identifier)
+        principal, statement = self._who()
+        change = TableChange("drop", _label(table.name()), principal, statement, base=table.metadata, io=table.io)
+        self._gate(change)
+        super().drop_table(identifier)
+        self._announce(change, None, table.metadata_location)
+
+    def rename_table(self, from_identifier: str | Identifier, to_identifier: str | Identifier) -> Table:
+        table = self.load_table(from_identifier)
+        principal, statement = self._who()
+        new_name = _label(Catalog.identifier_to_tuple(to_identifier))
+        change = TableChange(
+            "rename", _label(table.name()), principal, statement, base=table.metadata, io=table.io, new_name=new_name
+        )
+        self._gate(change)
+        renamed = super().rename_table(from_identifier, to_identifier)
+        self._announce(change, renamed.metadata_location, table.metadata_location)
+        return renamed
+
+    def register_table(self, identifier: str | Identifier, metadata_location: str, overwrite: bool = False) -> Table:
+        from pyiceberg.serializers import FromInputFile
+
+        principal, statement = self._who()
+        io = self._load_file_io(location=metadata_location)
+        metadata = FromInputFile.table_metadata(io.new_input(metadata_location))
+        label = _label(Catalog.identifier_to_tuple(identifier))
+        change = TableChange("register", label, principal, statement, base=metadata, io=io)
+        self._gate(change)
+        registered = super().register_table(identifier, metadata_location, overwrite)
+        self._announce(change, metadata_location, None)
+        return registered
+
+    def _gate(self, change: TableChange) -> None:
+        """Run the gates; on refusal remove what was written for the change and raise a typed error."""
+        try:
+            self.events.run_gates(change)
+        except BaseException as exc:
+            discard_written_files(change)
+            if isinstance(exc, WharfError):
+                raise
+            if not isinstance(exc, Exception):
+                raise
+            # Fail closed: a gate that breaks refuses the change, and says so.
+            raise CommitRejected(
+                f"A commit gate failed on {change.kind} of {change.table}, so the change was refused: "
+                f"{type(exc).__name__}: {exc}",
+                table=change.table,
+                gate=getattr(exc, "gate", None),
+                hint="nothing was committed; fix the gate or the data and run the statement again",
+            ) from exc
+
+    def _announce(self, change: TableChange, location: str | None, previous: str | None) -> None:
+        snapshots = tuple(
+            SnapshotAdded(s.snapshot_id, s.summary.operation.value if s.summary else "", _properties(s))
+            for s in change.added_snapshots
+        )
+        statement = change.statement
+        if statement is not None:
+            branch_moves = {r: sid for r, sid in change.ref_moves.items() if sid is not None}
+            if snapshots:
+                for s in snapshots:
+                    branch = next((r for r, sid in branch_moves.items() if sid == s.snapshot_id), None)
+                    statement.record_write(TableWrite(change.table, change.kind, s.snapshot_id, branch, s.operation))
+            elif branch_moves:
+                for ref, sid in branch_moves.items():
+                    statement.record_write(TableWrite(change.table, change.kind, sid, ref, None))
+            else:
+                statement.record_write(TableWrite(change.new_name or change.table, change.kind))
+        self.events.emit(
+            "on_commit",
+            CommitEvent(
+                principal=change.principal.name,
+                statement_id=statement.id if statement is not None else None,
+                statement=statement.text if statement is not None else "",
+                table=change.new_name or change.table,
+                kind=change.kind,
+                snapshots=snapshots,
+                refs=change.ref_moves,
+                metadata_location=location,
+                previous_metadata_location=previous,
+            ),
+        )
+
+
+def _properties(snapshot: Snapshot) -> dict[str, str]:
+    return dict(snapshot.summary.additional_properties) if snapshot.summary is not None else {}
+
+
+def _label(identifier: tuple[str, ...]) -> str:
+    return ".".join(identifier)
+
+
+def _stamp(updates: tuple[TableUpdate, ...], principal: Principal, statement: Statement | None) -> tuple[TableUpdate, ...]:
+    """Write the summary properties the commit path owns into every snapshot the updates add."""
+    if not any(isinstance(u, AddSnapshotUpdate) for u in updates):
+        return updates
+    owned = {USER_PROPERTY: principal.name}
+    if statement is not None:
+        owned[STATEMENT_ID_PROPERTY] = statement.id
+        owned[STATEMENT_PROPERTY] = truncate_statement(statement.text)
+        if statement.reads:
+            owned[INPUTS_PROPERTY] = statement.inputs_property()
+    stamped: list[TableUpdate] = []
+    for u in updates:
+        if isinstance(u, AddSnapshotUpdate):
+            u = AddSnapshotUpdate(snapshot=_with_summary(u.snapshot, owned))
+        stamped.append(u)
+    return tuple(stamped)
+
+
+def _with_summary(snapshot: Snapshot, owned: dict[str, str]) -> Snapshot:
+    summary = snapshot.summary
+    if summary is None:
+        return snapshot
+    kept = {k: v for k, v in summary.additional_properties.items() if k not in OWNED_PROPERTIES}
+    return snapshot.model_copy(update={"summary": Summary(operation=summary.operation, **kept, **owned)})
+
+
+def discard_written_files(change: TableChange) -> None:
+    """Remove the manifest lists, manifests and data files written for a change that will not land.
+
+    Only files that belong to the refused snapshots are removed: their manifest list, the
+    manifests they created, and the data and delete files they added — except for a snapshot
+    that re-commits another snapshot's files (``source-snapshot-id``, a cherry-pick).
+    """
+    io = change.io
+    if io is None:
+        return
+    for snapshot in change.added_snapshots:
+        owns_files = SOURCE_SNAPSHOT_PROPERTY not in _properties(snapshot)
+        try:
+            manifests = snapshot.manifests(io)
+        except Exception:  # noqa: BLE001 - nothing readable was written: nothing to remove
+            manifests = []
+        for manifest in manifests:
+            if manifest.added_snapshot_id != snapshot.snapshot_id:
+                continue
+            if owns_files:
+                for entry in manifest.fetch_manifest_entry(io, discard_deleted=False):
+                    if entry.status == ManifestEntryStatus.ADDED and entry.snapshot_id == snapshot.snapshot_id:
+                        _delete(io, entry.data_file.file_path)
+            _delete(io, manifest.manifest_path)
+        _delete(io, snapshot.manifest_list)
+
+
+def _delete(io: Any, path: str) -> None:
+    try:
+        io.delete(path)
+    except Exception:  # noqa: BLE001 - already gone, or an orphan for maintenance to collect
+        pass
+
+
+__all__ = ["CATALOG_NAME", "LakeCatalog", "TableChange", "discard_written_files", "lake_properties"]

@@ -1,0 +1,191 @@
+"""The reference pipeline: every table reference of every statement passes the same ordered passes.
+
+::
+
+    guard      DuckDB file/network functions only for principals allowed external access
+    resolve    each reference → table, snapshot (branch, tag, time travel, session branch), schema
+    qualify    the columns each reference uses; the predicates that constrain it alone
+    authorize  policies: refuse, or restrict with a row filter and column masks (governance)
+    plan       Iceberg scan planning and pruning → the files each reference reads
+    generate   each reference → a Relation node over its files; the statement → DuckDB SQL
+
+Each pass is a function ``(expression, compilation) -> expression`` listed in ``PASSES``, as in
+sqlglot's optimizer ``RULES``. Queries, INSERT/CTAS/MERGE sources and UPDATE/DELETE/MERGE
+statements run all of them (``compile_query``); DML targets, ``DESCRIBE``/``SHOW``, procedure
+arguments and the Python/CLI inspection of a table run the first passes on the one reference
+(``resolve_reference``), so a policy sees every way a statement can name a table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from sqlglot import exp
+
+from wharf.errors import NotFound
+from wharf.sql import generate as generation
+from wharf.sql import guard, qualify
+from wharf.sql.context import Context
+from wharf.sql.plan import plan_reference
+from wharf.sql.policy import authorize_reference
+from wharf.sql.references import REF_META, Reference, cte_names, pin, resolve_table
+from wharf.statement import TableRead
+
+
+@dataclass
+class Compilation:
+    """The state the passes share for one expression."""
+
+    ctx: Context
+    references: list[Reference] = field(default_factory=list)
+    role: str = "read"
+    branch_default: bool = True  # unqualified references read the session branch
+    qualified: exp.Expression | None = None  # the qualify pass's analysed copy
+    schema: dict[str, object] = field(default_factory=dict)
+    registered: list[str] = field(default_factory=list)  # metadata tables registered on the cursor
+    sql: str = ""
+
+    def lineage(self, outputs: Sequence[str] | None = None) -> Callable[[], dict[str, tuple[str, ...]]]:
+        """A function computing this query's column lineage (renamed to ``outputs`` by position, if given)."""
+        from wharf.sql.lineage import column_lineage
+
+        return lambda: column_lineage(self, outputs)
+
+
+Pass = Callable[[exp.Expression, Compilation], exp.Expression]
+
+
+def guard_pass(expression: exp.Expression, c: Compilation) -> exp.Expression:
+    guard.check(expression, c.ctx.principal)
+    return expression
+
+
+def resolve_pass(expression: exp.Expression, c: Compilation) -> exp.Expression:
+    ctes = cte_names(expression)
+    session_branch = c.ctx.session.branch if c.branch_default else None
+    for node in list(expression.find_all(exp.Table)):
+        if node.meta.get(REF_META) is not None:
+            continue  # resolved before (a DML target)
+        ref = resolve_table(c.ctx, node, ctes=ctes, role=c.role)
+        if ref is None:
+            continue
+        node.meta[REF_META] = len(c.references)
+        c.references.append(ref)
+        pin(ref, session_branch)
+    return expression
+
+
+def qualify_pass(expression: exp.Expression, c: Compilation) -> exp.Expression:
+    if not c.references:
+        return expression
+    result = qualify.qualified_copy(expression, c.references, _registered_schemas(c.ctx))
+    if result is not None:
+        c.qualified, c.schema = result
+        qualify.annotate(c.qualified, c.references)
+    return expression
+
+
+def authorize_pass(expression: exp.Expression, c: Compilation) -> exp.Expression:
+    for ref in c.references:
+        if ref.extra.get("authorized"):
+            continue
+        authorize_reference(c.ctx.policies, c.ctx.principal, ref)
+        ref.extra["authorized"] = True
+    return expression
+
+
+def plan_pass(expression: exp.Expression, c: Compilation) -> exp.Expression:
+    for ref in c.references:
+        if ref.plan is None and ref.data is None:
+            plan_reference(c.ctx, ref)
+    return expression
+
+
+def generate_pass(expression: exp.Expression, c: Compilation) -> exp.Expression:
+    relations: dict[int, str] = {}
+    for index, ref in enumerate(c.references):
+        name = None
+        if ref.metadata is not None:
+            name = generation.metadata_name()
+            c.ctx.con.register(name, ref.data)
+            c.registered.append(name)
+        relations[index] = generation.relation_sql(ref, name)
+    expression = generation.replace_references(expression, relations)
+    c.sql = generation.to_duckdb(expression)
+    return expression
+
+
+PASSES: tuple[Pass, ...] = (guard_pass, resolve_pass, qualify_pass, authorize_pass, plan_pass, generate_pass)
+# The passes a single named table takes when nothing is read from it yet (DESCRIBE, DML targets, …).
+REFERENCE_PASSES: tuple[Pass, ...] = (guard_pass, resolve_pass, authorize_pass)
+
+
+def compile_query(
+    ctx: Context,
+    expression: exp.Expr,
+    *,
+    targets: Sequence[Reference] = (),
+    branch_default: bool = True,
+    passes: Sequence[Pass] = PASSES,
+) -> Compilation:
+    """Run the passes over (a copy of) ``expression``: DuckDB SQL in ``.sql``, references in ``.references``.
+
+    ``targets`` are references resolved and planned before (DML targets): a table node whose
+    meta names one of them (``REF_META`` = its position) is generated from it as it is.
+    """
+    c = Compilation(ctx, list(targets), branch_default=branch_default)
+    tree: exp.Expression = expression.copy()  # type: ignore[assignment]  # sqlglot statements are Expressions
+    for run in passes:
+        tree = run(tree, c)
+    record_reads(ctx, c.references)
+    return c
+
+
+def table_node(namespace: str, name: str) -> exp.Table:
+    """An ``exp.Table`` for ``namespace.name`` (quoted: any name round-trips)."""
+    return exp.Table(this=exp.to_identifier(name, quoted=True), db=exp.to_identifier(namespace, quoted=True))
+
+
+def resolve_reference(ctx: Context, node: exp.Table | str | tuple[str, str], *, role: str = "describe") -> Reference:
+    """Resolve one named table through the reference passes (guard, resolve, authorize).
+
+    ``node`` is a table node of a statement, a ``(namespace, name)`` pair, or a dotted name
+    (``'db.t'``, ``'t'``, ``'db.t.branch_x'``) as procedure arguments and the Python API give it.
+    """
+    if isinstance(node, tuple):
+        table = table_node(*node)
+    elif isinstance(node, str):
+        table = exp.to_table(node, dialect="duckdb")
+    else:
+        table = node
+    c = Compilation(ctx, role=role, branch_default=role in ("read", "write"))
+    tree: exp.Expression = exp.select("*").from_(table.copy())
+    for run in REFERENCE_PASSES:
+        tree = run(tree, c)
+    if not c.references:
+        raise NotFound(
+            f"Table {table.sql('duckdb')} does not exist",
+            hint="list tables with SHOW TABLES [IN namespace]; names are namespace.table",
+        )
+    ref = c.references[0]
+    ref.node = table
+    return ref
+
+
+def record_reads(ctx: Context, references: Sequence[Reference]) -> None:
+    """Tell the running statement which tables it read, at which snapshots, which columns."""
+    for ref in references:
+        if ref.role not in ("read", "write"):
+            continue
+        label = ref.label if ref.metadata is None else f"{ref.label}.{ref.metadata}"
+        files = len(ref.plan.files) if ref.plan is not None else None
+        ctx.statement.record_read(TableRead(label, ref.snapshot_id, ref.version.ref, ref.columns, files))
+
+
+def _registered_schemas(ctx: Context) -> dict[str, dict[str, str]]:
+    """Column names of DataFrames registered on the statement's connection, so qualify can place their columns."""
+    schemas: dict[str, dict[str, str]] = {}
+    for name, data in ctx.registered.items():
+        schemas[name] = {f.name: "UNKNOWN" for f in data.schema}
+    return schemas

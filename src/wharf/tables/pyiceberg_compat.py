@@ -1,0 +1,185 @@
+"""Every private PyIceberg name Wharf relies on, in one place, each with the reason.
+
+PyIceberg 0.12 has public APIs for appending and overwriting *DataFrames*, for managing refs and
+for schema changes; Wharf also needs to commit *data files it wrote itself* (DuckDB writes
+Parquet directly), validate them with the statement's read filter, stage snapshots for
+write-audit-publish, and apply metadata updates without PyIceberg's O(history) deep copy. Those
+need the private names below. ``tests/tables/test_pyiceberg_compat.py`` is the canary: it fails
+loudly when one of them disappears or changes its signature, so an upgrade breaks a test rather
+than a commit.
+
+Nothing outside this module imports a private PyIceberg name.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any, TypeVar
+
+import pyarrow as pa
+from pyiceberg.io.pyarrow import _ConvertToIcebergWithoutIDs, _dataframe_to_data_files, visit_pyarrow
+from pyiceberg.manifest import DataFile, ManifestWriter, write_manifest
+from pyiceberg.partitioning import PartitionSpec
+from pyiceberg.schema import Schema, assign_fresh_schema_ids
+from pyiceberg.table import Table, Transaction
+from pyiceberg.table.metadata import TableMetadata
+from pyiceberg.table.update import (
+    SetSnapshotRefUpdate,
+    TableRequirement,
+    TableUpdate,
+    UpdatesAndRequirements,
+    _apply_table_update,
+    _TableMetadataUpdateContext,
+)
+from pyiceberg.table.update.snapshot import _FastAppendFiles, _OverwriteFiles, _SnapshotProducer
+from pyiceberg.types import NestedField
+from pyiceberg.utils.datetime import datetime_to_millis
+
+__all__ = [
+    "FastAppend",
+    "MemoizedTransaction",
+    "Overwrite",
+    "SnapshotProducer",
+    "apply_updates",
+    "arrow_to_iceberg_fields",
+    "stage",
+    "staged",
+    "write_data_files",
+]
+
+SnapshotProducer = _SnapshotProducer
+"""The base class of PyIceberg's snapshot producers (append, overwrite, delete)."""
+
+FastAppend = _FastAppendFiles
+"""An append producer. Public ``tx.update_snapshot().fast_append()`` builds the same class, but
+staged (write-audit-publish) appends need a subclass, see ``staged``."""
+
+
+def write_data_files(table: Table, data: pa.Table | pa.RecordBatchReader) -> list[DataFile]:
+    """Write Arrow data as Parquet data files of ``table`` (partitioned, with metrics) without committing.
+
+    Private because PyIceberg's public ``append`` always commits; Wharf commits the files itself,
+    together with the files it removes and the statement's read filter.
+    """
+    return list(
+        _dataframe_to_data_files(
+            table_metadata=table.metadata, df=data, io=table.io, write_uuid=uuid.uuid4(), counter=itertools.count(0)
+        )
+    )
+
+
+def arrow_to_iceberg_fields(schema: pa.Schema) -> list[NestedField]:
+    """Iceberg fields (numbered 1..n, nested fields after) for an Arrow schema without field ids.
+
+    Private because the public ``pyarrow_to_schema`` insists on field ids (or a name mapping).
+    """
+    converted = visit_pyarrow(schema, _ConvertToIcebergWithoutIDs())
+    if not isinstance(converted, Schema):
+        raise TypeError(f"An Arrow schema did not convert to an Iceberg schema: {schema}")
+    return list(assign_fresh_schema_ids(Schema(*converted.fields)).fields)
+
+
+def apply_updates(base: TableMetadata, updates: tuple[TableUpdate, ...]) -> TableMetadata:
+    """``pyiceberg.table.update.update_table_metadata`` without its final deep copy.
+
+    Each update builds a new (frozen) metadata object from the previous one and never mutates
+    it, so sharing unchanged parts is safe; the deep copy costs O(history) per call. Everything
+    else follows ``update_table_metadata`` step by step, including the ``last-updated-ms`` bump
+    (an earlier fork skipped it). The metadata log is added by the catalog when it writes the
+    metadata file, from the file it replaces; staged metadata has no file yet.
+    """
+    if not updates:
+        return base
+    context = _TableMetadataUpdateContext()
+    metadata = base
+    for update in updates:
+        metadata = _apply_table_update(update, metadata, context)
+    if context.has_changes() and base.last_updated_ms == metadata.last_updated_ms:
+        metadata = metadata.model_copy(update={"last_updated_ms": datetime_to_millis(datetime.now().astimezone())})
+    metadata.spec().check_compatible(metadata.schema())
+    metadata.sort_order().check_compatible(metadata.schema())
+    return metadata
+
+
+class MemoizedTransaction(Transaction):
+    """PyIceberg's transaction with its derived metadata memoised.
+
+    ``Transaction.table_metadata`` re-applies every staged update to a deep copy of the base
+    metadata on each access (a dozen times per commit). The result depends only on the base
+    metadata object and the staged updates, so it is cached on exactly those: the memo keeps
+    both objects alive and compares them by identity (an ``id()`` could be reused after a
+    retry replaced the base).
+    """
+
+    _memo: tuple[TableMetadata, tuple[TableUpdate, ...], TableMetadata] | None = None
+
+    @property
+    def table_metadata(self) -> TableMetadata:
+        base, updates = self._table.metadata, self._updates
+        memo = self._memo
+        if memo is None or memo[0] is not base or memo[1] is not updates:
+            memo = (base, updates, apply_updates(base, updates))
+            self._memo = memo
+        return memo[2]
+
+
+def stage(tx: Transaction, updates: tuple[TableUpdate, ...], requirements: tuple[TableRequirement, ...] = ()) -> None:
+    """Add metadata updates to a transaction without committing it.
+
+    Private because PyIceberg's public builders (``update_schema``, ``manage_snapshots``) each
+    stage their own kind only; REPLACE TABLE and ref changes on empty tables need raw updates.
+    """
+    tx._stage(updates, requirements)
+
+
+class Overwrite(_OverwriteFiles):
+    """Overwrite whose manifests for files of an *old* partition spec use a schema that spec binds to.
+
+    PyIceberg writes every manifest with the current schema; after a REPLACE TABLE (or dropping a
+    partition source column) an old spec no longer binds to it and writing the manifest fails.
+    """
+
+    def new_manifest_writer(self, spec: PartitionSpec) -> ManifestWriter:
+        metadata = self._transaction.table_metadata
+        needed = {f.source_id for f in spec.fields}
+        schema = metadata.schema()
+        if not needed <= {f.field_id for f in schema.fields}:
+            for candidate in reversed(metadata.schemas):
+                if needed <= {f.field_id for f in candidate.fields}:
+                    schema = candidate
+                    break
+        return write_manifest(
+            format_version=metadata.format_version,
+            spec=spec,
+            schema=schema,
+            output_file=self.new_manifest_output(),
+            snapshot_id=self._snapshot_id,
+            avro_compression=self._compression,
+        )
+
+
+_Producer = TypeVar("_Producer", bound=_SnapshotProducer[Any])
+
+
+def staged(producer_class: type[_Producer]) -> type[_Producer]:
+    """A producer that adds its snapshot without moving any branch (write-audit-publish staging).
+
+    PyIceberg's ``branch=None`` also stages, but then the snapshot has no parent, so an
+    overwrite cannot name the files it replaces; this keeps the branch as parent and drops only
+    the ref update (private: it overrides ``_commit``).
+    """
+
+    class Staged(producer_class):  # type: ignore[misc, valid-type]  # a subclass of a class parameter
+        def _commit(self) -> UpdatesAndRequirements:
+            updates, _requirements = super()._commit()
+            return tuple(u for u in updates if not isinstance(u, SetSnapshotRefUpdate)), ()
+
+    return Staged
+
+
+def producers_of(tx: Transaction) -> Iterator[_SnapshotProducer[Any]]:
+    """The snapshot producers registered on a transaction (for their written manifests)."""
+    yield from tx._snapshot_producers
