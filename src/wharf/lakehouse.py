@@ -197,6 +197,26 @@ class Lakehouse:
         )
         self.events.emit("on_statement", event)
 
+    def explain(self, text: str, *, dialect: str | None = None) -> str:
+        """How Wharf runs a query: each pass of the reference pipeline and what it decided.
+
+        Shows the snapshot each table reference resolved to, the columns it reads and the
+        predicates pushed to it, the policy applied, the files planned, and the DuckDB SQL.
+        """
+        from wharf.sql.pipeline import explain
+
+        statements = parse(text, dialect or self._session.dialect)
+        if len(statements) != 1 or not isinstance(statements[0].node, exp.Query):
+            raise InvalidArgument("explain takes one query (SELECT, a set operation or VALUES)")
+        statement = Statement(statements[0].text, self.principal, kind="explain")
+        ctx = self._context(statement)
+        try:
+            with running(statement):
+                steps = explain(ctx, statements[0].node)
+        finally:
+            ctx.con.close()
+        return "\n".join(f"-- {name}\n{text}" for name, text in steps)
+
     def register(self, name: str, data: Any) -> None:
         """Make a DataFrame / Arrow table queryable by ``name`` in SQL on this handle (e.g. as a MERGE source)."""
         from wharf.table import to_arrow

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextvars
 import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,9 +20,21 @@ from dataclasses import dataclass, field
 from wharf.principal import Principal
 
 
+_ID_LOCK = threading.Lock()
+_last_id: tuple[int, int] = (0, 0)
+
+
 def new_statement_id() -> str:
-    """A sortable unique id: milliseconds since the epoch then 64 random bits, as hex (like UUIDv7)."""
-    return f"{int(time.time() * 1000):012x}-{os.urandom(8).hex()}"
+    """A unique id that sorts by start time: milliseconds since the epoch, a per-process sequence
+    within the millisecond, 48 random bits (like UUIDv7), as ``mmmmmmmmmmmm-ssss-rrrrrrrrrrrr``."""
+    global _last_id
+    now = int(time.time() * 1000)
+    with _ID_LOCK:
+        last_ms, seq = _last_id
+        now = max(now, last_ms)  # never go back in time within a process
+        seq = seq + 1 if now == last_ms else 0
+        _last_id = (now, seq)
+    return f"{now:012x}-{seq:04x}-{os.urandom(6).hex()}"
 
 
 @dataclass(frozen=True)

@@ -629,3 +629,11 @@ def test_dml_under_wap_id_is_staged(t: wharf.Lakehouse) -> None:
     wap = rows(t, "SELECT snapshot_id FROM t.snapshots WHERE summary['wap.id'] = 'job-1'")
     assert len(wap) == 3 and (staged,) in wap
     assert rows(t, f"SELECT qty FROM t FOR VERSION AS OF {staged} WHERE id = 1") == [(0,)]
+
+
+def test_delete_from_a_table_with_not_null_columns(lake: wharf.Lakehouse) -> None:
+    """A DELETE's changes carry no column values: the NOT NULL check must not look for them."""
+    lake.sql("CREATE TABLE nn (id BIGINT NOT NULL, v VARCHAR NOT NULL)")
+    lake.sql("INSERT INTO nn VALUES (1, 'a'), (2, 'b'), (3, 'c')")
+    assert lake.sql("DELETE FROM nn WHERE id = 2").scalar() == 1
+    assert lake.sql("SELECT id FROM nn ORDER BY id").fetchall() == [(1,), (3,)]

@@ -54,7 +54,7 @@ def run_delete(ctx: Context, node: exp.Delete) -> Result:
             temps.append(changes)
             scan.run(f"CREATE TEMP TABLE {changes} AS {scan.sql(query, plan)}")
             rewrite = copy_on_write(scan.run, plan, changes, with_values=False)
-            snapshot = scan.finish(rewrite, row_filter, changes)
+            snapshot = scan.finish(rewrite, row_filter, changes, with_values=False)
     if condition is None:
         snapshot = scan.finish(rewrite, row_filter)
     return statement_result({"num_affected_rows": rewrite.deleted}, rewrite.deleted, snapshot)

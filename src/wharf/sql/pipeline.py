@@ -189,3 +189,69 @@ def _registered_schemas(ctx: Context) -> dict[str, dict[str, str]]:
     for name, data in ctx.registered.items():
         schemas[name] = {f.name: "UNKNOWN" for f in data.schema}
     return schemas
+
+
+def explain(ctx: Context, expression: exp.Expr) -> list[tuple[str, str]]:
+    """Run the passes over ``expression`` and describe the state after each: ``[(pass name, text), …]``.
+
+    What ``lake.explain(sql)`` prints, and what the golden tests pin down: which table each
+    reference resolved to, the columns and predicates qualification found, the policy applied,
+    the files planned and the SQL DuckDB runs.
+    """
+    c = Compilation(ctx)
+    tree: exp.Expression = expression.copy()  # type: ignore[assignment]  # sqlglot statements are Expressions
+    steps: list[tuple[str, str]] = []
+    for run in PASSES:
+        tree = run(tree, c)
+        name = run.__name__.removesuffix("_pass")
+        steps.append((name, _describe(name, tree, c)))
+    return steps
+
+
+def _describe(name: str, tree: exp.Expression, c: Compilation) -> str:
+    refs = c.references
+    if name == "guard":
+        return "allowed" if c.ctx.principal.external_access else "allowed (no DuckDB file, network or engine functions)"
+    if name == "resolve":
+        lines = [
+            f"{r.node.sql('duckdb')} -> {r.label}{'.' + r.metadata if r.metadata else ''} @ "
+            f"{r.snapshot_id if r.snapshot_id is not None else 'empty'}"
+            f"{' (' + r.version.ref + ')' if r.version.ref else ''}"
+            for r in refs
+        ]
+        return "\n".join(lines) or "(no Wharf tables)"
+    if name == "qualify":
+        if c.qualified is None:
+            return "(not qualified: syntactic pushdown)" if refs else "(nothing to qualify)"
+        lines = [c.qualified.sql("duckdb")]
+        for r in refs:
+            columns = "*" if r.columns is None else ", ".join(r.columns) or "(none)"
+            pushed = " AND ".join(p.sql("duckdb") for p in r.pushdown or []) or "(none)"
+            lines.append(f"{r.label} AS {r.alias}: columns {columns}; constrained by {pushed}")
+        return "\n".join(lines)
+    if name == "authorize":
+        lines = []
+        for r in refs:
+            policy = r.policy
+            if policy is None:
+                lines.append(f"{r.label}: no policy")
+                continue
+            parts = []
+            if policy.row_filter is not None:
+                parts.append(f"rows where {policy.row_filter.sql('duckdb')}")
+            parts += [f"{column} masked as {mask.sql('duckdb')}" for column, mask in policy.masks.items()]
+            lines.append(f"{r.label}: {'; '.join(parts)}")
+        return "\n".join(lines) or "(no Wharf tables)"
+    if name == "plan":
+        lines = []
+        for r in refs:
+            if r.plan is None:
+                lines.append(f"{r.label}.{r.metadata}: {r.data.num_rows if r.data is not None else 0} metadata row(s)")
+                continue
+            lines.append(
+                f"{r.label}: filter {r.row_filter}; {len(r.plan.files)} of {r.plan.files_considered} data file(s)"
+                + (f", {len(r.plan.position_deletes)} positional delete file(s)" if r.plan.position_deletes else "")
+                + (f", {len(r.plan.equality_deletes)} equality delete file(s)" if r.plan.equality_deletes else "")
+            )
+        return "\n".join(lines) or "(no Wharf tables)"
+    return c.sql

@@ -38,13 +38,13 @@ def pushdown_filter(ref: Reference) -> ie.BooleanExpression:
     if ref.pushdown is not None:
         alias = ref.alias.lower()
         candidates = ref.pushdown
-        resolve = lambda col: col.name if col.table.lower() == alias else None  # noqa: E731
+        resolve = lambda col: ref.column(col.name) if col.table.lower() == alias else None  # noqa: E731
     else:
         candidates, resolve = _syntactic(ref)
     filters = []
     for c in candidates:
         columns = list(c.find_all(exp.Column))
-        if any(col.name.lower() in masked for col in columns):
+        if any((resolve(col) or col.name).lower() in masked for col in columns):
             continue
         filters.append(predicates.to_iceberg(c, ref.schema, resolve))
     return predicates.combine(filters)
@@ -74,8 +74,8 @@ def _syntactic(ref: Reference) -> tuple[list[exp.Expr], predicates.ColumnResolve
 
     def resolve(col: exp.Column) -> str | None:
         if col.table:
-            return col.name if col.table.lower() == alias else None
-        return col.name if sources == 1 else None
+            return ref.column(col.name) if col.table.lower() == alias else None
+        return ref.column(col.name) if sources == 1 else None
 
     candidates: list[exp.Expr] = []
     if isinstance(parent, exp.Join):

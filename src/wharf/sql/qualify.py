@@ -45,12 +45,12 @@ def qualified_copy(
             continue
         ref = references[index]
         name = SYNTHETIC.format(index)
-        alias = node.alias_or_name
+        if not node.args.get("alias"):  # keep an alias and its column names (FROM t AS x(a, b))
+            node.set("alias", exp.TableAlias(this=exp.to_identifier(node.name)))
         node.set("this", exp.to_identifier(name))
         node.set("db", None)
         node.set("catalog", None)
         node.set("version", None)
-        node.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
         if ref.metadata is None and ref.schema is not None:
             schema[name] = {f.name: _type(f.field_type) for f in ref.schema.fields}
     try:
@@ -88,12 +88,14 @@ def annotate(qualified: exp.Expression, references: list[Reference]) -> None:
                 used.setdefault(index, set())
     for index, columns in used.items():
         ref = references[index]
-        if columns is None:
+        if columns is None or ref.metadata is not None:
             ref.columns = None
             continue
-        order = [f.name for f in ref.schema.fields] if ref.schema is not None and ref.metadata is None else sorted(columns)
-        by_lower = {c.lower() for c in columns}
-        ref.columns = tuple(n for n in order if n.lower() in by_lower)
+        real = {ref.column(c) for c in columns}
+        if None in real or ref.schema is None:
+            ref.columns = None  # a name that is no column of the table: be safe, assume everything
+            continue
+        ref.columns = tuple(f.name for f in ref.schema.fields if f.name in real)
 
 
 def _owner(scope: Scope | None, alias: str) -> exp.Table | None:
@@ -122,23 +124,27 @@ def _collect_columns(scope: Scope, used: dict[int, set[str] | None]) -> None:
         if known is not None:
             known.add(name)
 
+    def mark_scope() -> None:
+        for source in scope.sources.values():
+            if isinstance(source, exp.Table):
+                mark_all(_ref_index(source))
+
     select = scope.expression
     if isinstance(select, exp.Select):
         for projection in select.expressions:
             if isinstance(projection, exp.Star):
-                for source in scope.sources.values():
-                    if isinstance(source, exp.Table):
-                        mark_all(_ref_index(source))
+                mark_scope()
             elif isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star):
                 mark_all(_ref_index(_owner(scope, projection.table)))
+        # DuckDB's COLUMNS(…) selects columns by pattern or lambda: any column may be read.
+        if any(select.find_all(exp.Columns)):
+            mark_scope()
     for column in scope.columns:
         if isinstance(column.this, exp.Star):
             continue
         if not column.table:
             # sqlglot could not place it: any table of the scope may provide it.
-            for source in scope.sources.values():
-                if isinstance(source, exp.Table):
-                    mark_all(_ref_index(source))
+            mark_scope()
             continue
         add(_ref_index(_owner(scope, column.table)), column.name)
 

@@ -74,6 +74,30 @@ class Reference:
         return self.node.alias_or_name if self.node.alias else self.node.name
 
     @property
+    def renamed(self) -> dict[str, str]:
+        """Column aliases of ``FROM t AS x(a, b)``: visible name (lower case) → the schema's column, by position."""
+        alias = self.node.args.get("alias")
+        names = [c.name for c in alias.columns] if isinstance(alias, exp.TableAlias) and alias.columns else []
+        if not names or self.schema is None:
+            return {}
+        fields = [f.name for f in self.schema.fields]
+        visible = {name.lower(): name for name in fields[len(names) :]}
+        visible.update({alias_name.lower(): field for alias_name, field in zip(names, fields, strict=False)})
+        return visible
+
+    def column(self, visible: str) -> str | None:
+        """The schema column a name the statement uses refers to (None: not a column of this reference)."""
+        renamed = self.renamed
+        if renamed:
+            return renamed.get(visible.lower())
+        if self.schema is None or self.metadata is not None:
+            return visible
+        for f in self.schema.fields:
+            if f.name.lower() == visible.lower():
+                return f.name
+        return None
+
+    @property
     def is_time_travel(self) -> bool:
         return self.version.snapshot_id is not None or self.version.timestamp_ms is not None
 

@@ -168,17 +168,22 @@ class TargetScan:
                 except duckdb.Error:
                     pass
 
-    def finish(self, rewrite: Rewrite, row_filter: ie.BooleanExpression, changes: str | None = None) -> Snapshot | None:
+    def finish(
+        self, rewrite: Rewrite, row_filter: ie.BooleanExpression, changes: str | None = None, *, with_values: bool = True
+    ) -> Snapshot | None:
         """Write the rewritten rows and commit one snapshot (none if nothing changed).
 
         ``changes`` (the changes table, still alive) lets DuckDB write the files directly after
-        checking NOT NULL columns on the changed rows; otherwise rows go through ``write_rows``.
+        checking NOT NULL columns on the changed rows (``with_values``: a DELETE's changes carry
+        none, and the rows it keeps satisfied the constraint already); otherwise rows go through
+        ``write_rows``.
         """
         added = []
         if rewrite.query is not None:
             table = self.target.table
             if changes is not None and duckdb_can_write(table):
-                check_required(self.run, self.schema, changes, self.target.label)
+                if with_values:
+                    check_required(self.run, self.schema, changes, self.target.label)
                 added = write_query(self.run, table, rewrite.query)
             else:
                 rows = self.run(rewrite.query).to_arrow_table()
