@@ -145,9 +145,7 @@ def test_python_api_writes_are_statements_too(shop: wharf.Lakehouse, events: lis
     assert [w.table for w in events[0].outputs] == ["default.made"]
 
 
-def test_a_failing_statement_subscriber_is_logged_not_raised(
-    shop: wharf.Lakehouse, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_a_failing_statement_subscriber_is_logged_not_raised(shop: wharf.Lakehouse, caplog: pytest.LogCaptureFixture) -> None:
     def broken(event: StatementEvent) -> None:
         raise RuntimeError("audit sink full")
 

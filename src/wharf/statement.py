@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 
 from wharf.principal import Principal
 
-
 _ID_LOCK = threading.Lock()
 _last_id: tuple[int, int] = (0, 0)
 

@@ -213,7 +213,9 @@ def test_pyiceberg_clients_of_the_lake_catalog_pass_the_gates(t: wharf.Lakehouse
     seen: list[TableChange] = []
     register_builtin("before_commit", seen.append)
     try:
-        other = load_catalog("elsewhere", **{"py-catalog-impl": "wharf.catalog.LakeCatalog", "lake": str(t.path), "wharf.user": "etl"})
+        other = load_catalog(
+            "elsewhere", **{"py-catalog-impl": "wharf.catalog.LakeCatalog", "lake": str(t.path), "wharf.user": "etl"}
+        )
         remote = other.load_table("default.t")
         remote.append(pa.table({"id": pa.array([8], pa.int64()), "v": ["y"]}, schema=remote.schema().as_arrow()))
     finally:
@@ -252,3 +254,26 @@ def test_gates_cannot_be_emitted_as_events(lake: wharf.Lakehouse) -> None:
         lake.events.emit("before_commit", object())
     with pytest.raises(ValueError, match="Unknown hook"):
         lake.events.subscribe("on_query", print)
+
+
+def test_a_ctas_that_loses_a_creation_race_leaves_no_files(lake: wharf.Lakehouse) -> None:
+    """Another client creates the table between our write and our commit: the CTAS fails cleanly."""
+    from wharf.errors import AlreadyExists
+
+    lake.sql("CREATE TABLE src AS SELECT range AS id FROM range(100)")
+    rival = lake.session(user="rival")
+    raced: list[str] = []
+
+    def race(change: TableChange) -> None:
+        if change.kind == "create" and change.table == "default.c" and change.principal.name == "tester" and not raced:
+            raced.append(change.table)
+            rival.sql("CREATE TABLE c (other INT)")
+
+    lake.events.subscribe("before_commit", race)
+    files = _files(lake)
+    with pytest.raises(AlreadyExists, match="concurrently"):
+        lake.sql("CREATE TABLE c AS SELECT id FROM src")
+    assert raced == ["default.c"]
+    assert lake.table("c").schema.column_names == ["other"]  # the rival's table, untouched
+    new = _files(lake) - files
+    assert all("/default/c/metadata/" in str(p) and p.name.endswith(".metadata.json") for p in new), new

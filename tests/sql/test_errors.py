@@ -102,7 +102,9 @@ def test_failed_statement_in_script_keeps_earlier_statements(lake: wharf.Lakehou
     assert lake.sql("SELECT id FROM t").fetchall() == [(1,)]
 
 
-def test_failed_ctas_leaves_no_table(lake: wharf.Lakehouse) -> None:
+def test_a_ctas_whose_query_fails_creates_nothing(lake: wharf.Lakehouse) -> None:
+    # The query fails before anything is written; a CTAS refused at commit time (after its data
+    # files exist) is tested in tests/catalog/test_commit_path.py.
     with pytest.raises(WharfError):
         lake.sql("CREATE TABLE t AS SELECT CAST('x' AS INT) AS a")
     assert lake.tables() == []

@@ -109,7 +109,9 @@ def test_every_statement_kind_is_guarded(analyst: wharf.Lakehouse, outside: Path
         "CREATE SECRET s (TYPE s3, KEY_ID 'x', SECRET 'y')",
     ],
 )
-def test_duckdb_statements_never_run_from_user_sql(analyst: wharf.Lakehouse, owner: wharf.Lakehouse, outside: Path, statement: str) -> None:
+def test_duckdb_statements_never_run_from_user_sql(
+    analyst: wharf.Lakehouse, owner: wharf.Lakehouse, outside: Path, statement: str
+) -> None:
     for who in (analyst, owner):
         with pytest.raises(WharfError) as info:
             who.sql(statement.format(outside=outside))
@@ -124,7 +126,9 @@ def test_a_file_path_in_from_is_not_a_table(analyst: wharf.Lakehouse, outside: P
         analyst.sql(f'SELECT * FROM "{outside}"')
 
 
-def test_the_governed_engine_cannot_reach_outside_the_lake(analyst: wharf.Lakehouse, owner: wharf.Lakehouse, outside: Path) -> None:
+def test_the_governed_engine_cannot_reach_outside_the_lake(
+    analyst: wharf.Lakehouse, owner: wharf.Lakehouse, outside: Path
+) -> None:
     """The second lock: SQL that got past the guard still cannot open a file outside the lake."""
     governed = analyst.duckdb.cursor()
     for sql in (

@@ -44,7 +44,7 @@ QUERIES = {
     ),
     "metadata_table": "SELECT operation, summary['wharf.user'] FROM sales.snapshots ORDER BY committed_at",
     "registered_dataframe": "SELECT c.name FROM customers c JOIN targets t ON c.country = t.country WHERE goal > 1",
-    "not_qualifiable": "SELECT COLUMNS('am.*') FROM sales WHERE region = 'eu'",
+    "pattern_columns": "SELECT COLUMNS('am.*') FROM sales WHERE region = 'eu'",
 }
 
 
@@ -112,9 +112,7 @@ class RowsAndMasks:
             raise AccessDenied(f"analysts may not maintain {ref.label}")
         if ref.label != "default.customers":
             return None
-        return ReferencePolicy(
-            row_filter=sqlglot.parse_one("id <= 11"), masks={"name": sqlglot.parse_one("'***'")}
-        )
+        return ReferencePolicy(row_filter=sqlglot.parse_one("id <= 11"), masks={"name": sqlglot.parse_one("'***'")})
 
 
 @pytest.fixture
@@ -163,9 +161,7 @@ def test_write_sources_and_targets_see_the_policy(analyst: wharf.Lakehouse, shop
     assert shop.sql("SELECT id, name FROM customers").fetchall() == [(12, "Cy")]
 
 
-def test_metadata_tables_describe_procedures_and_python_see_the_policy(
-    analyst: wharf.Lakehouse, policy: RowsAndMasks
-) -> None:
+def test_metadata_tables_describe_procedures_and_python_see_the_policy(analyst: wharf.Lakehouse, policy: RowsAndMasks) -> None:
     with pytest.raises(AccessDenied, match="snapshots"):
         analyst.sql("SELECT * FROM customers.snapshots")
     with pytest.raises(AccessDenied, match="maintain"):
@@ -204,3 +200,26 @@ def test_column_aliases_of_a_table_map_to_its_real_columns(shop: wharf.Lakehouse
 def test_pattern_columns_count_as_reading_everything(shop: wharf.Lakehouse) -> None:
     text = shop.explain("SELECT COLUMNS('am.*') FROM sales WHERE region = 'eu'")
     assert "default.sales AS sales: columns *;" in text
+
+
+def test_without_qualification_planning_falls_back_to_the_syntactic_rule(shop: wharf.Lakehouse) -> None:
+    """sqlglot cannot qualify every DuckDB statement; then explicitly qualified columns (or a lone source) still prune."""
+    from wharf.sql import pipeline
+    from wharf.statement import Statement, running
+
+    passes = tuple(p for p in pipeline.PASSES if p is not pipeline.qualify_pass)
+    statement = Statement("test", shop.principal)
+    ctx = shop._context(statement)
+    with running(statement):
+        lone = pipeline.compile_query(ctx, sqlglot.parse_one("SELECT * FROM sales WHERE region = 'eu'"), passes=passes)
+        joined = pipeline.compile_query(
+            ctx,
+            sqlglot.parse_one("SELECT * FROM sales s JOIN customers c ON s.customer = c.id WHERE region = 'eu' AND c.id = 10"),
+            passes=passes,
+        )
+    assert [len(r.plan.files) for r in lone.references if r.plan] == [1]
+    # Unqualified region over two sources is not attributed without qualification; c.id is.
+    sales, customers = joined.references
+    assert sales.plan is not None and len(sales.plan.files) == 3
+    assert customers.row_filter is not None and "id" in str(customers.row_filter)
+    assert shop.sql("SELECT count(*) FROM sales WHERE region = 'eu'").scalar() == 2

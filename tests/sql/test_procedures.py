@@ -10,6 +10,7 @@ from urllib.parse import urlparse
 import pytest
 
 import wharf
+from tests.conftest import past_last_commit
 from wharf.errors import ConflictError, InvalidArgument, NotFound, SqlParseError, ValidationError
 from wharf.events import CommitEvent
 from wharf.sql.parser import DIALECTS
@@ -33,8 +34,8 @@ def t(lake: wharf.Lakehouse) -> list[int]:
     """Table t with three appends (ids 1, 2, 3), committed a few ms apart; returns the snapshot ids."""
     lake.sql("CREATE TABLE t (id BIGINT, v VARCHAR)")
     for i in (1, 2, 3):
+        past_last_commit(lake, "t")
         lake.sql(f"INSERT INTO t VALUES ({i}, 'v{i}')")
-        time.sleep(0.005)
     return _snapshot_ids(lake)
 
 

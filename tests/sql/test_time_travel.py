@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 
 import pytest
 
 import wharf
+from tests.conftest import past_last_commit
 from wharf.errors import InvalidArgument, NotFound
 
 
@@ -28,7 +28,7 @@ def history(lake: wharf.Lakehouse) -> list[tuple[int, dt.datetime, list[int]]]:
     ]
     out = []
     for step in steps:
-        time.sleep(0.005)  # distinct commit milliseconds, so every snapshot has its own timestamp
+        past_last_commit(lake, "t")  # distinct commit milliseconds, so every snapshot has its own timestamp
         lake.sql(step)
         sid = lake.table("t").current_snapshot_id()
         committed = lake.sql(f"SELECT committed_at FROM t.snapshots WHERE snapshot_id = {sid}").scalar()

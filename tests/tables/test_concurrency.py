@@ -27,11 +27,17 @@ def test_concurrent_appends_from_processes_lose_nothing(tmp_path: Path) -> None:
     lake.sql("CREATE TABLE events (worker INT, seq INT)")
     ctx = mp.get_context("spawn")
     procs = [ctx.Process(target=_append_worker, args=(path, w)) for w in range(WRITERS)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(timeout=240)
-        assert p.exitcode == 0
+    try:
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(timeout=240)
+            assert p.exitcode == 0
+    finally:
+        for p in procs:  # a writer that hung must not outlive the test
+            if p.is_alive():
+                p.kill()
+                p.join()
     rows = lake.sql("SELECT worker, seq FROM events ORDER BY ALL").fetchall()
     assert rows == [(w, i) for w in range(WRITERS) for i in range(APPENDS_EACH)]
     snapshots = lake.sql("SELECT count(*) FROM events.snapshots").scalar()

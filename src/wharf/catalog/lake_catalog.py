@@ -27,6 +27,7 @@ from typing import Any
 
 from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.exceptions import CommitFailedException, TableAlreadyExistsError
 from pyiceberg.manifest import ManifestEntryStatus
 from pyiceberg.partitioning import UNPARTITIONED_PARTITION_SPEC, PartitionSpec
 from pyiceberg.schema import Schema
@@ -39,7 +40,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from wharf.catalog.changes import TableChange
-from wharf.errors import CommitRejected, WharfError
+from wharf.errors import AlreadyExists, CommitRejected, WharfError
 from wharf.events import CommitEvent, Events, SnapshotAdded
 from wharf.principal import Principal, default_user
 from wharf.statement import Statement, TableWrite, current
@@ -153,7 +154,17 @@ class LakeCatalog(SqlCatalog):
             start=self._empty_table_metadata() if creating else None,
         )
         self._gate(change)
-        response = super().commit_table(table, requirements, updates)
+        try:
+            response = super().commit_table(table, requirements, updates)
+        except (TableAlreadyExistsError, CommitFailedException) as exc:
+            if not creating:
+                raise  # PyIceberg retries an update on a fresh base, reusing its data files
+            # Another client created the table first: this creation never lands (it is not retried).
+            discard_written_files(change)
+            raise AlreadyExists(
+                f"Table {change.table} already exists: another statement created it concurrently",
+                hint="nothing was committed; use CREATE TABLE IF NOT EXISTS, or write to the existing table",
+            ) from exc
         previous = None if creating else table.metadata_location
         self._announce(change, response.metadata_location, previous)
         return response

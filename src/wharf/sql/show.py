@@ -30,7 +30,6 @@ from pyiceberg.transforms import (
     YearTransform,
 )
 from pyiceberg.types import NestedField
-from sqlglot import exp
 from sqlglot.errors import ParseError
 
 from wharf.errors import NotFound, SqlParseError

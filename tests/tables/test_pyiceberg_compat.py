@@ -1,0 +1,147 @@
+"""Canary for the private PyIceberg names Wharf relies on (``wharf.tables.pyiceberg_compat``).
+
+When PyIceberg is upgraded and one of these changes, this file fails with the name and what
+changed, instead of a commit failing somewhere in a user's job.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from pyiceberg.table.update import AddSnapshotUpdate, SetPropertiesUpdate, SetSnapshotRefUpdate, update_table_metadata
+
+import wharf
+from wharf.tables import pyiceberg_compat as compat
+
+# (module, name, the parameters Wharf passes or overrides)
+PRIVATE_CALLABLES = [
+    ("pyiceberg.io.pyarrow", "_dataframe_to_data_files", {"table_metadata", "df", "io", "write_uuid", "counter"}),
+    ("pyiceberg.table.update", "_apply_table_update", {"update", "base_metadata", "context"}),
+    (
+        "pyiceberg.table.update.snapshot",
+        "_SnapshotProducer.__init__",
+        {"operation", "transaction", "io", "snapshot_properties", "branch"},
+    ),
+    ("pyiceberg.table.update.snapshot", "_SnapshotProducer.delete_by_predicate", {"predicate", "case_sensitive"}),
+    ("pyiceberg.table.update.snapshot", "_SnapshotProducer._commit", set()),
+    ("pyiceberg.table.update.snapshot", "_OverwriteFiles.new_manifest_writer", {"spec"}),
+    ("pyiceberg.table", "Transaction._stage", {"updates", "requirements"}),
+]
+PRIVATE_ATTRIBUTES = [
+    ("pyiceberg.table.update", "_TableMetadataUpdateContext", "has_changes"),
+    ("pyiceberg.io.pyarrow", "_ConvertToIcebergWithoutIDs", "schema"),
+    ("pyiceberg.table.update.snapshot", "_FastAppendFiles", "_existing_manifests"),
+    ("pyiceberg.table.update.snapshot", "_SnapshotProducer", "_snapshot_id"),
+    ("pyiceberg.table.update.snapshot", "_SnapshotProducer", "_compression"),
+    ("pyiceberg.table.update.snapshot", "_SnapshotProducer", "_transaction"),
+    ("pyiceberg.table", "Transaction", "_table"),
+    ("pyiceberg.table", "Transaction", "_updates"),
+    ("pyiceberg.table", "Transaction", "_snapshot_producers"),
+]
+
+
+def _resolve(module: str, dotted: str) -> object:
+    import importlib
+
+    target: object = importlib.import_module(module)
+    for part in dotted.split("."):
+        target = getattr(target, part)
+    return target
+
+
+@pytest.mark.parametrize(("module", "name", "params"), PRIVATE_CALLABLES, ids=[f"{m}.{n}" for m, n, _ in PRIVATE_CALLABLES])
+def test_private_callables_keep_their_signatures(module: str, name: str, params: set[str]) -> None:
+    fn = _resolve(module, name)
+    assert callable(fn), f"{module}.{name} is no longer callable"
+    have = set(inspect.signature(fn).parameters)  # type: ignore[arg-type]
+    missing = params - have
+    assert not missing, f"{module}.{name} lost parameter(s) {sorted(missing)}; it now takes {sorted(have)}"
+
+
+@pytest.mark.parametrize(
+    ("module", "owner", "attribute"), PRIVATE_ATTRIBUTES, ids=[f"{m}.{o}.{a}" for m, o, a in PRIVATE_ATTRIBUTES]
+)
+def test_private_attributes_still_exist(lake: wharf.Lakehouse, module: str, owner: str, attribute: str) -> None:
+    klass = _resolve(module, owner)
+    if hasattr(klass, attribute):
+        return
+    # Instance attributes: look at a real instance.
+    lake.sql("CREATE TABLE canary (x INT)")
+    table = lake.catalog.load_table("default.canary")
+    tx = compat.MemoizedTransaction(table)
+    instances = {"Transaction": tx, "_SnapshotProducer": tx.update_snapshot().fast_append()}
+    instance = instances.get(owner)
+    assert instance is not None and hasattr(instance, attribute), f"{module}.{owner} has no attribute {attribute}"
+
+
+def test_apply_updates_matches_update_table_metadata_without_the_deep_copy(lake: wharf.Lakehouse) -> None:
+    lake.sql("CREATE TABLE t (x INT)")
+    lake.sql("INSERT INTO t VALUES (1)")
+    base = lake.catalog.load_table("default.t").metadata
+    updates = (SetPropertiesUpdate(updates={"k": "v"}),)
+    ours = compat.apply_updates(base, updates)
+    theirs = update_table_metadata(base, updates)
+    assert ours.model_dump(exclude={"last_updated_ms"}) == theirs.model_dump(exclude={"last_updated_ms"})
+    assert ours.last_updated_ms != base.last_updated_ms  # the bump an earlier fork skipped
+    assert compat.apply_updates(base, ()) is base
+
+
+def test_the_memo_follows_staged_updates(lake: wharf.Lakehouse) -> None:
+    lake.sql("CREATE TABLE t (x INT)")
+    tx = compat.MemoizedTransaction(lake.catalog.load_table("default.t"))
+    first = tx.table_metadata
+    assert tx.table_metadata is first
+    compat.stage(tx, (SetPropertiesUpdate(updates={"k": "v"}),))
+    assert tx.table_metadata is not first and tx.table_metadata.properties["k"] == "v"
+
+
+def test_a_staged_producer_adds_a_snapshot_without_moving_a_branch(lake: wharf.Lakehouse) -> None:
+    lake.sql("CREATE TABLE t (x INT)")
+    lake.sql("INSERT INTO t VALUES (1)")
+    table = lake.catalog.load_table("default.t")
+    tx = compat.MemoizedTransaction(table)
+    producer = compat.staged(compat.FastAppend)("append", transaction=tx, io=table.io, branch="main")  # type: ignore[arg-type]
+    producer.append_data_file(compat.write_data_files(table, pa.table({"x": pa.array([2], pa.int32())}))[0])
+    producer.commit()
+    kinds = {type(u) for u in tx._updates}
+    assert AddSnapshotUpdate in kinds and SetSnapshotRefUpdate not in kinds
+
+
+def test_metadata_files_match_what_pyiceberg_writes(lake: wharf.Lakehouse, tmp_path: Path) -> None:
+    """The same changes made by Wharf and by PyIceberg alone leave metadata files of the same shape."""
+    import json
+
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    lake.sql("CREATE TABLE w (x INT)")
+    lake.sql("INSERT INTO w VALUES (1)")
+    lake.sql("ALTER TABLE w SET TBLPROPERTIES ('k' = 'v')")
+    lake.sql("ALTER TABLE w CREATE BRANCH b")
+    lake.sql("INSERT INTO w VALUES (2)")
+
+    plain = SqlCatalog("plain", uri=f"sqlite:///{tmp_path / 'plain.db'}", warehouse=tmp_path.as_uri())
+    plain.create_namespace("default")
+    p = plain.create_table("default.p", schema=lake.table("w").schema)
+    p.append(pa.table({"x": pa.array([1], pa.int32())}))
+    p.transaction().set_properties(k="v").commit_transaction()
+    p.manage_snapshots().create_branch(p.metadata.current_snapshot_id, "b").commit()  # type: ignore[arg-type]
+    p.append(pa.table({"x": pa.array([2], pa.int32())}))
+
+    def shape(location: str) -> dict[str, object]:
+        meta = json.loads(Path(location.removeprefix("file://")).read_text())
+        times = [s["timestamp-ms"] for s in meta["snapshots"]]
+        return {
+            "keys": sorted(meta),
+            "metadata-log": len(meta["metadata-log"]),
+            "snapshot-log": len(meta["snapshot-log"]),
+            "snapshots": len(meta["snapshots"]),
+            "refs": sorted(meta["refs"]),
+            "updated-after-last-snapshot": meta["last-updated-ms"] >= max(times),
+            "properties": {k: v for k, v in meta["properties"].items() if k == "k"},
+        }
+
+    wharf_table = lake.catalog.load_table("default.w")
+    assert shape(wharf_table.metadata_location) == shape(p.metadata_location)
