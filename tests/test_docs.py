@@ -177,7 +177,10 @@ def test_sql_reference_examples_run(workdir: Path) -> None:
     assert not failures, f"{len(failures)} example(s) in docs/sql.md fail:\n" + "\n".join(failures)
 
 
-@pytest.mark.parametrize("page", ["quickstart.md", "python.md", "cli.md", "errors.md", "index.md", "../README.md"])
+PAGES = ["quickstart.md", "python.md", "cli.md", "errors.md", "index.md", "architecture.md", "../README.md"]
+
+
+@pytest.mark.parametrize("page", PAGES)
 def test_page_examples_run(workdir: Path, page: str) -> None:
     failures = run_page(DOCS / page)
     assert not failures, f"{len(failures)} example(s) in {page} fail:\n" + "\n".join(failures)
