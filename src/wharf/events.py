@@ -93,10 +93,12 @@ Subscriber = Callable[[Any], None]
 _BUILTIN: dict[str, list[Subscriber]] = {h: [] for h in HOOKS}
 
 
-def register_builtin(hook: str, fn: Subscriber) -> None:
-    """Register ``fn`` for ``hook`` on every lake and catalog instance (built-in features use this)."""
+def register_builtin(hook: str, fn: Subscriber) -> Callable[[], None]:
+    """Register ``fn`` for ``hook`` on every lake and catalog instance of this process (built-in
+    features use this); returns a function that unregisters it."""
     _check(hook)
     _BUILTIN[hook].append(fn)
+    return lambda: _BUILTIN[hook].remove(fn)
 
 
 def _check(hook: str) -> None:

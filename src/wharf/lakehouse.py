@@ -306,9 +306,9 @@ class Lakehouse:
         """
         from pyiceberg.schema import Schema
 
+        from wharf import pyiceberg_compat as compat
         from wharf.sql.ddl import create_table, partition_spec
         from wharf.table import Table, to_arrow
-        from wharf.tables import pyiceberg_compat as compat
 
         if schema is not None and not isinstance(schema, pa.Schema):
             data, schema = schema, None

@@ -211,7 +211,7 @@ def test_pyiceberg_clients_of_the_lake_catalog_pass_the_gates(t: wharf.Lakehouse
     assert _state(t) == before
 
     seen: list[TableChange] = []
-    register_builtin("before_commit", seen.append)
+    unregister = register_builtin("before_commit", seen.append)
     try:
         other = load_catalog(
             "elsewhere", **{"py-catalog-impl": "wharf.catalog.LakeCatalog", "lake": str(t.path), "wharf.user": "etl"}
@@ -219,9 +219,7 @@ def test_pyiceberg_clients_of_the_lake_catalog_pass_the_gates(t: wharf.Lakehouse
         remote = other.load_table("default.t")
         remote.append(pa.table({"id": pa.array([8], pa.int64()), "v": ["y"]}, schema=remote.schema().as_arrow()))
     finally:
-        from wharf.events import _BUILTIN
-
-        _BUILTIN["before_commit"].remove(seen.append)
+        unregister()
     assert [(c.kind, c.principal.name, c.principal.kind, c.statement) for c in seen] == [("update", "etl", "external", None)]
     summary = dict(t.sql("SELECT summary FROM t.snapshots ORDER BY committed_at DESC LIMIT 1").scalar())
     assert summary["wharf.user"] == "etl"

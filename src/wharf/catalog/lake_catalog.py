@@ -27,7 +27,7 @@ from typing import Any
 
 from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.sql import SqlCatalog
-from pyiceberg.exceptions import CommitFailedException, TableAlreadyExistsError
+from pyiceberg.exceptions import CommitFailedException, NamespaceAlreadyExistsError, TableAlreadyExistsError
 from pyiceberg.manifest import ManifestEntryStatus
 from pyiceberg.partitioning import UNPARTITIONED_PARTITION_SPEC, PartitionSpec
 from pyiceberg.schema import Schema
@@ -38,7 +38,9 @@ from pyiceberg.table.update import AddSnapshotUpdate, AssertCreate, TableRequire
 from pyiceberg.typedef import EMPTY_DICT, Identifier, Properties
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
+from wharf import pyiceberg_compat as compat
 from wharf.catalog.changes import TableChange
 from wharf.errors import AlreadyExists, CommitRejected, WharfError
 from wharf.events import CommitEvent, Events, SnapshotAdded
@@ -100,12 +102,20 @@ class LakeCatalog(SqlCatalog):
     def __init__(self, name: str = CATALOG_NAME, **properties: str) -> None:
         lake = properties.pop("lake", None)
         if lake is not None:
-            # One lake is one catalog: its tables are registered under the name "wharf".
+            # One lake is one catalog: its tables are registered under the name "wharf". The
+            # catalog's tables are created by Wharf's migrations, under their lock, not by PyIceberg.
+            root = Path(lake)
+            root.mkdir(parents=True, exist_ok=True)
+            (root / "warehouse").mkdir(exist_ok=True)
             name = CATALOG_NAME
-            properties = {**lake_properties(Path(lake)), **properties}
+            properties = {**lake_properties(root), "init_catalog_tables": "false", **properties}
         self.events = Events()
         self.principal = Principal(properties.get("wharf.user") or default_user(), kind="external")
         self._open(name, properties)
+        if lake is not None:
+            from wharf.catalog import migrations
+
+            migrations.upgrade(self.engine)
 
     def _open(self, name: str, properties: dict[str, str]) -> None:
         import pyiceberg.catalog.sql as sql_module
@@ -130,6 +140,12 @@ class LakeCatalog(SqlCatalog):
             finally:
                 sql_module.create_engine = original  # type: ignore[attr-defined]  # PyIceberg's own import of it
 
+    def create_namespace(self, namespace: str | Identifier, properties: Properties = EMPTY_DICT) -> None:
+        try:
+            super().create_namespace(namespace, properties)
+        except IntegrityError as exc:  # created by another process since PyIceberg checked
+            raise NamespaceAlreadyExistsError(f"Namespace {namespace} already exists") from exc
+
     # --- the commit path ------------------------------------------------------------------------
 
     def _who(self) -> tuple[Principal, Statement | None]:
@@ -151,7 +167,7 @@ class LakeCatalog(SqlCatalog):
             updates=updates,
             requirements=requirements,
             io=table.io,
-            start=self._empty_table_metadata() if creating else None,
+            start=compat.empty_table_metadata(self) if creating else None,
         )
         self._gate(change)
         try:
@@ -206,7 +222,7 @@ class LakeCatalog(SqlCatalog):
         from pyiceberg.serializers import FromInputFile
 
         principal, statement = self._who()
-        io = self._load_file_io(location=metadata_location)
+        io = compat.catalog_file_io(self, metadata_location)
         metadata = FromInputFile.table_metadata(io.new_input(metadata_location))
         label = _label(Catalog.identifier_to_tuple(identifier))
         change = TableChange("register", label, principal, statement, base=metadata, io=io)

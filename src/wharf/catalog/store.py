@@ -10,7 +10,6 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from wharf.catalog import migrations
 from wharf.catalog.lake_catalog import LakeCatalog
 
 DEFAULT_NAMESPACE = "default"
@@ -23,13 +22,10 @@ def open_catalog(root: Path, *, user: str | None = None) -> LakeCatalog:
     Applies pending metadata migrations, records the lake's owner (``user``, the first one to
     open it) and makes sure the ``default`` namespace exists.
     """
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "warehouse").mkdir(exist_ok=True)
     properties = {"lake": str(root)}
     if user is not None:
         properties["wharf.user"] = user
-    catalog = LakeCatalog(**properties)
-    migrations.upgrade(catalog.engine)
+    catalog = LakeCatalog(**properties)  # creates the directory and applies pending migrations
     claim_owner(catalog.engine, catalog.principal.name)
     try:
         catalog.create_namespace_if_not_exists(DEFAULT_NAMESPACE)

@@ -26,13 +26,13 @@ from pyiceberg.transforms import (
 from pyiceberg.types import NestedField
 from sqlglot import exp
 
+from wharf import pyiceberg_compat as compat
 from wharf.errors import AlreadyExists, InvalidArgument, NotFound, SchemaMismatch, UnsupportedStatement
 from wharf.result import Result
 from wharf.sql.context import Context
 from wharf.sql.executor import handles, run_duckdb
 from wharf.sql.parser import TokenStream, extension
 from wharf.sql.pipeline import compile_query, resolve_reference
-from wharf.tables import pyiceberg_compat as compat
 from wharf.tables.commit import conform, private
 from wharf.tables.loader import split_name
 from wharf.tables.types import check_promotion, sql_type_to_iceberg

@@ -79,10 +79,7 @@ def resolve_pass(expression: exp.Expression, c: Compilation) -> exp.Expression:
 def qualify_pass(expression: exp.Expression, c: Compilation) -> exp.Expression:
     if not c.references:
         return expression
-    result = qualify.qualified_copy(expression, c.references, _registered_schemas(c.ctx))
-    if result is not None:
-        c.qualified, c.schema = result
-        qualify.annotate(c.qualified, c.references)
+    qualify.qualify_references(expression, c, _registered_schemas(c.ctx))
     return expression
 
 
@@ -128,14 +125,16 @@ def compile_query(
     targets: Sequence[Reference] = (),
     branch_default: bool = True,
     passes: Sequence[Pass] = PASSES,
+    copy: bool = True,
 ) -> Compilation:
     """Run the passes over (a copy of) ``expression``: DuckDB SQL in ``.sql``, references in ``.references``.
 
     ``targets`` are references resolved and planned before (DML targets): a table node whose
     meta names one of them (``REF_META`` = its position) is generated from it as it is.
+    ``copy=False`` lets the passes rewrite ``expression`` itself (a statement's own parsed tree).
     """
     c = Compilation(ctx, list(targets), branch_default=branch_default)
-    tree: exp.Expression = expression.copy()  # type: ignore[assignment]  # sqlglot statements are Expressions
+    tree: exp.Expression = expression.copy() if copy else expression  # type: ignore[assignment]  # statements are Expressions
     for run in passes:
         tree = run(tree, c)
     record_reads(ctx, c.references)

@@ -19,6 +19,10 @@ unset and planning falls back to the syntactic rule (qualified columns, or a sin
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlglot import exp
 from sqlglot.optimizer.qualify import qualify as sqlglot_qualify
@@ -28,9 +32,70 @@ from wharf.sql.references import REF_META, Reference
 from wharf.tables import predicates
 from wharf.tables.types import iceberg_to_duckdb
 
+if TYPE_CHECKING:
+    from wharf.sql.pipeline import Compilation
+
 log = logging.getLogger(__name__)
 
 SYNTHETIC = "__wharf_t{}"  # the name each Wharf reference gets in the copy (one schema per reference)
+
+
+@dataclass(frozen=True)
+class Qualification:
+    """What the pass found for one statement shape (shared between statements: never mutated)."""
+
+    qualified: exp.Expression | None
+    schema: dict[str, object]
+    columns: tuple[tuple[str, ...] | None, ...]
+    pushdown: tuple[list[exp.Expr] | None, ...]
+
+
+# Statements of the same shape over the same table schemas qualify the same way: dashboards and
+# jobs repeat their statements, and sqlglot's qualification costs more than everything else in
+# the pipeline. Keyed by the statement's structure (sqlglot hashes and compares the tree) and the
+# schema each reference reads with.
+_CACHE: OrderedDict[tuple[object, ...], Qualification] = OrderedDict()
+_CACHE_MAX = 512
+_CACHE_LOCK = threading.Lock()
+
+
+def qualify_references(expression: exp.Expression, c: Compilation, extra_schemas: dict[str, dict[str, str]]) -> None:
+    """Fill ``columns`` and ``pushdown`` of ``c.references`` (and the compilation's qualified copy)."""
+    refs = c.references
+    key = (
+        expression,
+        tuple((r.label, r.metadata, r.schema.schema_id if r.schema is not None else None, r.alias) for r in refs),
+        tuple((name, tuple(columns)) for name, columns in sorted(extra_schemas.items())),
+    )
+    with _CACHE_LOCK:
+        found = _CACHE.get(key)
+        if found is not None:
+            _CACHE.move_to_end(key)
+    if found is None:
+        found = _qualify(expression, refs, extra_schemas)
+        # The live tree is rewritten by later passes: the cache keeps its own copy as the key.
+        stored = (expression.copy(), *key[1:])
+        with _CACHE_LOCK:
+            _CACHE[stored] = found
+            if len(_CACHE) > _CACHE_MAX:
+                _CACHE.popitem(last=False)
+    c.qualified, c.schema = found.qualified, dict(found.schema)
+    for ref, columns, pushdown in zip(refs, found.columns, found.pushdown, strict=True):
+        if ref.columns is None:
+            ref.columns = columns
+        if ref.pushdown is None:
+            ref.pushdown = pushdown
+
+
+def _qualify(expression: exp.Expression, refs: list[Reference], extra_schemas: dict[str, dict[str, str]]) -> Qualification:
+    # Work on throw-away references: the result is shared by every statement of this shape.
+    scratch = [Reference(r.node, r.namespace, r.name, r.table, r.version, r.metadata, schema=r.schema) for r in refs]
+    result = qualified_copy(expression, scratch, extra_schemas)
+    if result is None:
+        return Qualification(None, {}, tuple(None for _ in refs), tuple(None for _ in refs))
+    qualified, schema = result
+    annotate(qualified, scratch)
+    return Qualification(qualified, schema, tuple(r.columns for r in scratch), tuple(r.pushdown for r in scratch))
 
 
 def qualified_copy(

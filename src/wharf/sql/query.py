@@ -15,7 +15,7 @@ BATCH_ROWS = 122_880  # DuckDB's row-group size: batches line up with its vector
 @handles(exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Values, kind="select")
 def run_query(ctx: Context, node: exp.Expression) -> Result:
     """Compile every table reference through the pipeline, run the query in DuckDB, stream Arrow batches."""
-    compiled = compile_query(ctx, node)
+    compiled = compile_query(ctx, node, copy=False)  # the parser gave this statement its own tree
     ctx.lineage = compiled.lineage()
     cursor = run_duckdb(ctx.con, compiled.sql)
     if compiled.registered:

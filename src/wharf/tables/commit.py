@@ -32,8 +32,8 @@ from pyiceberg.table.refs import MAIN_BRANCH
 from pyiceberg.table.snapshots import Operation, Snapshot
 from pyiceberg.table.update import TableUpdate
 
+from wharf import pyiceberg_compat as compat
 from wharf.errors import ConflictError, SchemaMismatch
-from wharf.tables import pyiceberg_compat as compat
 
 
 def private(table: Table) -> Table:

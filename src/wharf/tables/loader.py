@@ -9,6 +9,7 @@ from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.table import Table
 from sqlalchemy import text
 
+from wharf import pyiceberg_compat as compat
 from wharf.errors import NotFound
 
 
@@ -23,7 +24,7 @@ def split_name(name: str | tuple[str, ...], default_namespace: str = "default") 
 
 
 _LOOKUP = text(
-    "SELECT metadata_location FROM iceberg_tables "
+    f"SELECT metadata_location FROM {compat.SQL_CATALOG_TABLE} "
     "WHERE catalog_name = :catalog AND table_namespace = :namespace AND table_name = :name"
 )
 

@@ -22,7 +22,7 @@ from pyiceberg.table.update import (
 )
 from pyiceberg.types import NestedField
 
-from wharf.tables import pyiceberg_compat as compat
+from wharf import pyiceberg_compat as compat
 from wharf.tables.commit import commit_files, conform, private, remove_files, write_data_files
 from wharf.tables.scan import ScanPlanner
 

@@ -20,8 +20,8 @@ from pyiceberg.table.snapshots import Operation, Snapshot, ancestors_of
 from pyiceberg.table.update import RemoveSnapshotRefUpdate, RemoveSnapshotsUpdate, SetSnapshotRefUpdate, TableUpdate
 from pyiceberg.table.update.snapshot import ManageSnapshots
 
+from wharf import pyiceberg_compat as compat
 from wharf.errors import AlreadyExists, ConflictError, InvalidArgument, NotFound, UnsupportedStatement, ValidationError
-from wharf.tables import pyiceberg_compat as compat
 from wharf.tables.commit import commit_files, private
 from wharf.tables.refs import table_label
 

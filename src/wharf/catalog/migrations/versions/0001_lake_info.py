@@ -1,7 +1,12 @@
-"""Lake identity: ``wharf_lake`` holds the lake's id, creation time and owner.
+"""The catalog's tables and the lake's identity.
 
-Lakes created before Wharf used Alembic already have ``wharf_lake`` (and a ``wharf_migrations``
-bookkeeping table, which Alembic's ``alembic_version`` replaces): the table is adopted as is.
+- PyIceberg's SQL-catalog tables (``iceberg_tables``, ``iceberg_namespace_properties``), from
+  PyIceberg's own definitions: created here, under the migration lock, because PyIceberg's own
+  "create if absent" races when several processes open a new lake at once.
+- ``wharf_lake``: the lake's id, creation time and owner.
+
+Lakes created before Wharf used Alembic already have these tables (and a ``wharf_migrations``
+bookkeeping table, which Alembic's ``alembic_version`` replaces): they are adopted as they are.
 
 Revision ID: 0001
 Revises:
@@ -22,7 +27,10 @@ depends_on = None
 
 
 def upgrade() -> None:
+    from pyiceberg.catalog.sql import SqlCatalogBaseTable
+
     bind = op.get_bind()
+    SqlCatalogBaseTable.metadata.create_all(bind, checkfirst=True)
     existing = set(sa.inspect(bind).get_table_names())
     if "wharf_lake" not in existing:
         op.create_table(

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, TypeVar
 
 import pyarrow as pa
+from pyiceberg.catalog import MetastoreCatalog
+from pyiceberg.io import FileIO
 from pyiceberg.io.pyarrow import _ConvertToIcebergWithoutIDs, _dataframe_to_data_files, visit_pyarrow
 from pyiceberg.manifest import DataFile, ManifestWriter, write_manifest
 from pyiceberg.partitioning import PartitionSpec
@@ -39,12 +40,16 @@ from pyiceberg.types import NestedField
 from pyiceberg.utils.datetime import datetime_to_millis
 
 __all__ = [
+    "SQL_CATALOG_COLUMNS",
+    "SQL_CATALOG_TABLE",
     "FastAppend",
     "MemoizedTransaction",
     "Overwrite",
     "SnapshotProducer",
     "apply_updates",
     "arrow_to_iceberg_fields",
+    "catalog_file_io",
+    "empty_table_metadata",
     "stage",
     "staged",
     "write_data_files",
@@ -180,6 +185,21 @@ def staged(producer_class: type[_Producer]) -> type[_Producer]:
     return Staged
 
 
-def producers_of(tx: Transaction) -> Iterator[_SnapshotProducer[Any]]:
-    """The snapshot producers registered on a transaction (for their written manifests)."""
-    yield from tx._snapshot_producers
+def empty_table_metadata(catalog: MetastoreCatalog) -> TableMetadata:
+    """The metadata a new table's creation updates apply to (what the catalog itself starts from).
+
+    Private because only the catalog's commit uses it; Wharf's commit path needs it to show a
+    gate the metadata a ``CREATE TABLE`` would produce.
+    """
+    return catalog._empty_table_metadata()
+
+
+def catalog_file_io(catalog: MetastoreCatalog, location: str) -> FileIO:
+    """The catalog's file IO for ``location`` (to read a metadata file before registering it)."""
+    return catalog._load_file_io(location=location)
+
+
+# Columns of PyIceberg's SQL-catalog table that the table loader reads with one plain SQL query
+# (the ORM costs more than the query). Checked by the canary test.
+SQL_CATALOG_TABLE = "iceberg_tables"
+SQL_CATALOG_COLUMNS = ("catalog_name", "table_namespace", "table_name", "metadata_location")

@@ -1,4 +1,4 @@
-"""Canary for the private PyIceberg names Wharf relies on (``wharf.tables.pyiceberg_compat``).
+"""Canary for the private PyIceberg names Wharf relies on (``wharf.pyiceberg_compat``).
 
 When PyIceberg is upgraded and one of these changes, this file fails with the name and what
 changed, instead of a commit failing somewhere in a user's job.
@@ -14,7 +14,7 @@ import pytest
 from pyiceberg.table.update import AddSnapshotUpdate, SetPropertiesUpdate, SetSnapshotRefUpdate, update_table_metadata
 
 import wharf
-from wharf.tables import pyiceberg_compat as compat
+from wharf import pyiceberg_compat as compat
 
 # (module, name, the parameters Wharf passes or overrides)
 PRIVATE_CALLABLES = [
@@ -29,6 +29,8 @@ PRIVATE_CALLABLES = [
     ("pyiceberg.table.update.snapshot", "_SnapshotProducer._commit", set()),
     ("pyiceberg.table.update.snapshot", "_OverwriteFiles.new_manifest_writer", {"spec"}),
     ("pyiceberg.table", "Transaction._stage", {"updates", "requirements"}),
+    ("pyiceberg.catalog", "MetastoreCatalog._empty_table_metadata", set()),
+    ("pyiceberg.catalog", "MetastoreCatalog._load_file_io", {"location"}),
 ]
 PRIVATE_ATTRIBUTES = [
     ("pyiceberg.table.update", "_TableMetadataUpdateContext", "has_changes"),
@@ -145,3 +147,10 @@ def test_metadata_files_match_what_pyiceberg_writes(lake: wharf.Lakehouse, tmp_p
 
     wharf_table = lake.catalog.load_table("default.w")
     assert shape(wharf_table.metadata_location) == shape(p.metadata_location)
+
+
+def test_the_sql_catalog_table_the_loader_reads(lake: wharf.Lakehouse) -> None:
+    import sqlalchemy
+
+    columns = {c["name"] for c in sqlalchemy.inspect(lake.catalog.engine).get_columns(compat.SQL_CATALOG_TABLE)}
+    assert set(compat.SQL_CATALOG_COLUMNS) <= columns
