@@ -21,6 +21,7 @@ BENCHMARKS: dict[str, str] = {
     "merge": "MERGE 1%/10% into 1M/10M rows, UPDATE/DELETE 1%: vs PyIceberg and DuckDB COPY; --scale × 1M/10M rows",
     "ingest": "10M-row append and 1,000 small appends: vs pyarrow write_table and PyIceberg; --scale × 10M / 1,000",
     "memory": "peak RSS of scan queries: Wharf vs DuckDB on the same Parquet; --scale = TPC-H SF (1)",
+    "concurrency": "8 processes × 25 appends / disjoint updates on one table vs one process doing them all; --scale × 25",
 }
 
 

@@ -31,6 +31,7 @@ PRIVATE_CALLABLES = [
     ("pyiceberg.table", "Transaction._stage", {"updates", "requirements"}),
     ("pyiceberg.catalog", "MetastoreCatalog._empty_table_metadata", set()),
     ("pyiceberg.catalog", "MetastoreCatalog._load_file_io", {"location"}),
+    ("pyiceberg.catalog", "MetastoreCatalog._write_metadata", {"metadata", "io", "metadata_path"}),
 ]
 PRIVATE_ATTRIBUTES = [
     ("pyiceberg.table.update", "_TableMetadataUpdateContext", "has_changes"),

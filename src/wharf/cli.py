@@ -34,7 +34,7 @@ from rich.table import Table as RichTable
 from rich.text import Text
 
 from wharf import __version__
-from wharf.errors import InvalidArgument, NotFound, WharfError
+from wharf.errors import InternalError, InvalidArgument, NotFound, WharfError
 from wharf.lakehouse import Lakehouse, default_path
 
 if TYPE_CHECKING:
@@ -99,7 +99,11 @@ def report_error(exc: BaseException, debug: bool) -> None:
     err = _err()
     if debug:
         err.print(Text("".join(traceback.format_exception(exc)), style="dim"))
-    if isinstance(exc, WharfError):
+    if isinstance(exc, InternalError):
+        err.print(Text(f"Internal error: {exc.message}", style="bold red"))
+        if not debug:
+            err.print(Text("This is a bug in Wharf; run again with --debug to see the traceback.", style="yellow"))
+    elif isinstance(exc, WharfError):
         err.print(Text(f"{type(exc).__name__}: {exc.message}", style="bold red"))
         if exc.hint:
             err.print(Text(f"Hint: {exc.hint}", style="yellow"))
@@ -227,9 +231,26 @@ def _text_safe(batch: pa.RecordBatch) -> pa.RecordBatch:
 
 
 @contextmanager
+def _atomic(output: Path, mode: str) -> Iterator[IO[Any]]:
+    """Write ``output`` through a temporary file beside it, renamed into place only when complete.
+
+    A query that fails part-way (or an interrupted process) leaves no partial file behind, and an
+    existing file is replaced only by a complete one.
+    """
+    temporary = output.with_name(f".{output.name}.{os.getpid()}.partial")
+    try:
+        with open(temporary, mode) if "b" in mode else open(temporary, mode, encoding="utf-8") as f:
+            yield f
+        os.replace(temporary, output)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+
+
+@contextmanager
 def _binary_sink(output: Path | None) -> Iterator[IO[bytes]]:
     if output is not None:
-        with open(output, "wb") as f:
+        with _atomic(output, "wb") as f:
             yield f
         return
     sys.stdout.flush()
@@ -244,7 +265,7 @@ def write_result(result: Result, fmt: Format, output: Path | None, max_rows: int
         if output is None:
             _out().print(rendered)
         else:
-            with open(output, "w", encoding="utf-8") as f:
+            with _atomic(output, "w") as f:
                 Console(file=f, width=200, highlight=False).print(rendered)
         return -1
     if fmt is Format.parquet and output is None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib
 import os
 import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import duckdb
@@ -48,15 +49,17 @@ def connect_duckdb(threads: int | None = None) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def connect_governed(root: Path, threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB that can touch no file outside ``root`` and no network, with its settings locked."""
+def connect_governed(root: Path, extra: Sequence[str] = (), threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB that can touch no file outside ``root`` (and ``extra`` directories) and no
+    network, with its settings locked."""
     con = connect_duckdb(threads)
     base = str(root.resolve())
     spill = Path(base) / ".duckdb_tmp"
+    allowed = ", ".join(_quote(d.rstrip(os.sep) + os.sep) for d in [base, *extra])
     # Order matters: allowed directories can only be set while external access is still on, and
     # nothing at all can be set once the configuration is locked.
     con.execute(f"SET temp_directory = {_quote(str(spill))}")
-    con.execute(f"SET allowed_directories = [{_quote(base + os.sep)}]")
+    con.execute(f"SET allowed_directories = [{allowed}]")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con
@@ -65,8 +68,9 @@ def connect_governed(root: Path, threads: int | None = None) -> duckdb.DuckDBPyC
 class Engines:
     """The DuckDB databases of one lake (the governed one is created on first use)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, extra_directories: Callable[[], Sequence[str]] = tuple) -> None:
         self.root = root
+        self.extra_directories = extra_directories
         self.open = connect_duckdb()
         self._governed: duckdb.DuckDBPyConnection | None = None
         self._lock = threading.Lock()
@@ -75,8 +79,16 @@ class Engines:
     def governed(self) -> duckdb.DuckDBPyConnection:
         with self._lock:
             if self._governed is None:
-                self._governed = connect_governed(self.root)
+                self._governed = connect_governed(self.root, self.extra_directories())
             return self._governed
+
+    def reset_governed(self) -> None:
+        """Build the governed database anew on next use (its allowed directories changed).
+
+        Statements already running keep their connection to the old one until they finish.
+        """
+        with self._lock:
+            self._governed = None
 
     def database_for(self, principal: Principal) -> duckdb.DuckDBPyConnection:
         """The database ``principal``'s statements run on."""

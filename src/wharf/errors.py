@@ -15,7 +15,11 @@
     ├── ValidationError              status 409: an operation's precondition fails (not an ancestor, …)
     ├── CommitRejected               status 422: a commit gate (quality, governance) refused a change
     ├── AccessDenied                 status 403: the principal may not do this
-    └── MissingExtra                 status 500: an optional dependency is not installed
+    ├── StorageError                 status 500: a file could not be read or written (disk, permissions)
+    ├── CatalogUnavailable           status 503: the metadata database could not be reached or is locked
+    ├── ResourceExhausted            status 503: out of memory, or interrupted
+    ├── MissingExtra                 status 500: an optional dependency is not installed
+    └── InternalError                status 500: a bug in Wharf (an unexpected exception, wrapped)
 
 Messages say what failed, on which object, where (line/column for SQL), and how to fix it.
 """
@@ -141,6 +145,30 @@ class AccessDenied(WharfError):
     status = 403
 
 
+class StorageError(WharfError):
+    """A file of the lake could not be read or written (disk full, permissions, a missing file)."""
+
+    status = 500
+
+
+class CatalogUnavailable(WharfError):
+    """The metadata database could not be reached, or stayed locked longer than the busy timeout."""
+
+    status = 503
+
+
+class ResourceExhausted(WharfError):
+    """The statement ran out of memory, or was interrupted."""
+
+    status = 503
+
+
+class InternalError(WharfError):
+    """An exception Wharf did not expect: a bug. The original exception is chained as ``__cause__``."""
+
+    status = 500
+
+
 class MissingExtra(WharfError):
     """An optional dependency is missing; the message names the ``pip install`` to run."""
 
@@ -150,15 +178,19 @@ class MissingExtra(WharfError):
 __all__ = [
     "AccessDenied",
     "AlreadyExists",
+    "CatalogUnavailable",
     "CommitRejected",
     "ConflictError",
+    "InternalError",
     "InvalidArgument",
     "MergeCardinalityError",
     "MissingExtra",
     "NotFound",
+    "ResourceExhausted",
     "SchemaMismatch",
     "SqlError",
     "SqlParseError",
+    "StorageError",
     "UnsupportedStatement",
     "ValidationError",
     "WharfError",

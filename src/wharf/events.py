@@ -82,6 +82,7 @@ class StatementEvent:
     rows: int | None
     outcome: str
     error: str | None = None
+    retries: int = 0  # commit attempts this statement repeated because another commit landed first
     _lineage: Callable[[], Mapping[str, tuple[str, ...]]] | None = field(default=None, repr=False, compare=False)
 
     def column_lineage(self) -> Mapping[str, tuple[str, ...]]:

@@ -23,7 +23,7 @@ from sqlglot import exp
 
 from wharf.catalog import LakeCatalog, lake_owner, open_catalog
 from wharf.engine import Engines
-from wharf.errors import AlreadyExists, InvalidArgument
+from wharf.errors import AccessDenied, AlreadyExists, InvalidArgument
 from wharf.events import Events, StatementEvent
 from wharf.principal import Principal, default_user
 from wharf.result import Result
@@ -31,6 +31,7 @@ from wharf.sql import execute, parse
 from wharf.sql.context import Context, Session
 from wharf.sql.executor import statement_kind
 from wharf.sql.policy import Policy
+from wharf.sql.translate import translate
 from wharf.statement import Statement, running
 from wharf.tables.loader import TableLoader, split_name
 from wharf.tables.scan import ScanPlanner
@@ -58,12 +59,18 @@ class Runtime:
         self.owner = lake_owner(self.catalog.engine) or self.catalog.principal.name
         self.loader = TableLoader(self.catalog)
         self.planner = ScanPlanner()
-        self.engines = Engines(path)
+        self.engines = Engines(path, self._local_locations)
         self.policies: list[Policy] = []
 
     @property
     def events(self) -> Events:
         return self.catalog.events
+
+    def _local_locations(self) -> list[str]:
+        """Registered external locations on the local file system (the governed engine may read them)."""
+        locations = self.catalog.locations
+        registered = locations.registered() if locations is not None else []
+        return [loc.removeprefix("file://") for loc in registered if loc.startswith("file://")]
 
     def principal(self, user: str | None) -> Principal:
         """The principal for ``user`` (None: the lake owner)."""
@@ -141,6 +148,24 @@ class Lakehouse:
             principal = self._runtime.principal(user) if user is not None else self.principal
         return Lakehouse(runtime=self._runtime, principal=principal)
 
+    def register_location(self, location: str) -> str:
+        """Let tables live in ``location`` (a directory or bucket prefix outside the warehouse); lake owner only.
+
+        Returns the location as stored (normalised). Tables may then be created there
+        (``CREATE TABLE … LOCATION``) or point their ``write.data.path`` into it.
+        """
+        if not self.principal.is_owner:
+            raise AccessDenied(
+                f"{self.principal.name} may not register locations", hint="only the lake's owner registers locations"
+            )
+        normal = self.catalog.register_location(location, self.principal.name)
+        self._runtime.engines.reset_governed()
+        return normal
+
+    def locations(self) -> list[str]:
+        """The external locations registered on this lake (the warehouse is always allowed)."""
+        return self.catalog.locations.registered() if self.catalog.locations is not None else []
+
     def add_policy(self, policy: Policy) -> None:
         """Register a policy for the reference pipeline's policy pass (governance builds on this)."""
         self._runtime.policies.append(policy)
@@ -154,15 +179,22 @@ class Lakehouse:
         the text in that dialect; Iceberg syntax (``FOR VERSION AS OF``, ``CALL``, branches)
         works in every dialect. Each statement commits at most one snapshot, or nothing.
         """
-        statements = parse(text, dialect or self._session.dialect)
+        try:
+            statements = parse(text, dialect or self._session.dialect)
+        except Exception as exc:
+            raise translate(exc, text) from exc
         if not statements:
             raise InvalidArgument("No SQL statement to run")
         result = Result()
         for parsed in statements:
-            node = _bind(parsed.node, params) if params is not None else parsed.node
+            try:
+                node = _bind(parsed.node, params) if params is not None else parsed.node
+            except Exception as exc:
+                raise translate(exc, parsed.text) from exc
             statement = Statement(parsed.text, self.principal, kind=statement_kind(node))
             with self._statement(statement) as ctx:
                 result = execute(ctx, node)
+                result.translate = lambda exc, text=parsed.text: translate(exc, text)
                 ctx.result = result
         return result
 
@@ -174,7 +206,13 @@ class Lakehouse:
         try:
             with running(statement):
                 yield ctx
-        except BaseException as exc:
+        except Exception as exc:
+            # The statement boundary: whatever escaped is translated to a Wharf error here, once.
+            error = translate(exc, statement.text)
+            if error is exc:
+                raise
+            raise error from exc
+        except BaseException as exc:  # KeyboardInterrupt, SystemExit: not errors of the statement
             error = exc
             raise
         finally:
@@ -193,6 +231,7 @@ class Lakehouse:
             rows=rows,
             outcome="ok" if error is None else "error",
             error=None if error is None else f"{type(error).__name__}: {error}",
+            retries=statement.retries,
             _lineage=ctx.lineage,
         )
         self.events.emit("on_statement", event)

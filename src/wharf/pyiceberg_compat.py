@@ -50,6 +50,7 @@ __all__ = [
     "arrow_to_iceberg_fields",
     "catalog_file_io",
     "empty_table_metadata",
+    "write_metadata_file",
     "stage",
     "staged",
     "write_data_files",
@@ -192,6 +193,11 @@ def empty_table_metadata(catalog: MetastoreCatalog) -> TableMetadata:
     gate the metadata a ``CREATE TABLE`` would produce.
     """
     return catalog._empty_table_metadata()
+
+
+def write_metadata_file(metadata: TableMetadata, io: FileIO, path: str) -> None:
+    """Write a ``metadata.json`` as PyIceberg's catalogs do (their private static ``_write_metadata``)."""
+    MetastoreCatalog._write_metadata(metadata, io, path)
 
 
 def catalog_file_io(catalog: MetastoreCatalog, location: str) -> FileIO:

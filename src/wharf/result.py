@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -42,6 +43,8 @@ class Result:
         self.message = message
         self.snapshot_id = snapshot_id
         self._keepalive: object = None  # whatever the stream reads from (a DuckDB cursor), kept alive with it
+        # Turns an exception raised while the stream is read (DuckDB computes lazily) into a Wharf error.
+        self.translate: Callable[[Exception], Exception] | None = None
 
     @property
     def schema(self) -> pa.Schema:
@@ -72,15 +75,31 @@ class Result:
             return
         reader, self._reader = self._reader, None
         if reader is None:
-            raise RuntimeError("This result's stream was already consumed; keep .to_arrow() to reuse it")
-        yield from reader
+            from wharf.errors import InvalidArgument
+
+            raise InvalidArgument("This result's stream was already consumed", hint="keep .to_arrow() to read it twice")
+        with self._translated():
+            yield from reader
 
     def to_arrow(self) -> pa.Table:
         """All rows as a ``pyarrow.Table`` (cached: calling it twice reads once)."""
         if self._table is None:
             reader, self._reader = self._reader, None
-            self._table = reader.read_all() if reader is not None else pa.table({})
+            with self._translated():
+                self._table = reader.read_all() if reader is not None else pa.table({})
         return self._table
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except Exception as exc:
+            if self.translate is None:
+                raise
+            translated = self.translate(exc)
+            if translated is exc:
+                raise
+            raise translated from exc
 
     def to_pandas(self) -> pd.DataFrame:
         return self.to_arrow().to_pandas()

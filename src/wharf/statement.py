@@ -75,6 +75,7 @@ class Statement:
     started: float = field(default_factory=time.perf_counter)
     reads: list[TableRead] = field(default_factory=list)
     writes: list[TableWrite] = field(default_factory=list)
+    retries: int = 0  # commit attempts repeated after a concurrent commit
 
     def record_read(self, read: TableRead) -> None:
         """Remember a table read (merging the columns of repeated reads of one snapshot)."""

@@ -354,7 +354,8 @@ def test_delete_all_then_reinsert_deleted_keys(mixed: wharf.Lakehouse) -> None:
 def test_positional_deletes_match_the_exact_data_file_path(lake: wharf.Lakehouse, tmp_path: Path) -> None:
     """Spark (Hadoop FileIO) writes ``file:/path`` URIs; a positional delete names the path exactly so."""
     t = seed(lake, "CREATE TABLE t (id BIGINT, name VARCHAR)")
-    local = tmp_path / "external.parquet"
+    local = lake.path.resolve() / "warehouse" / "default" / "t" / "data" / "external.parquet"  # inside the lake
+    local.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.table({"id": pa.array(range(5), pa.int64()), "name": [f"n{i}" for i in range(5)]}), local)
     t.add_files([f"file:{local}"])
     [f] = data_files(t)

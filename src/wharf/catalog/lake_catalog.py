@@ -21,6 +21,7 @@ gates: ``lake.catalog`` in-process, or PyIceberg in another process with
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from pathlib import Path
 from typing import Any
@@ -31,19 +32,28 @@ from pyiceberg.exceptions import CommitFailedException, NamespaceAlreadyExistsEr
 from pyiceberg.manifest import ManifestEntryStatus
 from pyiceberg.partitioning import UNPARTITIONED_PARTITION_SPEC, PartitionSpec
 from pyiceberg.schema import Schema
-from pyiceberg.table import CommitTableResponse, StagedTable, Table
+from pyiceberg.table import CommitTableResponse, CreateTableTransaction, StagedTable, Table
 from pyiceberg.table.snapshots import Snapshot, Summary
 from pyiceberg.table.sorting import UNSORTED_SORT_ORDER, SortOrder
-from pyiceberg.table.update import AddSnapshotUpdate, AssertCreate, TableRequirement, TableUpdate
+from pyiceberg.table.update import (
+    AddSnapshotUpdate,
+    AssertCreate,
+    SetLocationUpdate,
+    SetPropertiesUpdate,
+    TableRequirement,
+    TableUpdate,
+)
 from pyiceberg.typedef import EMPTY_DICT, Identifier, Properties
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from wharf import pyiceberg_compat as compat
 from wharf.catalog.changes import TableChange
-from wharf.errors import AlreadyExists, CommitRejected, WharfError
+from wharf.catalog.locations import PATH_PROPERTIES, Locations
+from wharf.errors import AlreadyExists, CommitRejected, InvalidArgument, WharfError
 from wharf.events import CommitEvent, Events, SnapshotAdded
+from wharf.identifiers import check_identifier
 from wharf.principal import Principal, default_user
 from wharf.statement import Statement, TableWrite, current
 
@@ -64,6 +74,10 @@ OWNED_PROPERTIES = (USER_PROPERTY, STATEMENT_ID_PROPERTY, STATEMENT_PROPERTY, IN
 SOURCE_SNAPSHOT_PROPERTY = "source-snapshot-id"
 
 _ENGINE_PATCH_LOCK = threading.Lock()
+# Metadata files the catalog wrote during the current commit_table call (removed if it fails).
+_WRITTEN_METADATA: contextvars.ContextVar[list[tuple[Any, str]] | None] = contextvars.ContextVar(
+    "wharf_written_metadata", default=None
+)
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -116,6 +130,9 @@ class LakeCatalog(SqlCatalog):
             from wharf.catalog import migrations
 
             migrations.upgrade(self.engine)
+        warehouse = self.properties.get("warehouse")
+        # Containment: a Wharf lake's files stay in its warehouse or registered locations.
+        self.locations = Locations(self.engine, warehouse) if lake is not None and warehouse else None
 
     def _open(self, name: str, properties: dict[str, str]) -> None:
         import pyiceberg.catalog.sql as sql_module
@@ -141,10 +158,48 @@ class LakeCatalog(SqlCatalog):
                 sql_module.create_engine = original  # type: ignore[attr-defined]  # PyIceberg's own import of it
 
     def create_namespace(self, namespace: str | Identifier, properties: Properties = EMPTY_DICT) -> None:
+        check_identifier(Catalog.identifier_to_tuple(namespace), "namespace")
+        self._check_namespace_properties(properties)
         try:
             super().create_namespace(namespace, properties)
         except IntegrityError as exc:  # created by another process since PyIceberg checked
             raise NamespaceAlreadyExistsError(f"Namespace {namespace} already exists") from exc
+
+    def update_namespace_properties(
+        self, namespace: str | Identifier, removals: set[str] | None = None, updates: Properties = EMPTY_DICT
+    ) -> Any:
+        self._check_namespace_properties(updates)
+        return super().update_namespace_properties(namespace, removals, updates)
+
+    def _check_namespace_properties(self, properties: Properties) -> None:
+        if self.locations is not None and properties.get("location"):
+            self.locations.check(properties["location"], "Namespace location")
+
+    def create_table_transaction(
+        self,
+        identifier: str | Identifier,
+        schema: Schema | Any,
+        location: str | None = None,
+        partition_spec: PartitionSpec = UNPARTITIONED_PARTITION_SPEC,
+        sort_order: SortOrder = UNSORTED_SORT_ORDER,
+        properties: Properties = EMPTY_DICT,
+    ) -> CreateTableTransaction:
+        """Check the name and the locations *before* anything is written (a CTAS writes its data first)."""
+        check_identifier(Catalog.identifier_to_tuple(identifier))
+        if self.locations is not None:
+            roots = self.locations.roots()
+            if location:
+                self.locations.check(location, "Table location", roots)
+            for key in PATH_PROPERTIES:
+                if properties.get(key):
+                    self.locations.check(properties[key], f"Table property {key}", roots)
+        return super().create_table_transaction(identifier, schema, location, partition_spec, sort_order, properties)
+
+    def register_location(self, location: str, by: str) -> str:
+        """Allow tables in ``location`` (a directory or bucket prefix outside the warehouse)."""
+        if self.locations is None:
+            raise InvalidArgument("This catalog is not a Wharf lake: it has no locations to register")
+        return self.locations.register(location, by)
 
     # --- the commit path ------------------------------------------------------------------------
 
@@ -158,6 +213,8 @@ class LakeCatalog(SqlCatalog):
         principal, statement = self._who()
         creating = isinstance(table, StagedTable) or any(isinstance(r, AssertCreate) for r in requirements)
         updates = _stamp(updates, principal, statement)
+        if self.locations is not None:
+            self._contain(table, creating, updates, statement is None)
         change = TableChange(
             kind="create" if creating else "update",
             table=_label(table.name()),
@@ -170,10 +227,16 @@ class LakeCatalog(SqlCatalog):
             start=compat.empty_table_metadata(self) if creating else None,
         )
         self._gate(change)
+        written: list[tuple[Any, str]] = []
+        token = _WRITTEN_METADATA.set(written)
         try:
             response = super().commit_table(table, requirements, updates)
-        except (TableAlreadyExistsError, CommitFailedException) as exc:
-            if not creating:
+        except (TableAlreadyExistsError, CommitFailedException, OperationalError) as exc:
+            # These guarantee the commit did not land: the metadata file written for it is nobody's.
+            # (After any other exception the outcome is unknown, and the file stays for maintenance.)
+            for io, path in written:
+                _delete(io, path)
+            if not creating or isinstance(exc, OperationalError):
                 raise  # PyIceberg retries an update on a fresh base, reusing its data files
             # Another client created the table first: this creation never lands (it is not retried).
             discard_written_files(change)
@@ -181,9 +244,17 @@ class LakeCatalog(SqlCatalog):
                 f"Table {change.table} already exists: another statement created it concurrently",
                 hint="nothing was committed; use CREATE TABLE IF NOT EXISTS, or write to the existing table",
             ) from exc
-        previous = None if creating else table.metadata_location
-        self._announce(change, response.metadata_location, previous)
+        finally:
+            _WRITTEN_METADATA.reset(token)
+        self._announce(change, response.metadata_location, None if creating else table.metadata_location)
         return response
+
+    def _write_metadata(self, metadata: Any, io: Any, metadata_path: str) -> None:  # type: ignore[override]
+        """PyIceberg's metadata writer, remembering the file for ``commit_table`` to remove if the commit fails."""
+        compat.write_metadata_file(metadata, io, metadata_path)
+        written = _WRITTEN_METADATA.get()
+        if written is not None:
+            written.append((io, metadata_path))
 
     def create_table(
         self,
@@ -198,6 +269,34 @@ class LakeCatalog(SqlCatalog):
         self.create_table_transaction(identifier, schema, location, partition_spec, sort_order, properties).commit_transaction()
         return self.load_table(identifier)
 
+    def _contain(self, table: Table, creating: bool, updates: tuple[TableUpdate, ...], external: bool) -> None:
+        """Refuse a change that would put any of the table's files outside the allowed roots."""
+        assert self.locations is not None
+        roots = self.locations.roots()
+        check = self.locations.check
+        if creating:
+            check(table.metadata.location, "Table location", roots)
+            for key in PATH_PROPERTIES:
+                if table.metadata.properties.get(key):
+                    check(table.metadata.properties[key], f"Table property {key}", roots)
+        for u in updates:
+            if isinstance(u, SetLocationUpdate):
+                check(u.location, "Table location", roots)
+            elif isinstance(u, SetPropertiesUpdate):
+                for key in PATH_PROPERTIES:
+                    if u.updates.get(key):
+                        check(u.updates[key], f"Table property {key}", roots)
+            elif isinstance(u, AddSnapshotUpdate) and external:
+                # A client writes its own files: each must lie inside the allowed roots too.
+                check(u.snapshot.manifest_list, "Manifest list", roots)
+                for manifest in u.snapshot.manifests(table.io):
+                    check(manifest.manifest_path, "Manifest", roots)
+                    if manifest.added_snapshot_id != u.snapshot.snapshot_id:
+                        continue
+                    for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
+                        if entry.snapshot_id == u.snapshot.snapshot_id:
+                            check(entry.data_file.file_path, "Data file", roots)
+
     def drop_table(self, identifier: str | Identifier) -> None:
         table = self.load_table(identifier)
         principal, statement = self._who()
@@ -207,6 +306,7 @@ class LakeCatalog(SqlCatalog):
         self._announce(change, None, table.metadata_location)
 
     def rename_table(self, from_identifier: str | Identifier, to_identifier: str | Identifier) -> Table:
+        check_identifier(Catalog.identifier_to_tuple(to_identifier))
         table = self.load_table(from_identifier)
         principal, statement = self._who()
         new_name = _label(Catalog.identifier_to_tuple(to_identifier))
@@ -222,8 +322,16 @@ class LakeCatalog(SqlCatalog):
         from pyiceberg.serializers import FromInputFile
 
         principal, statement = self._who()
+        check_identifier(Catalog.identifier_to_tuple(identifier))
         io = compat.catalog_file_io(self, metadata_location)
         metadata = FromInputFile.table_metadata(io.new_input(metadata_location))
+        if self.locations is not None:
+            roots = self.locations.roots()
+            self.locations.check(metadata_location, "Metadata file", roots)
+            self.locations.check(metadata.location, "Table location", roots)
+            for key in PATH_PROPERTIES:
+                if metadata.properties.get(key):
+                    self.locations.check(metadata.properties[key], f"Table property {key}", roots)
         label = _label(Catalog.identifier_to_tuple(identifier))
         change = TableChange("register", label, principal, statement, base=metadata, io=io)
         self._gate(change)

@@ -76,13 +76,19 @@ def partition_spec(schema: Schema, items: list[exp.Expression]) -> PartitionSpec
         else:
             fname, args = _transform_call(item)
             if fname in _TRANSFORMS:
+                if len(args) != 1 or not isinstance(args[0], (exp.Column, exp.Identifier)):
+                    raise InvalidArgument(f"{fname}() takes one column, got {item.sql()}", hint=f"{fname}(ts)")
                 klass, suffix = _TRANSFORMS[fname]
                 column, transform = args[0].name, klass()
                 suffix = "_" + suffix
             elif fname in ("bucket", "truncate"):
                 if len(args) != 2:
-                    raise InvalidArgument(f"{fname}() takes (n, column), got {item.sql()}")
+                    raise InvalidArgument(f"{fname}() takes (n, column), got {item.sql()}", hint=f"{fname}(16, id)")
                 n_node, col_node = args if isinstance(args[0], exp.Literal) else args[::-1]
+                if not (isinstance(n_node, exp.Literal) and n_node.name.isdigit() and int(n_node.name) > 0):
+                    raise InvalidArgument(f"{fname}() needs a positive whole number, got {item.sql()}", hint=f"{fname}(16, id)")
+                if not isinstance(col_node, (exp.Column, exp.Identifier)):
+                    raise InvalidArgument(f"{fname}() needs a column, got {item.sql()}", hint=f"{fname}(16, id)")
                 n = int(n_node.name)
                 column = col_node.name
                 transform = BucketTransform(n) if fname == "bucket" else TruncateTransform(n)
@@ -122,19 +128,36 @@ def _transform_call(item: exp.Expression) -> tuple[str, list[exp.Expression]]:
     return item.key.lower(), [a for a in item.args.values() if isinstance(a, exp.Expression)]
 
 
-def _properties(create: exp.Create) -> tuple[list[exp.Expression], dict[str, str]]:
+_FORMATS = ("iceberg", "parquet")
+
+
+def _properties(create: exp.Create) -> tuple[list[exp.Expression], dict[str, str], str | None]:
+    """``PARTITIONED BY`` items, table properties and ``LOCATION`` of a CREATE TABLE."""
     partition: list[exp.Expression] = []
     props: dict[str, str] = {}
+    location: str | None = None
     properties = create.args.get("properties")
     for prop in properties.expressions if properties else []:
         if isinstance(prop, exp.PartitionedByProperty):
             inner = prop.this
             partition = list(inner.expressions) if isinstance(inner, (exp.Schema, exp.Tuple)) else [inner]
-        elif isinstance(prop, exp.Property):
-            props[prop.name] = prop.args["value"].name
         elif isinstance(prop, exp.FileFormatProperty):
-            continue
-    return partition, props
+            # USING iceberg (Spark), WITH (format = 'PARQUET') (Trino): the only formats Wharf writes.
+            fmt = prop.this.name if isinstance(prop.this, exp.Expression) else str(prop.this)
+            if fmt.lower() not in _FORMATS:
+                raise UnsupportedStatement(f"Wharf tables are Iceberg tables of Parquet files, not {fmt}", hint="USING iceberg")
+        elif isinstance(prop, exp.LocationProperty):
+            location = prop.this.name
+        elif isinstance(prop, exp.SchemaCommentProperty):
+            props["comment"] = prop.this.name
+        elif type(prop) is exp.Property and isinstance(prop.args.get("value"), exp.Expression):
+            props[prop.name] = prop.args["value"].name
+        else:
+            raise UnsupportedStatement(
+                f"CREATE TABLE option '{prop.sql()}' is not supported",
+                hint="use PARTITIONED BY (…), TBLPROPERTIES (…), LOCATION '…' or COMMENT '…'",
+            )
+    return partition, props, location
 
 
 def _schema_from_columns(defs: list[exp.ColumnDef]) -> Schema:
@@ -183,7 +206,7 @@ def run_create(ctx: Context, node: exp.Create) -> Result:
         return ok(f"Table {ns}.{name} already exists")
     if exists and not replace:
         raise AlreadyExists(f"Table {ns}.{name} already exists", hint="use CREATE TABLE IF NOT EXISTS or CREATE OR REPLACE TABLE")
-    partition_items, props = _properties(node)
+    partition_items, props, location = _properties(node)
     query = node.expression
     rows: pa.Table | None = None
     if query is not None:
@@ -203,15 +226,29 @@ def run_create(ctx: Context, node: exp.Create) -> Result:
         replace_table(existing, schema, spec, props, rows, f"{ns}.{name}")
         ctx.forget_table(ns, name)
         return ok(f"Replaced table {ns}.{name}")
-    create_table(ctx, (ns, name), schema, spec, props, rows)
+    try:
+        create_table(ctx, (ns, name), schema, spec, props, rows, location=location)
+    except AlreadyExists:
+        if node.args.get("exists"):  # created concurrently by another statement: IF NOT EXISTS holds
+            return ok(f"Table {ns}.{name} already exists")
+        raise
     return Result(pa.table({"status": [f"Created table {ns}.{name}"]}), rowcount=rows.num_rows if rows is not None else 0)
 
 
 def create_table(
-    ctx: Context, identifier: tuple[str, str], schema: Schema, spec: PartitionSpec, props: dict[str, str], rows: pa.Table | None
+    ctx: Context,
+    identifier: tuple[str, str],
+    schema: Schema,
+    spec: PartitionSpec,
+    props: dict[str, str],
+    rows: pa.Table | None,
+    *,
+    location: str | None = None,
 ) -> None:
     """Create a table, with its first rows if given (CTAS), as one catalog commit: all or nothing."""
-    tx = ctx.catalog.create_table_transaction(identifier, schema=schema, partition_spec=spec, properties=props)
+    tx = ctx.catalog.create_table_transaction(
+        identifier, schema=schema, location=location, partition_spec=spec, properties=props
+    )
     if rows is not None and rows.num_rows:
         tx.append(conform(rows, tx.table_metadata.schema(), table_name=".".join(identifier)))
     tx.commit_transaction()

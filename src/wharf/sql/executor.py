@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
 import duckdb
 
-from wharf.errors import SchemaMismatch, SqlError, UnsupportedStatement, WharfError
+from wharf.errors import UnsupportedStatement
 from wharf.result import Result
 from wharf.sql.context import Context
+from wharf.sql.translate import duckdb_error
 
 Handler = Callable[[Context, Any], Result]
 HANDLERS: dict[type, Handler] = {}
@@ -53,20 +53,6 @@ def execute(ctx: Context, node: Any) -> Result:
         hint="supported: SELECT, INSERT, INSERT OVERWRITE, UPDATE, DELETE, MERGE, CREATE/DROP/ALTER TABLE, "
         "CREATE/DROP SCHEMA, SHOW, DESCRIBE, SET/RESET, CALL system.* — see docs/sql.md",
     )
-
-
-_LINE_CONTEXT = re.compile(r"\n\s*LINE \d+:.*", re.DOTALL)
-
-
-def duckdb_error(exc: duckdb.Error) -> WharfError:
-    """Explain a DuckDB error without the rewritten SQL (which names internal Parquet files)."""
-    text = _LINE_CONTEXT.sub("", str(exc)).strip()
-    text = re.sub(r'"?__wharf_ref_\d+"?', "table", text)
-    if isinstance(exc, duckdb.ConversionException):
-        return SchemaMismatch(text)
-    if isinstance(exc, duckdb.ParserException):
-        return SqlError(text, hint="check the statement's syntax")
-    return SqlError(text)
 
 
 def run_duckdb(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> duckdb.DuckDBPyConnection:

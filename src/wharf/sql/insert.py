@@ -12,7 +12,7 @@ from pyiceberg.typedef import Record
 from pyiceberg.types import NestedField
 from sqlglot import exp
 
-from wharf.errors import SchemaMismatch
+from wharf.errors import SchemaMismatch, SqlParseError
 from wharf.result import Result
 from wharf.sql.context import Context
 from wharf.sql.executor import handles, run_duckdb
@@ -149,6 +149,10 @@ def _values(partition: Record) -> tuple[Any, ...]:
 def run_insert(ctx: Context, node: exp.Insert) -> Result:
     if node.args.get("overwrite"):
         ctx.statement.kind = "insert_overwrite"
+    if node.expression is None:
+        raise SqlParseError(
+            "INSERT needs the rows to write", sql=ctx.statement.text, hint="INSERT INTO t VALUES (…) or INSERT INTO t SELECT …"
+        )
     target, columns = _target_and_columns(ctx, node)
     added, count = write_source(ctx, target, node.expression, columns)
     removed = _files_to_replace(ctx, target, added) if node.args.get("overwrite") else []

@@ -10,8 +10,41 @@ from pyiceberg.table import Table
 MetadataTable = Callable[[Table, int | None], pa.Table]
 
 
+# PyIceberg's entries and partitions need a snapshot; a table without one has none of either.
+# Their columns (nested ones as NULL-typed: there are no values to type them by).
+_EMPTY: dict[str, pa.Schema] = {
+    "entries": pa.schema(
+        [
+            ("status", pa.int8()),
+            ("snapshot_id", pa.int64()),
+            ("sequence_number", pa.int64()),
+            ("file_sequence_number", pa.int64()),
+            ("data_file", pa.null()),
+            ("readable_metrics", pa.null()),
+        ]
+    ),
+    "partitions": pa.schema(
+        [
+            ("partition", pa.null()),
+            ("spec_id", pa.int32()),
+            ("record_count", pa.int64()),
+            ("file_count", pa.int32()),
+            ("total_data_file_size_in_bytes", pa.int64()),
+            ("position_delete_record_count", pa.int64()),
+            ("position_delete_file_count", pa.int32()),
+            ("equality_delete_record_count", pa.int64()),
+            ("equality_delete_file_count", pa.int32()),
+            ("last_updated_at", pa.timestamp("ms")),
+            ("last_updated_snapshot_id", pa.int64()),
+        ]
+    ),
+}
+
+
 def _inspect(name: str, with_snapshot: bool = False) -> MetadataTable:
     def run(table: Table, snapshot_id: int | None) -> pa.Table:
+        if name in _EMPTY and snapshot_id is None and table.metadata.current_snapshot() is None:
+            return _EMPTY[name].empty_table()
         method = getattr(table.inspect, name)
         data = method(snapshot_id) if with_snapshot and snapshot_id is not None else method()
         return pa.table({n: _no_empty_structs(c) for n, c in zip(data.column_names, data.columns, strict=True)})

@@ -8,6 +8,7 @@ are recognised by their leading keywords and parsed by small grammars on sqlglot
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -218,8 +219,41 @@ _PARSED_MAX = 512
 _PARSED_LOCK = threading.Lock()
 
 
+# Parentheses and brackets a statement may nest. sqlglot (and every pass after it) recurses per
+# level; with the recursion limit Wharf sets (``RECURSION_LIMIT``) this depth is processed safely,
+# and a deeper statement is refused with a clear error before anything recurses.
+MAX_NESTING = 256
+RECURSION_LIMIT = 20_000
+if sys.getrecursionlimit() < RECURSION_LIMIT:
+    sys.setrecursionlimit(RECURSION_LIMIT)
+
+_OPENING = (TokenType.L_PAREN, TokenType.L_BRACKET, TokenType.L_BRACE)
+_CLOSING = (TokenType.R_PAREN, TokenType.R_BRACKET, TokenType.R_BRACE)
+
+
+def _check_nesting(stream: TokenStream) -> None:
+    depth = deepest = 0
+    for token in stream.tokens:
+        if token.token_type in _OPENING:
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_NESTING:
+                    line = token.line + stream.line - 1
+                    raise SqlParseError(
+                        f"The statement nests parentheses more than {MAX_NESTING} levels deep",
+                        line=line,
+                        column=max(token.col - len(token.text) + 1, 1),
+                        sql=_pad(stream.text, stream.line),
+                        hint="flatten the expression, or move nested subqueries into CTEs (WITH …)",
+                    )
+        elif token.token_type in _CLOSING:
+            depth -= 1
+
+
 def parse_one(text: str, dialect: str = "duckdb", line: int = 1) -> Any:
     stream = TokenStream(text, dialect, line)
+    _check_nesting(stream)
     for matches, grammar in EXTENSIONS:
         stream.i = 0
         if matches(stream):

@@ -107,7 +107,8 @@ class Param:
         return f"{self.name} {self.kind}" if self.required else f"[{self.name} {self.kind}]"
 
 
-ProcedureFn = Callable[[Context, dict[str, Any]], dict[str, Any]]
+# A procedure returns one row (a dict of output columns) or several (a list of them).
+ProcedureFn = Callable[[Context, dict[str, Any]], dict[str, Any] | list[dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -200,6 +201,14 @@ def _as_timestamp_ms(ctx: Context, value: Any, param: str) -> int:
         raise InvalidArgument(f"Argument '{param}': {exc.message}", hint=exc.hint) from exc
 
 
+def _as_boolean(ctx: Context, value: Any, param: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise InvalidArgument(f"Argument '{param}' must be true or false, got {value!r}")
+
+
 def _as_long_list(ctx: Context, value: Any, param: str) -> list[int]:
     values = value if isinstance(value, (list, tuple)) else [value]
     return [_as_long(ctx, v, param) for v in values]
@@ -212,6 +221,7 @@ COERCE: dict[str, Callable[[Context, Any, str], Any]] = {
     "string": _as_string,
     "timestamp": _as_timestamp_ms,
     "array<long>": _as_long_list,
+    "boolean": _as_boolean,
 }
 
 
@@ -257,8 +267,9 @@ def bind(ctx: Context, call: Call) -> tuple[Procedure, dict[str, Any]]:
 @handles(Call, kind="call")
 def run_call(ctx: Context, call: Call) -> Result:
     proc, args = bind(ctx, call)
-    row = proc.run(ctx, args)
-    table = pa.table({name: pa.array([row[name]], type=kind) for name, kind in proc.output})
+    returned = proc.run(ctx, args)
+    rows = returned if isinstance(returned, list) else [returned]
+    table = pa.table({name: pa.array([row[name] for row in rows], type=kind) for name, kind in proc.output})
     return Result(table, rowcount=0, message=f"system.{call.procedure} done")
 
 
@@ -342,3 +353,19 @@ def _expire_snapshots(ctx: Context, a: dict[str, Any]) -> dict[str, Any]:
         a["table"], older_than_ms=a["older_than"], retain_last=a["retain_last"], snapshot_ids=a["snapshot_ids"]
     )
     return {**dict.fromkeys(_EXPIRE_COUNTS, 0), "expired_snapshots_count": len(expired)}
+
+
+@procedure(
+    "remove_orphan_files",
+    [TABLE, Param("older_than", "timestamp", False), Param("location", "string", False), Param("dry_run", "boolean", False)],
+    [("orphan_file_location", pa.string())],
+)
+def _remove_orphan_files(ctx: Context, a: dict[str, Any]) -> list[dict[str, Any]]:
+    """Delete files under the table's location that no metadata references, older than ``older_than`` (default 3 days)."""
+    import time
+
+    from wharf.tables.orphans import DEFAULT_RETENTION_MS, remove_orphan_files
+
+    older_than = a["older_than"] if a["older_than"] is not None else int(time.time() * 1000) - DEFAULT_RETENTION_MS
+    removed = remove_orphan_files(a["table"], older_than_ms=older_than, location=a["location"], dry_run=bool(a["dry_run"]))
+    return [{"orphan_file_location": path} for path in removed]

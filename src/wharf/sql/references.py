@@ -116,6 +116,10 @@ def _version_of(node: exp.Table, table: Table) -> Version:
     clause = node.args.get("version")
     if not clause:
         return Version()
+    if clause.expression is None:
+        raise InvalidArgument(
+            f"{clause.sql('duckdb')} needs a value", hint="FOR VERSION AS OF <snapshot id or ref>, FOR TIMESTAMP AS OF '<time>'"
+        )
     value = _literal_value(clause.expression)
     if clause.name.upper() == "TIMESTAMP" or clause.this.upper() in ("TIMESTAMP", "SYSTEM_TIME"):
         return Version(timestamp_ms=parse_timestamp_ms(value if isinstance(value, (int, str)) else str(value)))

@@ -19,7 +19,7 @@ from pyiceberg.table.refs import MAIN_BRANCH, SnapshotRefType
 from pyiceberg.table.snapshots import Operation, Snapshot
 from sqlglot import exp
 
-from wharf.errors import InvalidArgument
+from wharf.errors import InvalidArgument, SqlParseError
 from wharf.sql.context import Context
 from wharf.sql.pipeline import resolve_reference
 from wharf.sql.references import Reference
@@ -64,6 +64,12 @@ class Target:
 
 def resolve_target(ctx: Context, node: exp.Table) -> Target:
     """Resolve the table a write statement targets, with its branch."""
+    if not isinstance(node, exp.Table) or not isinstance(node.this, exp.Identifier):
+        raise SqlParseError(
+            f"{ctx.statement.kind.upper()} needs the name of the table it writes to",
+            sql=ctx.statement.text,
+            hint="INSERT INTO t …, UPDATE t SET …, DELETE FROM t …, MERGE INTO t USING …",
+        )
     ref = resolve_reference(ctx, node, role="write")
     if ref.metadata is not None:
         raise InvalidArgument(f"Metadata table {ref.label}.{ref.metadata} is read-only")

@@ -25,7 +25,7 @@ from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.types import NestedField
 from sqlglot import exp
 
-from wharf.errors import InvalidArgument, SchemaMismatch, UnsupportedStatement
+from wharf.errors import InvalidArgument, SchemaMismatch, SqlParseError, UnsupportedStatement
 from wharf.result import Result
 from wharf.sql.context import Context
 from wharf.sql.executor import handles, run_duckdb
@@ -214,6 +214,8 @@ def cardinality_error(scan: TargetScan, statement: str, where: tuple[str, int]) 
 
 @handles(exp.Update, kind="update")
 def run_update(ctx: Context, node: exp.Update) -> Result:
+    if not node.expressions:
+        raise SqlParseError("UPDATE needs a SET clause", sql=ctx.statement.text, hint="UPDATE t SET column = value [WHERE …]")
     scan = TargetScan.of(ctx, node.this)
     from_ = node.args.get("from_") or node.args.get("from")
     where = node.args.get("where")

@@ -16,6 +16,7 @@ gives each commit its own copy, so a reader never sees metadata change under it.
 from __future__ import annotations
 
 import copy
+import logging
 import random
 import time
 from collections.abc import Iterable, Sequence
@@ -34,11 +35,48 @@ from pyiceberg.table.update import TableUpdate
 
 from wharf import pyiceberg_compat as compat
 from wharf.errors import ConflictError, SchemaMismatch
+from wharf.statement import current
+
+# How a commit retries after a concurrent one, unless the table sets ``commit.retry.*`` itself.
+# PyIceberg's defaults (4 retries, waits from 100 ms up to a minute) make many concurrent writers
+# fail or crawl; commits that do not conflict should simply rebase and land. Each retry
+# re-validates against everything committed since the statement read the table.
+COMMIT_RETRY_DEFAULTS = {
+    "commit.retry.num-retries": "200",
+    "commit.retry.min-wait-ms": "2",
+    "commit.retry.max-wait-ms": "250",
+    "commit.retry.total-timeout-ms": "600000",
+}
+_RETRY_MESSAGE = "Commit failed due to a concurrent update, retrying"
 
 
 def private(table: Table) -> Table:
-    """A copy of ``table`` to commit on (commits replace the copy's metadata, not the shared object's)."""
-    return copy.copy(table)
+    """A copy of ``table`` to commit on (commits replace the copy's metadata, not the shared object's).
+
+    The copy carries Wharf's commit-retry settings where the table has none of its own; they
+    only steer this client's retry loop (the catalog commits on its own current metadata).
+    """
+    mine = copy.copy(table)
+    properties = table.metadata.properties
+    missing = {k: v for k, v in COMMIT_RETRY_DEFAULTS.items() if k not in properties}
+    if missing:
+        mine.metadata = table.metadata.model_copy(update={"properties": {**properties, **missing}})
+    return mine
+
+
+class _CountRetries(logging.Filter):
+    """PyIceberg logs a warning per commit retry: count it on the running statement instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.getMessage().startswith(_RETRY_MESSAGE):
+            return True
+        running = current()
+        if running is not None:
+            running.retries += 1
+        return False
+
+
+logging.getLogger("pyiceberg.table").addFilter(_CountRetries())
 
 
 def arrow_schema(schema: Schema) -> pa.Schema:
@@ -174,8 +212,10 @@ def commit_files(
             return table.metadata.snapshot_by_id(snapshot_id)
         except CommitFailedException as exc:
             if attempt + 1 < attempts:
+                if (running := current()) is not None:
+                    running.retries += 1
                 time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
-                table.refresh()
+                table = private(_refreshed(table))
                 continue
             _conflict(table, owned, branch, exc)
         except ValidationException as exc:
@@ -187,6 +227,11 @@ def commit_files(
 
 
 APPEND_ATTEMPTS = 30
+
+
+def _refreshed(table: Table) -> Table:
+    table.refresh()
+    return table
 
 
 def _conflict(table: Table, added: list[DataFile], branch: str, exc: Exception) -> None:
