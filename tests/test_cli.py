@@ -456,3 +456,14 @@ def test_sql_json_numbers(cli) -> None:  # type: ignore[no-untyped-def]
     )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == [{"total": 10, "d": 1.25, "big": "12345678901234567.89", "ts": "2025-01-02T03:04:05"}]
+
+
+def test_user_mistakes_are_reported_as_user_errors(tmp_path: Path) -> None:
+    """Errors DuckDB raises while a result streams are the user's, not a bug of Wharf's."""
+    from typer.testing import CliRunner
+
+    from wharf.cli import app
+
+    result = CliRunner().invoke(app, ["--lake", str(tmp_path / "lake"), "sql", "SELECT CAST('x' AS INT)"])
+    assert result.exit_code == 1
+    assert "SchemaMismatch" in result.output and "bug" not in result.output

@@ -227,3 +227,32 @@ def test_cli_output_files_are_complete_or_absent(tmp_path: Path) -> None:
         assert "Traceback" not in result.output
         ok = runner.invoke(app, ["--lake", str(lake_path), "sql", "SELECT x FROM t", "-o", str(target)])
         assert ok.exit_code == 0 and target.exists()
+
+
+def test_commit_retries_are_counted_not_logged(lake: wharf.Lakehouse, caplog: pytest.LogCaptureFixture) -> None:
+    """Writers colliding in one process: no retry warning reaches the log; the events count them."""
+    import logging
+    import threading
+
+    from wharf.events import StatementEvent
+
+    lake.sql("CREATE TABLE t (worker INT, v INT)")
+    for w in range(4):
+        lake.sql(f"INSERT INTO t VALUES ({w}, 0)")  # a data file per worker
+    events: list[StatementEvent] = []
+    lake.events.subscribe("on_statement", events.append)
+
+    def work(worker: int) -> None:
+        session = lake.session()
+        for _ in range(5):
+            session.sql(f"UPDATE t SET v = v + 1 WHERE worker = {worker}")
+
+    with caplog.at_level(logging.WARNING):
+        threads = [threading.Thread(target=work, args=(w,)) for w in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    assert lake.sql("SELECT sum(v) FROM t").scalar() == 20
+    assert not [r for r in caplog.records if "retrying" in r.getMessage()]
+    assert sum(e.retries for e in events if e.kind == "update") > 0

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import contextvars
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +46,14 @@ from pyiceberg.table.update import (
     TableUpdate,
 )
 from pyiceberg.typedef import EMPTY_DICT, Identifier, Properties
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from wharf import pyiceberg_compat as compat
 from wharf.catalog.changes import TableChange
 from wharf.catalog.locations import PATH_PROPERTIES, Locations
+from wharf.catalog.locks import CommitLocks
 from wharf.errors import AlreadyExists, CommitRejected, InvalidArgument, WharfError
 from wharf.events import CommitEvent, Events, SnapshotAdded
 from wharf.identifiers import check_identifier
@@ -74,6 +77,10 @@ OWNED_PROPERTIES = (USER_PROPERTY, STATEMENT_ID_PROPERTY, STATEMENT_PROPERTY, IN
 SOURCE_SNAPSHOT_PROPERTY = "source-snapshot-id"
 
 _ENGINE_PATCH_LOCK = threading.Lock()
+_LOOKUP = text(
+    f"SELECT metadata_location FROM {compat.SQL_CATALOG_TABLE} "
+    "WHERE catalog_name = :catalog AND table_namespace = :namespace AND table_name = :name"
+)
 # Metadata files the catalog wrote during the current commit_table call (removed if it fails).
 _WRITTEN_METADATA: contextvars.ContextVar[list[tuple[Any, str]] | None] = contextvars.ContextVar(
     "wharf_written_metadata", default=None
@@ -133,6 +140,23 @@ class LakeCatalog(SqlCatalog):
         warehouse = self.properties.get("warehouse")
         # Containment: a Wharf lake's files stay in its warehouse or registered locations.
         self.locations = Locations(self.engine, warehouse) if lake is not None and warehouse else None
+        self.locks = CommitLocks(Path(lake)) if lake is not None else None
+
+    def metadata_location(self, identifier: tuple[str, ...]) -> str | None:
+        """The table's current metadata file (one indexed query: cheaper than loading the table)."""
+        namespace, name = Catalog.namespace_to_string(identifier[:-1]), identifier[-1]
+        with self.engine.connect() as conn:
+            row = conn.execute(_LOOKUP, {"catalog": self.name, "namespace": namespace, "name": name}).first()
+        return str(row[0]) if row else None
+
+    @contextmanager
+    def commit_lock(self, identifier: tuple[str, ...]) -> Iterator[None]:
+        """Take the table's commit lock (Wharf's own writers do; see ``wharf.catalog.locks``)."""
+        if self.locks is None:
+            yield
+            return
+        with self.locks.hold(identifier):
+            yield
 
     def _open(self, name: str, properties: dict[str, str]) -> None:
         import pyiceberg.catalog.sql as sql_module

@@ -19,7 +19,8 @@ import copy
 import logging
 import random
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
@@ -185,44 +186,50 @@ def commit_files(
     # (many writers), rebuild on the fresh head and try again rather than fail the statement.
     attempts = APPEND_ATTEMPTS if not removed else 1
     for attempt in range(attempts):
-        tx = compat.MemoizedTransaction(table)
-        if prelude:
-            # Metadata changes that must land in the same commit as the snapshot (REPLACE TABLE).
-            compat.stage(tx, prelude)
-        producer: compat.SnapshotProducer[Any]
-        if removed:
-            op = operation or (Operation.OVERWRITE if added else Operation.DELETE)
-            overwrite = compat.staged(compat.Overwrite) if stage_only else compat.Overwrite
-            producer = overwrite(op, transaction=tx, io=table.io, snapshot_properties=props, branch=branch)
-            producer.delete_by_predicate(read_filter if read_filter is not None else ie.AlwaysTrue(), case_sensitive=False)
-        elif stage_only:
-            producer = compat.staged(compat.FastAppend)(
-                Operation.APPEND, transaction=tx, io=table.io, snapshot_properties=props, branch=branch
-            )
-        else:
-            producer = tx.update_snapshot(snapshot_properties=props, branch=branch).fast_append()
-        for f in removed:
-            producer.delete_data_file(f)
-        for f in added:
-            producer.append_data_file(f)
-        snapshot_id = producer.snapshot_id
-        try:
-            producer.commit()
-            tx.commit_transaction()
-            return table.metadata.snapshot_by_id(snapshot_id)
-        except CommitFailedException as exc:
-            if attempt + 1 < attempts:
-                if (running := current()) is not None:
-                    running.retries += 1
-                time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
-                table = private(_refreshed(table))
-                continue
-            _conflict(table, owned, branch, exc)
-        except ValidationException as exc:
-            _conflict(table, owned, branch, exc)
-        except BaseException:
-            remove_files(table, owned)
-            raise
+        with commit_lock(table):
+            if not removed and not prelude:
+                # An append builds on the newest head (it never conflicts), so under the lock
+                # its first attempt lands. A rewrite keeps the head it read: PyIceberg validates
+                # what was committed since and rebuilds once, still under the lock.
+                table = private(_latest(table))
+            tx = compat.MemoizedTransaction(table)
+            if prelude:
+                # Metadata changes that must land in the same commit as the snapshot (REPLACE TABLE).
+                compat.stage(tx, prelude)
+            producer: compat.SnapshotProducer[Any]
+            if removed:
+                op = operation or (Operation.OVERWRITE if added else Operation.DELETE)
+                overwrite = compat.staged(compat.Overwrite) if stage_only else compat.Overwrite
+                producer = overwrite(op, transaction=tx, io=table.io, snapshot_properties=props, branch=branch)
+                producer.delete_by_predicate(read_filter if read_filter is not None else ie.AlwaysTrue(), case_sensitive=False)
+            elif stage_only:
+                producer = compat.staged(compat.FastAppend)(
+                    Operation.APPEND, transaction=tx, io=table.io, snapshot_properties=props, branch=branch
+                )
+            else:
+                producer = tx.update_snapshot(snapshot_properties=props, branch=branch).fast_append()
+            for f in removed:
+                producer.delete_data_file(f)
+            for f in added:
+                producer.append_data_file(f)
+            snapshot_id = producer.snapshot_id
+            try:
+                producer.commit()
+                tx.commit_transaction()
+                return table.metadata.snapshot_by_id(snapshot_id)
+            except CommitFailedException as exc:
+                if attempt + 1 == attempts:
+                    _conflict(table, owned, branch, exc)
+            except ValidationException as exc:
+                _conflict(table, owned, branch, exc)
+            except BaseException:
+                remove_files(table, owned)
+                raise
+        # Lost to a writer that does not take the lock (another engine): back off and rebuild.
+        if (running := current()) is not None:
+            running.retries += 1
+        time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
+        table = private(_refreshed(table))
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -232,6 +239,25 @@ APPEND_ATTEMPTS = 30
 def _refreshed(table: Table) -> Table:
     table.refresh()
     return table
+
+
+def _latest(table: Table) -> Table:
+    """``table`` at the catalog's current metadata (re-read only if another commit moved it)."""
+    current = getattr(table.catalog, "metadata_location", None)
+    if current is not None and current(table.name()) == table.metadata_location:
+        return table
+    return _refreshed(table)
+
+
+@contextmanager
+def commit_lock(table: Table) -> Iterator[None]:
+    """The table's commit lock when its catalog is a Wharf lake's (``wharf.catalog.locks``)."""
+    lock = getattr(table.catalog, "commit_lock", None)
+    if lock is None:
+        yield
+        return
+    with lock(table.name()):
+        yield
 
 
 def _conflict(table: Table, added: list[DataFile], branch: str, exc: Exception) -> None:

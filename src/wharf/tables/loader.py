@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import threading
 
-from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.table import Table
-from sqlalchemy import text
 
-from wharf import pyiceberg_compat as compat
+from wharf.catalog.lake_catalog import LakeCatalog
 from wharf.errors import NotFound
 
 
@@ -23,16 +21,10 @@ def split_name(name: str | tuple[str, ...], default_namespace: str = "default") 
     raise NotFound(f"Table name '{'.'.join(parts)}' must be 'namespace.table' or 'table'")
 
 
-_LOOKUP = text(
-    f"SELECT metadata_location FROM {compat.SQL_CATALOG_TABLE} "
-    "WHERE catalog_name = :catalog AND table_namespace = :namespace AND table_name = :name"
-)
-
-
 class TableLoader:
     """Caches ``Table`` objects by metadata location: one small catalog query per lookup."""
 
-    def __init__(self, catalog: SqlCatalog) -> None:
+    def __init__(self, catalog: LakeCatalog) -> None:
         self.catalog = catalog
         self._cache: dict[tuple[str, str], Table] = {}
         self._lock = threading.Lock()
@@ -41,11 +33,7 @@ class TableLoader:
         """The current metadata file of ``namespace.name``, or None if the table does not exist."""
         # Plain text SQL on a pooled connection: this runs for every table reference of every
         # statement, and the ORM's statement building cost more than the query itself.
-        with self.catalog.engine.connect() as conn:
-            row = conn.execute(
-                _LOOKUP, {"catalog": self.catalog.name, "namespace": namespace, "name": name}
-            ).first()
-        return row[0] if row else None
+        return self.catalog.metadata_location((namespace, name))
 
     def find(self, namespace: str, name: str) -> Table | None:
         """The current version of the table, or None if it does not exist (one catalog query)."""

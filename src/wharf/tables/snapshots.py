@@ -22,7 +22,7 @@ from pyiceberg.table.update.snapshot import ManageSnapshots
 
 from wharf import pyiceberg_compat as compat
 from wharf.errors import AlreadyExists, ConflictError, InvalidArgument, NotFound, UnsupportedStatement, ValidationError
-from wharf.tables.commit import commit_files, private
+from wharf.tables.commit import commit_files, commit_lock, private
 from wharf.tables.refs import table_label
 
 BRANCH = SnapshotRefType.BRANCH
@@ -74,7 +74,8 @@ def _transaction(table: Table) -> Transaction:
 
 def _commit(table: Table, tx: Transaction) -> None:
     try:
-        tx.commit_transaction()
+        with commit_lock(table):
+            tx.commit_transaction()
     except CommitFailedException as exc:
         raise ConflictError(
             f"Concurrent change to {table_label(table)}: {exc}",
