@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from pyiceberg.manifest import ManifestFile
 from pyiceberg.table.update import AddSnapshotUpdate, SetPropertiesUpdate, SetSnapshotRefUpdate, update_table_metadata
 
 import wharf
@@ -28,6 +29,11 @@ PRIVATE_CALLABLES = [
     ("pyiceberg.table.update.snapshot", "_SnapshotProducer.delete_by_predicate", {"predicate", "case_sensitive"}),
     ("pyiceberg.table.update.snapshot", "_SnapshotProducer._commit", set()),
     ("pyiceberg.table.update.snapshot", "_OverwriteFiles.new_manifest_writer", {"spec"}),
+    # ReplaceManifests (rewrite_manifests) overrides these hooks of the base producer
+    ("pyiceberg.table.update.snapshot", "_SnapshotProducer._existing_manifests", set()),
+    ("pyiceberg.table.update.snapshot", "_SnapshotProducer._deleted_entries", set()),
+    ("pyiceberg.table.update.snapshot", "_SnapshotProducer._summary", {"snapshot_properties"}),
+    ("pyiceberg.table.update.snapshot", "_SnapshotProducer._validate_concurrency", set()),
     ("pyiceberg.table", "Transaction._stage", {"updates", "requirements"}),
     ("pyiceberg.catalog", "MetastoreCatalog._empty_table_metadata", set()),
     ("pyiceberg.catalog", "MetastoreCatalog._load_file_io", {"location"}),
@@ -40,6 +46,8 @@ PRIVATE_ATTRIBUTES = [
     ("pyiceberg.table.update.snapshot", "_SnapshotProducer", "_snapshot_id"),
     ("pyiceberg.table.update.snapshot", "_SnapshotProducer", "_compression"),
     ("pyiceberg.table.update.snapshot", "_SnapshotProducer", "_transaction"),
+    ("pyiceberg.table.update.snapshot", "_SnapshotProducer", "_io"),
+    ("pyiceberg.table.update.snapshot", "_SnapshotProducer", "_parent_snapshot_id"),
     ("pyiceberg.table", "Transaction", "_table"),
     ("pyiceberg.table", "Transaction", "_updates"),
     ("pyiceberg.table", "Transaction", "_snapshot_producers"),
@@ -111,6 +119,35 @@ def test_a_staged_producer_adds_a_snapshot_without_moving_a_branch(lake: wharf.L
     producer.commit()
     kinds = {type(u) for u in tx._updates}
     assert AddSnapshotUpdate in kinds and SetSnapshotRefUpdate not in kinds
+
+
+def test_a_replace_manifests_producer_lists_the_same_files_in_new_manifests(lake: wharf.Lakehouse) -> None:
+    """The producer behind rewrite_manifests: a ``replace`` snapshot whose manifests the plan chose."""
+    lake.sql("CREATE TABLE t (x INT)")
+    lake.sql("INSERT INTO t VALUES (1)")
+    lake.sql("INSERT INTO t VALUES (2)")
+    table = lake.catalog.load_table("default.t")
+    before = table.current_snapshot()
+    assert before is not None and before.summary is not None
+
+    def plan(producer: compat.ReplaceManifests) -> tuple[list[ManifestFile], dict[str, str]]:
+        assert producer.parent is not None and producer.parent.snapshot_id == before.snapshot_id
+        entries = [e for m in producer.parent.manifests(producer.io) for e in m.fetch_manifest_entry(producer.io)]
+        with producer.manifest_writer(producer.metadata.spec()) as writer:
+            for entry in entries:
+                writer.existing(entry)
+        return [writer.to_manifest_file()], {"manifests-created": "1"}
+
+    tx = compat.MemoizedTransaction(table)
+    compat.ReplaceManifests(tx, table.io, plan).commit()
+    tx.commit_transaction()
+    after = lake.catalog.load_table("default.t").current_snapshot()
+    assert after is not None and after.summary is not None and after.parent_snapshot_id == before.snapshot_id
+    assert after.summary.operation.value == "replace"
+    assert after.summary["manifests-created"] == "1"
+    assert after.summary["total-records"] == before.summary["total-records"] == "2"
+    assert len(after.manifests(table.io)) == 1
+    assert lake.sql("SELECT sum(x) FROM t").scalar() == 3
 
 
 def test_metadata_files_match_what_pyiceberg_writes(lake: wharf.Lakehouse, tmp_path: Path) -> None:

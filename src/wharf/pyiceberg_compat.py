@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -22,11 +23,13 @@ import pyarrow as pa
 from pyiceberg.catalog import MetastoreCatalog
 from pyiceberg.io import FileIO
 from pyiceberg.io.pyarrow import _ConvertToIcebergWithoutIDs, _dataframe_to_data_files, visit_pyarrow
-from pyiceberg.manifest import DataFile, ManifestWriter, write_manifest
+from pyiceberg.manifest import DataFile, ManifestEntry, ManifestFile, ManifestWriter, write_manifest
 from pyiceberg.partitioning import PartitionSpec
 from pyiceberg.schema import Schema, assign_fresh_schema_ids
 from pyiceberg.table import Table, Transaction
 from pyiceberg.table.metadata import TableMetadata
+from pyiceberg.table.refs import MAIN_BRANCH
+from pyiceberg.table.snapshots import Operation, Snapshot, Summary
 from pyiceberg.table.update import (
     SetSnapshotRefUpdate,
     TableRequirement,
@@ -45,6 +48,7 @@ __all__ = [
     "FastAppend",
     "MemoizedTransaction",
     "Overwrite",
+    "ReplaceManifests",
     "SnapshotProducer",
     "apply_updates",
     "arrow_to_iceberg_fields",
@@ -149,22 +153,100 @@ class Overwrite(_OverwriteFiles):
     """
 
     def new_manifest_writer(self, spec: PartitionSpec) -> ManifestWriter:
-        metadata = self._transaction.table_metadata
-        needed = {f.source_id for f in spec.fields}
-        schema = metadata.schema()
-        if not needed <= {f.field_id for f in schema.fields}:
-            for candidate in reversed(metadata.schemas):
-                if needed <= {f.field_id for f in candidate.fields}:
-                    schema = candidate
-                    break
-        return write_manifest(
-            format_version=metadata.format_version,
-            spec=spec,
-            schema=schema,
-            output_file=self.new_manifest_output(),
-            snapshot_id=self._snapshot_id,
-            avro_compression=self._compression,
-        )
+        return _manifest_writer(self, spec)
+
+
+def _manifest_writer(producer: _SnapshotProducer[Any], spec: PartitionSpec) -> ManifestWriter:
+    """A manifest writer of ``producer`` for ``spec``, with a schema the spec binds to (see ``Overwrite``)."""
+    metadata = producer._transaction.table_metadata
+    needed = {f.source_id for f in spec.fields}
+    schema = metadata.schema()
+    if not needed <= {f.field_id for f in schema.fields}:
+        for candidate in reversed(metadata.schemas):
+            if needed <= {f.field_id for f in candidate.fields}:
+                schema = candidate
+                break
+    return write_manifest(
+        format_version=metadata.format_version,
+        spec=spec,
+        schema=schema,
+        output_file=producer.new_manifest_output(),
+        snapshot_id=producer._snapshot_id,
+        avro_compression=producer._compression,
+    )
+
+
+ManifestPlan = Callable[["ReplaceManifests"], tuple[list[ManifestFile], dict[str, str]]]
+"""Given the producer, the manifests the new snapshot lists and the summary properties describing the rewrite."""
+
+# Summary totals a ``replace`` snapshot carries over unchanged from its parent (it changes no data).
+_TOTALS = (
+    "total-data-files",
+    "total-delete-files",
+    "total-records",
+    "total-files-size",
+    "total-position-deletes",
+    "total-equality-deletes",
+)
+
+
+class ReplaceManifests(_SnapshotProducer["ReplaceManifests"]):
+    """A producer of a ``replace`` snapshot that lists rewritten manifests and changes no data (rewrite_manifests).
+
+    Private because PyIceberg 0.12 has no rewrite-manifests operation and its public producers
+    refuse the ``replace`` operation (``update_snapshot_summaries``); this one reuses the base
+    producer's manifest-list writing, snapshot and ref updates, requirements and retry cleanup,
+    and overrides the hooks that decide the manifests (``_existing_manifests``), the entries
+    deleted (none), the summary and the concurrency validation. ``plan`` runs on every attempt,
+    against the branch head of that attempt, so a retry after a concurrent commit rewrites the
+    fresh head's manifests: it cannot conflict with anything, and validation is a no-op.
+    """
+
+    def __init__(
+        self,
+        transaction: Transaction,
+        io: FileIO,
+        plan: ManifestPlan,
+        snapshot_properties: dict[str, str] | None = None,
+        branch: str = MAIN_BRANCH,
+    ) -> None:
+        super().__init__(Operation.REPLACE, transaction, io, snapshot_properties=snapshot_properties or {}, branch=branch)
+        self._plan = plan
+        self._rewrite_summary: dict[str, str] = {}
+
+    @property
+    def metadata(self) -> TableMetadata:
+        """The metadata the snapshot is built on (the transaction's, refreshed on retry)."""
+        return self._transaction.table_metadata
+
+    @property
+    def io(self) -> FileIO:
+        return self._io
+
+    @property
+    def parent(self) -> Snapshot | None:
+        """The branch head this attempt rewrites."""
+        return self.metadata.snapshot_by_id(self._parent_snapshot_id) if self._parent_snapshot_id is not None else None
+
+    def manifest_writer(self, spec: PartitionSpec) -> ManifestWriter:
+        """A writer for one new manifest of ``spec`` (tracked, so a failed commit removes it)."""
+        return _manifest_writer(self, spec)
+
+    def _existing_manifests(self) -> list[ManifestFile]:
+        manifests, self._rewrite_summary = self._plan(self)
+        return manifests
+
+    def _deleted_entries(self) -> list[ManifestEntry]:
+        return []
+
+    def _validate_concurrency(self) -> None:
+        return None
+
+    def _summary(self, snapshot_properties: dict[str, str] | None = None) -> Summary:
+        parent = self.parent
+        previous = parent.summary.additional_properties if parent is not None and parent.summary is not None else {}
+        totals = {k: previous[k] for k in _TOTALS if k in previous}
+        return Summary(operation=Operation.REPLACE, **totals, **self._rewrite_summary, **(snapshot_properties or {}))
 
 
 _Producer = TypeVar("_Producer", bound=_SnapshotProducer[Any])

@@ -4,7 +4,9 @@
 the query's predicates) to choose data files and the delete files that apply to them;
 ``ScanPlan.relation_sql`` turns the plan into SQL that DuckDB runs directly on the Parquet files
 (columns matched by Iceberg field id, so renamed/added/dropped columns read correctly), with
-positional and equality deletes applied as anti-joins inside DuckDB.
+positional and equality deletes applied as anti-joins inside DuckDB. Files written without field
+ids (adopted with ``add_files``/``snapshot``/``migrate``) are matched through the table's name
+mapping (``schema.name-mapping.default``), as the Iceberg spec prescribes.
 """
 
 from __future__ import annotations
@@ -57,6 +59,9 @@ class PlannedFile:
     # Fields (id, name, type) of the schema the file was written with, when known: a file whose
     # fields equal the read schema's is read by name, which DuckDB does faster than by field id.
     written_fields: tuple[tuple[int, str, str], ...] | None = None
+    # For a file without Iceberg field ids: the file's column holding each read-schema field (by
+    # the table's name mapping), None where the file lacks it. None: read by field id.
+    mapped_columns: tuple[str | None, ...] | None = None
 
     @property
     def path(self) -> str:
@@ -104,6 +109,28 @@ class ScanPlan:
         ]
         return "MAP {" + ", ".join(entries) + "}"
 
+    def _mapped_source(self, by_id: list[PlannedFile], by_name: list[PlannedFile], options: list[str], positions: bool) -> str:
+        """A UNION ALL of the files read by field id and, per column layout, the name-mapped files."""
+        extra = ", filename, file_row_number" if positions else ""
+        parts: list[str] = []
+        if by_id:
+            paths = "[" + ", ".join(quote_str(f.path) for f in by_id) + "]"
+            cols = ", ".join(quote_ident(f.name) for f in self.schema.fields)
+            parts.append(f"SELECT {cols}{extra} FROM read_parquet({', '.join([paths, *options])})")
+        layouts: dict[tuple[str | None, ...], list[PlannedFile]] = {}
+        for f in by_name:
+            layouts.setdefault(f.mapped_columns or (), []).append(f)
+        flags = ", filename = true, file_row_number = true" if positions else ""
+        for layout, files in layouts.items():
+            paths = "[" + ", ".join(quote_str(f.path) for f in files) + "]"
+            cols = ", ".join(
+                f"CAST({quote_ident(column) if column is not None else 'NULL'} AS {iceberg_to_duckdb(f.field_type)}) "
+                f"AS {quote_ident(f.name)}"
+                for f, column in zip(self.schema.fields, layout, strict=True)
+            )
+            parts.append(f"SELECT {cols}{extra} FROM read_parquet({paths}{flags})")
+        return "(" + " UNION ALL ".join(parts) + ")"
+
     def relation_sql(self, *, with_position: bool = False, files: list[PlannedFile] | None = None) -> str:
         """SQL for a subquery producing the table's rows (plus file/position columns if asked)."""
         chosen = self.files if files is None else files
@@ -120,10 +147,15 @@ class ScanPlan:
         # Reading by field id (schema map) handles renamed/added/dropped columns but costs DuckDB up
         # to 2x on wide scans; files written with exactly the read schema are read by name.
         read_fields = _fields(self.schema)
-        options = [] if all(f.written_fields == read_fields for f in chosen) else [f"schema = {self._schema_map()}"]
+        read_by_id = [f for f in chosen if f.mapped_columns is None]
+        options = [] if all(f.written_fields == read_fields for f in read_by_id) else [f"schema = {self._schema_map()}"]
         if needs_position or needs_seq:
             options += ["filename = true", "file_row_number = true"]
-        source = f"read_parquet({', '.join([paths, *options])})"
+        by_name = [f for f in chosen if f.mapped_columns is not None]
+        if by_name:
+            source = self._mapped_source(read_by_id, by_name, options, needs_position or needs_seq)
+        else:
+            source = f"read_parquet({', '.join([paths, *options])})"
         if not (needs_position or needs_seq):
             return f"(SELECT {columns} FROM {source})"
         body = f"SELECT *, filename AS {FILE_COLUMN}, file_row_number AS {POS_COLUMN} FROM {source}"
@@ -249,21 +281,25 @@ def _plan(
         written_by[snap.snapshot_id] = schemas.get(snap.schema_id) if snap.schema_id is not None else None
     positional: list[tuple[int, DataFile]] = []
     equality: list[EqualityDelete] = []
+    read_fields = _fields(schema)
+    mapping = _top_level_mapping(metadata)
     for entries in planner.plan_manifest_entries(manifests):
         for entry in entries:
             df = entry.data_file
             seq = entry.sequence_number or 0
             if df.content == DataFileContent.DATA:
-                data.append(PlannedFile(df, seq, written_by.get(entry.snapshot_id) if entry.snapshot_id else None))
+                written = written_by.get(entry.snapshot_id) if entry.snapshot_id else None
+                mapped = None
+                if mapping is not None and written != read_fields:
+                    mapped = _mapped_columns(table, df.file_path, schema, mapping)
+                data.append(PlannedFile(df, seq, written, mapped))
             elif df.content == DataFileContent.POSITION_DELETES:
                 positional.append((seq, df))
             elif df.content == DataFileContent.EQUALITY_DELETES:
                 unpartitioned = metadata.specs()[df.spec_id].is_unpartitioned()
                 scope = None if unpartitioned else partition_key(df)
                 equality.append(EqualityDelete(local_path(df.file_path), tuple(df.equality_ids or ()), seq, scope))
-    plan.files_considered = sum(m.existing_files_count or 0 for m in manifests) + sum(
-        m.added_files_count or 0 for m in manifests
-    )
+    plan.files_considered = sum(m.existing_files_count or 0 for m in manifests) + sum(m.added_files_count or 0 for m in manifests)
     plan.files = data
     if positional and data:
         min_seq = min(f.sequence_number for f in data)
@@ -273,3 +309,44 @@ def _plan(
         min_seq = min(f.sequence_number for f in data)
         plan.equality_deletes = [e for e in equality if e.sequence_number > min_seq]
     return plan
+
+
+def _top_level_mapping(metadata: TableMetadata) -> dict[int, tuple[str, ...]] | None:
+    """Field id → the column names the table's name mapping gives it (top level), or None."""
+    mapping = metadata.name_mapping()
+    if mapping is None:
+        return None
+    return {m.field_id: tuple(m.names) for m in mapping if m.field_id is not None}
+
+
+def _mapped_columns(table: Table, uri: str, schema: Schema, mapping: dict[int, tuple[str, ...]]) -> tuple[str | None, ...] | None:
+    """For a data file without field ids, the file column holding each of ``schema``'s fields."""
+    columns = _parquet_columns(table, uri)
+    if columns is None:
+        return None
+    present = set(columns)
+    return tuple(next((n for n in mapping.get(f.field_id, ()) if n in present), None) for f in schema.fields)
+
+
+# Data files never change once written: a footer read once answers for the process's lifetime.
+_FOOTERS: OrderedDict[str, tuple[str, ...] | None] = OrderedDict()
+_FOOTERS_MAX = 4096
+_FOOTERS_LOCK = threading.Lock()
+
+
+def _parquet_columns(table: Table, uri: str) -> tuple[str, ...] | None:
+    """The top-level column names of a Parquet file that has no Iceberg field ids; None if it has them."""
+    with _FOOTERS_LOCK:
+        if uri in _FOOTERS:
+            return _FOOTERS[uri]
+    import pyarrow.parquet as pq
+
+    with table.io.new_input(uri).open() as stream:
+        arrow_schema = pq.read_schema(stream)
+    has_ids = any(f.metadata and b"PARQUET:field_id" in f.metadata for f in arrow_schema)
+    columns = None if has_ids else tuple(arrow_schema.names)
+    with _FOOTERS_LOCK:
+        _FOOTERS[uri] = columns
+        if len(_FOOTERS) > _FOOTERS_MAX:
+            _FOOTERS.popitem(last=False)
+    return columns
