@@ -177,7 +177,17 @@ def test_sql_reference_examples_run(workdir: Path) -> None:
     assert not failures, f"{len(failures)} example(s) in docs/sql.md fail:\n" + "\n".join(failures)
 
 
-PAGES = ["quickstart.md", "python.md", "cli.md", "errors.md", "index.md", "architecture.md", "../README.md"]
+PAGES = [
+    "quickstart.md",
+    "python.md",
+    "cli.md",
+    "errors.md",
+    "index.md",
+    "architecture.md",
+    "interop.md",
+    "adoption.md",
+    "../README.md",
+]
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -283,6 +293,13 @@ def test_sql_reference_covers_every_statement() -> None:
                 "manifests",
                 "partitions",
                 "metadata_log_entries",
+                "entries",
+                "position_deletes",
+                "all_files",
+                "all_data_files",
+                "all_delete_files",
+                "all_manifests",
+                "all_entries",
             )
         ),
     ]
@@ -328,12 +345,7 @@ def test_a_page_that_drifted_fails(tmp_path: Path) -> None:
 def test_set_markers_carry_values_into_later_statements(tmp_path: Path) -> None:
     page = tmp_path / "vars.md"
     page.write_text(
-        "```sql\n"
-        "SELECT <n>;\n"
-        "SELECT 41 + 1;  -- set: n\n"
-        "SELECT <n> + 1;  -- result: 43\n"
-        "SELECT <n>;  -- result: 41\n"
-        "```\n"
+        "```sql\nSELECT <n>;\nSELECT 41 + 1;  -- set: n\nSELECT <n> + 1;  -- result: 43\nSELECT <n>;  -- result: 41\n```\n"
     )
     with wharf.connect(tmp_path / "lake") as lake:
         failures = run_sql_page(page, lake)

@@ -55,6 +55,15 @@ def test_a_query_names_its_inputs_columns_and_lineage(shop: wharf.Lakehouse, eve
 def test_select_star_reads_every_column(shop: wharf.Lakehouse, events: list[StatementEvent]) -> None:
     shop.sql("SELECT * FROM orders").fetchall()
     assert events[-1].inputs[0].columns is None
+    # Lineage spells the star out, column by column (EXCLUDE too).
+    assert list(events[-1].column_lineage()) == ["id", "customer", "amount", "note"]
+    shop.sql("SELECT * EXCLUDE (note), 1 AS one FROM orders o").fetchall()
+    assert events[-1].column_lineage() == {
+        "id": ("default.orders.id",),
+        "customer": ("default.orders.customer",),
+        "amount": ("default.orders.amount",),
+        "one": (),
+    }
 
 
 def test_insert_select_names_sources_and_the_snapshot_it_wrote(shop: wharf.Lakehouse, events: list[StatementEvent]) -> None:

@@ -124,9 +124,7 @@ def load_extension(con: duckdb.DuckDBPyConnection, name: str) -> None:
     """Load a DuckDB extension from its pip package (never downloads)."""
     for dep in _PREREQUISITES.get(name, ()):
         load_extension(con, dep)
-    loaded = con.execute(
-        "SELECT loaded FROM duckdb_extensions() WHERE extension_name = ?", [name]
-    ).fetchone()
+    loaded = con.execute("SELECT loaded FROM duckdb_extensions() WHERE extension_name = ?", [name]).fetchone()
     if loaded and loaded[0]:
         return
     con.execute(f"LOAD '{extension_path(name)}'")

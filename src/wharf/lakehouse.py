@@ -193,6 +193,7 @@ class Lakehouse:
                 raise translate(exc, parsed.text) from exc
             statement = Statement(parsed.text, self.principal, kind=statement_kind(node))
             with self._statement(statement) as ctx:
+                ctx.dialect = dialect or self._session.dialect
                 result = execute(ctx, node)
                 result.translate = lambda exc, text=parsed.text: translate(exc, text)
                 ctx.result = result

@@ -147,9 +147,11 @@ class Table:
         condition = where or "true"
         return self._run_with(
             arrow,
-            lambda n: f"MERGE INTO {self._ref(branch)} t USING (SELECT * FROM {n}) s ON false "
-            f"WHEN NOT MATCHED THEN INSERT ({cols}) VALUES ({', '.join('s.' + quote_ident(c) for c in arrow.column_names)}) "
-            f"WHEN NOT MATCHED BY SOURCE AND ({condition}) THEN DELETE",
+            lambda n: (
+                f"MERGE INTO {self._ref(branch)} t USING (SELECT * FROM {n}) s ON false "
+                f"WHEN NOT MATCHED THEN INSERT ({cols}) VALUES ({', '.join('s.' + quote_ident(c) for c in arrow.column_names)}) "
+                f"WHEN NOT MATCHED BY SOURCE AND ({condition}) THEN DELETE"
+            ),
         )
 
     def merge(
@@ -183,9 +185,7 @@ class Table:
         clauses = [c for c in clauses if c]
         if not clauses:
             raise InvalidArgument("merge() needs when_matched or when_not_matched")
-        return self._run_with(
-            arrow, lambda n: f"MERGE INTO {self._ref(branch)} t USING {n} s ON {condition} {' '.join(clauses)}"
-        )
+        return self._run_with(arrow, lambda n: f"MERGE INTO {self._ref(branch)} t USING {n} s ON {condition} {' '.join(clauses)}")
 
     def delete(self, where: str, *, branch: str | None = None) -> Result:
         """Delete the rows matching the SQL condition ``where``. One snapshot (none if nothing matched)."""

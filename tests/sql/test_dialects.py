@@ -12,9 +12,7 @@ from wharf.errors import UnsupportedStatement
 def people(lake: wharf.Lakehouse) -> wharf.Lakehouse:
     lake.sql("CREATE SCHEMA hr")
     lake.sql("CREATE TABLE hr.people (id BIGINT, name VARCHAR, born DATE, tags VARCHAR[])")
-    lake.sql(
-        "INSERT INTO hr.people VALUES (1, 'ann', DATE '1990-05-01', ['a', 'b']), (2, 'bob', DATE '1985-01-20', ['c'])"
-    )
+    lake.sql("INSERT INTO hr.people VALUES (1, 'ann', DATE '1990-05-01', ['a', 'b']), (2, 'bob', DATE '1985-01-20', ['c'])")
     return lake
 
 
@@ -38,8 +36,7 @@ def test_spark_time_travel_syntax(people: wharf.Lakehouse) -> None:
 
 def test_trino_dialect(people: wharf.Lakehouse) -> None:
     rows = people.sql(
-        "SELECT name, year(born) AS y, cardinality(tags) AS n FROM hr.people "
-        "ORDER BY id OFFSET 1 ROWS FETCH FIRST 1 ROWS ONLY",
+        "SELECT name, year(born) AS y, cardinality(tags) AS n FROM hr.people ORDER BY id OFFSET 1 ROWS FETCH FIRST 1 ROWS ONLY",
         dialect="trino",
     ).fetchall()
     assert rows == [("bob", 1985, 1)]

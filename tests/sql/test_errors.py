@@ -90,8 +90,9 @@ def test_duckdb_binder_error_is_wrapped(lake: wharf.Lakehouse) -> None:
 
 def test_unsupported_statement_says_what_is_supported(lake: wharf.Lakehouse) -> None:
     with pytest.raises(UnsupportedStatement) as info:
-        lake.sql("CREATE VIEW v AS SELECT 1")
+        lake.sql("CREATE MATERIALIZED VIEW v AS SELECT 1")
     assert info.value.hint
+    assert lake.sql("SHOW VIEWS").fetchall() == []
 
 
 def test_failed_statement_in_script_keeps_earlier_statements(lake: wharf.Lakehouse) -> None:

@@ -18,8 +18,7 @@ def shop(lake: wharf.Lakehouse) -> wharf.Lakehouse:
     lake.sql("INSERT INTO shop.customers VALUES (1, 'Ann', 'FR'), (2, 'Bob', 'DE'), (3, 'Cy', 'FR')")
     for d in range(1, 6):
         lake.sql(
-            f"INSERT INTO shop.orders SELECT {d} * 100 + range, range % 3 + 1, range * 1.5, DATE '2024-03-0{d}' "
-            "FROM range(10)"
+            f"INSERT INTO shop.orders SELECT {d} * 100 + range, range % 3 + 1, range * 1.5, DATE '2024-03-0{d}' FROM range(10)"
         )
     return lake
 
@@ -40,8 +39,7 @@ QUERIES = [
     "GROUP BY c.name ORDER BY c.name",
     "WITH fr AS (SELECT id FROM shop.customers WHERE country = 'FR') SELECT count(*) FROM shop.orders "
     "WHERE customer_id IN (SELECT id FROM fr)",
-    "SELECT id, amount, rank() OVER (PARTITION BY day ORDER BY amount DESC, id) AS r FROM shop.orders "
-    "QUALIFY r <= 2 ORDER BY id",
+    "SELECT id, amount, rank() OVER (PARTITION BY day ORDER BY amount DESC, id) AS r FROM shop.orders QUALIFY r <= 2 ORDER BY id",
     "SELECT id FROM shop.customers UNION ALL SELECT customer_id FROM shop.orders WHERE day = DATE '2024-03-02' ORDER BY 1",
     "SELECT c.id, count(o.id) FROM shop.customers c LEFT JOIN shop.orders o ON o.customer_id = c.id "
     "AND o.day = DATE '2024-03-05' GROUP BY c.id ORDER BY c.id",
@@ -117,9 +115,7 @@ def test_result_streams_batches_and_converts(shop: wharf.Lakehouse) -> None:
 
 def test_registered_dataframes_join_wharf_tables(shop: wharf.Lakehouse) -> None:
     shop.register("targets", pa.table({"country": ["FR"], "goal": [5]}))
-    rows = shop.sql(
-        "SELECT t.goal, count(*) FROM shop.customers c JOIN targets t USING (country) GROUP BY t.goal"
-    ).fetchall()
+    rows = shop.sql("SELECT t.goal, count(*) FROM shop.customers c JOIN targets t USING (country) GROUP BY t.goal").fetchall()
     assert rows == [(5, 2)]
 
 

@@ -150,6 +150,7 @@ def test_set_lists_and_shows_wharf_settings(lake: wharf.Lakehouse) -> None:
     assert dict(result.fetchall()) == {
         "wharf.branch": None,
         "wharf.wap_id": None,
+        "wharf.partition_overwrite_mode": "static",
         "wharf.dialect": "duckdb",
         "wharf.user": "tester",
     }

@@ -26,7 +26,7 @@ from pyiceberg.table.update import (
 from wharf.principal import Principal
 from wharf.statement import Statement
 
-CHANGE_KINDS = ("create", "update", "drop", "rename", "register")
+CHANGE_KINDS = ("create", "update", "drop", "rename", "register", "create_view", "replace_view", "drop_view", "rename_view")
 
 
 @dataclass
@@ -34,7 +34,8 @@ class TableChange:
     """A proposed change to ``table`` (``namespace.name``) by ``principal``.
 
     ``kind``: ``create`` (a new table, possibly with data: CTAS), ``update`` (a snapshot, a ref
-    move, a schema/spec/property change…), ``drop``, ``rename`` (to ``new_name``) or ``register``.
+    move, a schema/spec/property change…), ``drop``, ``rename`` (to ``new_name``) or ``register``;
+    for views ``create_view``, ``replace_view``, ``drop_view``, ``rename_view`` (no metadata).
     ``base`` is the table's metadata before the change (None for a new table); ``updates`` are
     the Iceberg metadata updates the change applies. ``statement`` is the Wharf statement that
     makes it, or None for a client committing through the catalog directly.

@@ -54,6 +54,7 @@ from wharf import pyiceberg_compat as compat
 from wharf.catalog.changes import TableChange
 from wharf.catalog.locations import PATH_PROPERTIES, Locations
 from wharf.catalog.locks import CommitLocks
+from wharf.catalog.views import ViewStore
 from wharf.errors import AlreadyExists, CommitRejected, InvalidArgument, WharfError
 from wharf.events import CommitEvent, Events, SnapshotAdded
 from wharf.identifiers import check_identifier
@@ -75,11 +76,15 @@ OWNED_PROPERTIES = (USER_PROPERTY, STATEMENT_ID_PROPERTY, STATEMENT_PROPERTY, IN
 # A snapshot that re-commits files another snapshot wrote (a cherry-pick) names its source here:
 # its data files are never removed when the commit is refused.
 SOURCE_SNAPSHOT_PROPERTY = "source-snapshot-id"
+# A snapshot that adopts files written elsewhere, in place (CALL system.add_files, snapshot,
+# migrate), says how many here: its data files are never removed when the commit is refused.
+ADOPTED_FILES_PROPERTY = "wharf.adopted-files"
 
 _ENGINE_PATCH_LOCK = threading.Lock()
 _LOOKUP = text(
     f"SELECT metadata_location FROM {compat.SQL_CATALOG_TABLE} "
-    "WHERE catalog_name = :catalog AND table_namespace = :namespace AND table_name = :name"
+    "WHERE catalog_name = :catalog AND table_namespace = :namespace AND table_name = :name "
+    "AND (iceberg_type = 'TABLE' OR iceberg_type IS NULL)"  # not a view
 )
 # Metadata files the catalog wrote during the current commit_table call (removed if it fails).
 _WRITTEN_METADATA: contextvars.ContextVar[list[tuple[Any, str]] | None] = contextvars.ContextVar(
@@ -112,7 +117,7 @@ def truncate_statement(text: str) -> str:
     return text.encode()[: STATEMENT_LIMIT - 3].decode(errors="ignore") + "..."
 
 
-class LakeCatalog(SqlCatalog):
+class LakeCatalog(ViewStore, SqlCatalog):
     """PyIceberg's SQL catalog, tuned for several processes (SQLite WAL, busy timeout), with gates and events.
 
     ``properties`` are PyIceberg's SQL-catalog properties, or ``lake=<directory>`` for a Wharf lake
@@ -363,6 +368,56 @@ class LakeCatalog(SqlCatalog):
         self._announce(change, metadata_location, None)
         return registered
 
+    # --- views: the same gates and events as tables ------------------------------------------------
+
+    def _view_change(self, kind: str, identifier: str | Identifier, new_name: str | None = None) -> TableChange:
+        principal, statement = self._who()
+        return TableChange(kind, _label(Catalog.identifier_to_tuple(identifier)), principal, statement, new_name=new_name)
+
+    def create_view(
+        self,
+        identifier: str | Identifier,
+        schema: Schema | Any,
+        view_version: Any,
+        location: str | None = None,
+        properties: Properties = EMPTY_DICT,
+    ) -> Any:
+        check_identifier(Catalog.identifier_to_tuple(identifier), "view")
+        if location and self.locations is not None:
+            self.locations.check(location, "View location")
+        change = self._view_change("create_view", identifier)
+        self._gate(change)
+        view = super().create_view(identifier, schema, view_version, location, properties)
+        self._announce(change, None, None)
+        return view
+
+    def replace_view(self, identifier: str | Identifier, schema: Schema | None, view_version: Any, properties: Properties) -> Any:
+        change = self._view_change("replace_view", identifier)
+        self._gate(change)
+        view = super().replace_view(identifier, schema, view_version, properties)
+        self._announce(change, None, None)
+        return view
+
+    def set_view_properties(self, identifier: str | Identifier, removals: set[str], updates: Properties) -> Any:
+        change = self._view_change("replace_view", identifier)
+        self._gate(change)
+        view = super().set_view_properties(identifier, removals, updates)
+        self._announce(change, None, None)
+        return view
+
+    def drop_view(self, identifier: str | Identifier) -> None:
+        change = self._view_change("drop_view", identifier)
+        self._gate(change)
+        super().drop_view(identifier)
+        self._announce(change, None, None)
+
+    def rename_view(self, from_identifier: str | Identifier, to_identifier: str | Identifier) -> None:
+        check_identifier(Catalog.identifier_to_tuple(to_identifier), "view")
+        change = self._view_change("rename_view", from_identifier, _label(Catalog.identifier_to_tuple(to_identifier)))
+        self._gate(change)
+        super().rename_view(from_identifier, to_identifier)
+        self._announce(change, None, None)
+
     def _gate(self, change: TableChange) -> None:
         """Run the gates; on refusal remove what was written for the change and raise a typed error."""
         try:
@@ -454,13 +509,15 @@ def discard_written_files(change: TableChange) -> None:
 
     Only files that belong to the refused snapshots are removed: their manifest list, the
     manifests they created, and the data and delete files they added — except for a snapshot
-    that re-commits another snapshot's files (``source-snapshot-id``, a cherry-pick).
+    that re-commits another snapshot's files (``source-snapshot-id``, a cherry-pick) or adopts
+    files in place (``wharf.adopted-files``).
     """
     io = change.io
     if io is None:
         return
     for snapshot in change.added_snapshots:
-        owns_files = SOURCE_SNAPSHOT_PROPERTY not in _properties(snapshot)
+        properties = _properties(snapshot)
+        owns_files = SOURCE_SNAPSHOT_PROPERTY not in properties and ADOPTED_FILES_PROPERTY not in properties
         try:
             manifests = snapshot.manifests(io)
         except Exception:  # noqa: BLE001 - nothing readable was written: nothing to remove

@@ -13,6 +13,7 @@ from wharf.statement import Statement
 
 if TYPE_CHECKING:
     from pyiceberg.table import Table
+    from pyiceberg.view import View
 
     from wharf.catalog import LakeCatalog
     from wharf.events import Events
@@ -33,6 +34,7 @@ class Session:
     branch: str | None = None
     wap_id: str | None = None
     dialect: str = "duckdb"
+    partition_overwrite_mode: str = "static"  # INSERT OVERWRITE: static (Spark's default) or dynamic
 
     def with_(self, **changes: Any) -> Session:
         return replace(self, **changes)
@@ -58,8 +60,11 @@ class Context:
     result: Result | None = None
     # DataFrames registered on ``con`` for this statement (``lake.register``), by name.
     registered: dict[str, Any] = field(default_factory=dict)
-    # Tables looked up by this statement: a table named twice costs one catalog query.
+    # The dialect the statement was written in (views store their SQL in it).
+    dialect: str = "duckdb"
+    # Tables (and views) looked up by this statement: a name used twice costs one catalog query.
     _tables: dict[tuple[str, str], Table | None] = field(default_factory=dict)
+    _views: dict[tuple[str, str], View | None] = field(default_factory=dict)
 
     @property
     def principal(self) -> Principal:
@@ -71,6 +76,18 @@ class Context:
         if key not in self._tables:
             self._tables[key] = self.loader.find(namespace, name)
         return self._tables[key]
+
+    def find_view(self, namespace: str, name: str) -> View | None:
+        """The view ``namespace.name`` as of this statement's first lookup, or None."""
+        key = (namespace, name)
+        if key not in self._views:
+            from pyiceberg.exceptions import NoSuchViewError
+
+            try:
+                self._views[key] = self.catalog.load_view(key)
+            except NoSuchViewError:
+                self._views[key] = None
+        return self._views[key]
 
     def forget_table(self, namespace: str, name: str) -> None:
         """Drop a looked-up table after the statement itself changed it (the next lookup reloads it)."""

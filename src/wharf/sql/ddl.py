@@ -25,13 +25,14 @@ from pyiceberg.transforms import (
 )
 from pyiceberg.types import NestedField
 from sqlglot import exp
+from sqlglot.errors import ParseError
 
 from wharf import pyiceberg_compat as compat
 from wharf.errors import AlreadyExists, InvalidArgument, NotFound, SchemaMismatch, UnsupportedStatement
 from wharf.result import Result
 from wharf.sql.context import Context
 from wharf.sql.executor import handles, run_duckdb
-from wharf.sql.parser import TokenStream, extension
+from wharf.sql.parser import TokenStream, dialect_types, extension
 from wharf.sql.pipeline import compile_query, resolve_reference
 from wharf.tables.commit import conform, private
 from wharf.tables.loader import split_name
@@ -112,33 +113,91 @@ def partition_spec(schema: Schema, items: list[exp.Expression]) -> PartitionSpec
 _TRANSFORM_NODES: dict[type[exp.Expression], str] = {
     exp.PartitionedByBucket: "bucket",
     exp.PartitionByTruncate: "truncate",
+    exp.Trunc: "truncate",
     exp.Year: "years",
     exp.Month: "months",
     exp.Day: "days",
+    exp.Hour: "hours",
 }
+# Conversions a dialect wraps a transform's column in (Spark reads year(ts) as year(to_date(ts))).
+_WRAPPERS = (exp.Cast, exp.TsOrDsToDate, exp.TsOrDsToTimestamp, exp.TryCast)
 
 
 def _transform_call(item: exp.Expression) -> tuple[str, list[exp.Expression]]:
     """``(transform name, [arguments])`` of a partition item such as ``bucket(16, id)``."""
     if isinstance(item, exp.Anonymous):
-        return item.name.lower(), list(item.expressions)
-    for klass, name in _TRANSFORM_NODES.items():
-        if isinstance(item, klass):
-            return name, [a for a in (item.this, item.args.get("expression")) if a is not None]
-    return item.key.lower(), [a for a in item.args.values() if isinstance(a, exp.Expression)]
+        name, args = item.name.lower(), list(item.expressions)
+    else:
+        for klass, known in _TRANSFORM_NODES.items():
+            if isinstance(item, klass):
+                name = known
+                keys = ("this", "decimals") if isinstance(item, exp.Trunc) else ("this", "expression")
+                args = [a for a in (item.args.get(k) for k in keys) if a is not None]
+                break
+        else:
+            name, args = item.key.lower(), [a for a in item.args.values() if isinstance(a, exp.Expression)]
+    return name, [a.this if isinstance(a, _WRAPPERS) else a for a in args]
 
 
 _FORMATS = ("iceberg", "parquet")
+MUST_EXIST = "wharf.must_exist"  # meta of a CREATE node parsed from REPLACE TABLE (the table must exist)
 
 
-def _properties(create: exp.Create) -> tuple[list[exp.Expression], dict[str, str], str | None]:
-    """``PARTITIONED BY`` items, table properties and ``LOCATION`` of a CREATE TABLE."""
+@extension(lambda s: s.word() == "REPLACE" and s.word(1) == "TABLE")
+def _parse_replace(s: TokenStream) -> exp.Expr:
+    """Spark's ``REPLACE TABLE … [AS SELECT …]``: ``CREATE OR REPLACE TABLE`` of a table that must exist."""
+    import sqlglot
+
+    text = "CREATE OR " + s.text[s.tokens[0].start :]
+    try:
+        node = dialect_types(sqlglot.parse_one(text, read=s.dialect), s.dialect)
+    except ParseError as exc:
+        s.fail(f"Cannot read REPLACE TABLE: {str(exc).splitlines()[0]}")
+    node.meta[MUST_EXIST] = True
+    return node
+
+
+@handles(exp.TruncateTable, kind="truncate")
+def run_truncate(ctx: Context, node: exp.TruncateTable) -> Result:
+    """``TRUNCATE TABLE t``: delete every row, in one snapshot (the table and its history stay)."""
+    from wharf.sql.delete import delete_where
+    from wharf.sql.update import TargetScan, statement_result
+
+    tables = node.expressions
+    if len(tables) != 1:
+        raise UnsupportedStatement(
+            "TRUNCATE TABLE takes one table", hint="one statement commits one table: truncate them one by one"
+        )
+    if node.args.get("partition") is not None or tables[0].args.get("partition") is not None:
+        raise UnsupportedStatement(
+            "TRUNCATE TABLE … PARTITION is not supported", hint="DELETE FROM t WHERE <partition column> = …"
+        )
+    scan = TargetScan.of(ctx, tables[0])
+    rewrite, snapshot = delete_where(scan, None)
+    return statement_result({"num_affected_rows": rewrite.deleted}, rewrite.deleted, snapshot)
+
+
+@dataclass(frozen=True)
+class CreateOptions:
+    """What a CREATE TABLE says beside its columns."""
+
+    partition: list[exp.Expression]
+    properties: dict[str, str]
+    location: str | None = None
+    like: exp.Table | None = None  # CREATE TABLE … LIKE other
+
+
+def _properties(create: exp.Create) -> CreateOptions:
+    """``PARTITIONED BY`` items, table properties, ``LOCATION`` and ``LIKE`` of a CREATE TABLE."""
     partition: list[exp.Expression] = []
     props: dict[str, str] = {}
     location: str | None = None
+    like: exp.Table | None = None
     properties = create.args.get("properties")
     for prop in properties.expressions if properties else []:
-        if isinstance(prop, exp.PartitionedByProperty):
+        if isinstance(prop, exp.LikeProperty) and isinstance(prop.this, exp.Table):
+            like = prop.this
+        elif isinstance(prop, exp.PartitionedByProperty):
             inner = prop.this
             partition = list(inner.expressions) if isinstance(inner, (exp.Schema, exp.Tuple)) else [inner]
         elif isinstance(prop, exp.FileFormatProperty):
@@ -157,7 +216,7 @@ def _properties(create: exp.Create) -> tuple[list[exp.Expression], dict[str, str
                 f"CREATE TABLE option '{prop.sql()}' is not supported",
                 hint="use PARTITIONED BY (…), TBLPROPERTIES (…), LOCATION '…' or COMMENT '…'",
             )
-    return partition, props, location
+    return CreateOptions(partition, props, location, like)
 
 
 def _schema_from_columns(defs: list[exp.ColumnDef]) -> Schema:
@@ -194,19 +253,32 @@ def run_create(ctx: Context, node: exp.Create) -> Result:
     if kind in ("SCHEMA", "DATABASE"):
         ctx.statement.kind = "create_namespace"
         return create_namespace(ctx, CreateNamespace(node.this.name, bool(node.args.get("exists"))))
+    if kind == "VIEW":
+        from wharf.sql.views import create_view
+
+        return create_view(ctx, node)
     if kind != "TABLE":
-        raise UnsupportedStatement(f"CREATE {kind} is not supported", hint="Wharf creates TABLEs and SCHEMAs")
+        raise UnsupportedStatement(f"CREATE {kind} is not supported", hint="Wharf creates TABLEs, VIEWs and SCHEMAs")
     target = node.this.this if isinstance(node.this, exp.Schema) else node.this
     ns, name = table_name(target)
     if not ctx.catalog.namespace_exists(ns):
         raise NotFound(f"Namespace '{ns}' does not exist", hint=f"CREATE SCHEMA {ns}")
     exists = ctx.loader.exists(ns, name)
+    if not exists and ctx.catalog.view_exists((ns, name)):
+        raise AlreadyExists(f"{ns}.{name} is a view", hint="choose another name, or DROP VIEW it first")
     replace = bool(node.args.get("replace"))
     if exists and node.args.get("exists"):
         return ok(f"Table {ns}.{name} already exists")
     if exists and not replace:
         raise AlreadyExists(f"Table {ns}.{name} already exists", hint="use CREATE TABLE IF NOT EXISTS or CREATE OR REPLACE TABLE")
-    partition_items, props, location = _properties(node)
+    if not exists and node.meta.get(MUST_EXIST):
+        raise NotFound(
+            f"Table {ns}.{name} does not exist: REPLACE TABLE replaces an existing table", hint="CREATE OR REPLACE TABLE"
+        )
+    options = _properties(node)
+    partition_items, props, location = options.partition, options.properties, options.location
+    if options.like is not None:
+        return _create_like(ctx, (ns, name), options.like, location)
     query = node.expression
     rows: pa.Table | None = None
     if query is not None:
@@ -235,6 +307,22 @@ def run_create(ctx: Context, node: exp.Create) -> Result:
     return Result(pa.table({"status": [f"Created table {ns}.{name}"]}), rowcount=rows.num_rows if rows is not None else 0)
 
 
+def _create_like(ctx: Context, identifier: tuple[str, str], like: exp.Table, location: str | None) -> Result:
+    """``CREATE TABLE t LIKE s``: s's schema, partitioning, sort order and properties; no data."""
+    source = resolve_reference(ctx, like, role="describe").table
+    tx = ctx.catalog.create_table_transaction(
+        identifier,
+        schema=source.schema(),
+        location=location,
+        partition_spec=source.spec(),
+        sort_order=source.sort_order(),
+        properties=dict(source.properties),
+    )
+    tx.commit_transaction()
+    ctx.forget_table(*identifier)
+    return ok(f"Created table {'.'.join(identifier)} like {'.'.join(source.name())}")
+
+
 def create_table(
     ctx: Context,
     identifier: tuple[str, str],
@@ -246,9 +334,7 @@ def create_table(
     location: str | None = None,
 ) -> None:
     """Create a table, with its first rows if given (CTAS), as one catalog commit: all or nothing."""
-    tx = ctx.catalog.create_table_transaction(
-        identifier, schema=schema, location=location, partition_spec=spec, properties=props
-    )
+    tx = ctx.catalog.create_table_transaction(identifier, schema=schema, location=location, partition_spec=spec, properties=props)
     if rows is not None and rows.num_rows:
         tx.append(conform(rows, tx.table_metadata.schema(), table_name=".".join(identifier)))
     tx.commit_transaction()
@@ -258,6 +344,10 @@ def create_table(
 @handles(exp.Drop, kind="drop_table")
 def run_drop(ctx: Context, node: exp.Drop) -> Result:
     kind = (node.args.get("kind") or "").upper()
+    if kind == "VIEW":
+        from wharf.sql.views import drop_view
+
+        return drop_view(ctx, node)
     if kind in ("SCHEMA", "DATABASE"):
         ctx.statement.kind = "drop_namespace"
         return drop_namespace(ctx, DropNamespace(node.this.name, bool(node.args.get("exists")), bool(node.args.get("cascade"))))
@@ -265,6 +355,9 @@ def run_drop(ctx: Context, node: exp.Drop) -> Result:
         raise UnsupportedStatement(f"DROP {kind} is not supported")
     names = [table_name(t) for t in (node.args.get("tables") or [node.this])]
     missing = [f"{ns}.{name}" for ns, name in names if not ctx.loader.exists(ns, name)]
+    views = [label for label in missing if ctx.catalog.view_exists(split_name(label))]
+    if views:
+        raise InvalidArgument(f"{views[0]} is a view, not a table", hint=f"use DROP VIEW {views[0]}")
     if missing and not node.args.get("exists"):
         raise NotFound(f"Table {missing[0]} does not exist", hint="use DROP TABLE IF EXISTS")
     dropped = []
@@ -283,6 +376,10 @@ def run_drop(ctx: Context, node: exp.Drop) -> Result:
 
 @handles(exp.Alter, kind="alter_table")
 def run_alter(ctx: Context, node: exp.Alter) -> Result:
+    if (node.args.get("kind") or "").upper() == "VIEW":
+        from wharf.sql.views import alter_view
+
+        return alter_view(ctx, node)
     ns, name = table_name(node.this)
     table = resolve_reference(ctx, (ns, name), role="alter").table
     actions = node.args.get("actions") or []
@@ -293,7 +390,8 @@ def run_alter(ctx: Context, node: exp.Alter) -> Result:
         ctx.catalog.rename_table((ns, name), (new_ns, new_name))
         ctx.forget_table(ns, name)
         return ok(f"Renamed {ns}.{name} to {new_ns}.{new_name}")
-    _refuse_dropping_delete_keys(ctx, table, actions, f"{ns}.{name}")
+    dropped = [c.name for a in actions if isinstance(a, exp.Drop) for c in (a.args.get("tables") or [a.this])]
+    refuse_dropping_delete_keys(ctx, table, dropped, f"{ns}.{name}")
     with private(table).update_schema() as update:
         for action in actions:
             _schema_action(update, table.schema(), action, f"{ns}.{name}")
@@ -301,25 +399,23 @@ def run_alter(ctx: Context, node: exp.Alter) -> Result:
     return ok(f"Altered table {ns}.{name}")
 
 
-def _refuse_dropping_delete_keys(ctx: Context, table: Table, actions: list[exp.Expression], label: str) -> None:
+def refuse_dropping_delete_keys(ctx: Context, table: Table, dropped: list[str], label: str) -> None:
     """Dropping a column that live equality delete files match on would make the table unreadable."""
-    dropped = [
-        column.name
-        for action in actions
-        if isinstance(action, exp.Drop)
-        for column in (action.args.get("tables") or [action.this])
-    ]
     if not dropped or table.metadata.current_snapshot_id is None:
         return
     schema = table.schema()
-    ids = {schema.find_field(_column(schema, c, label)).field_id: c for c in dropped}
+    ids: dict[int, str] = {}
+    for column in dropped:
+        try:
+            ids[schema.find_field(column, case_sensitive=False).field_id] = column
+        except ValueError:
+            continue  # not a column: the schema change reports it
     plan = ctx.planner.plan(table, table.metadata.current_snapshot_id)
     for delete in plan.equality_deletes:
         used = [ids[i] for i in delete.equality_ids if i in ids]
         if used:
             raise InvalidArgument(
-                f"Cannot drop column '{used[0]}' of {label}: equality delete files written by another engine "
-                "match rows on it",
+                f"Cannot drop column '{used[0]}' of {label}: equality delete files written by another engine match rows on it",
                 hint="rewrite the affected data files first (e.g. an UPDATE or DELETE touching them), then drop the column",
             )
 
@@ -439,7 +535,7 @@ def _safe(matcher: Callable[[TokenStream], object]) -> Callable[[TokenStream], b
     return run
 
 
-def _property_list(s: TokenStream, with_values: bool) -> dict[str, str]:
+def property_list(s: TokenStream, with_values: bool) -> dict[str, str]:
     s.expect("(")
     props: dict[str, str] = {}
     while True:
@@ -462,13 +558,13 @@ def _parse_properties(s: TokenStream) -> SetProperties:
     if s.accept("UNSET"):
         s.expect("TBLPROPERTIES")
         if_exists = s.accept("IF", "EXISTS")
-        keys = tuple(_property_list(s, with_values=False))
+        keys = tuple(property_list(s, with_values=False))
         s.expect_end()
         return SetProperties(table, {}, keys, if_exists)
     s.expect("SET")
     if not s.accept("TBLPROPERTIES"):
         s.expect("PROPERTIES")
-    props = _property_list(s, with_values=True)
+    props = property_list(s, with_values=True)
     s.expect_end()
     return SetProperties(table, props)
 

@@ -50,8 +50,9 @@ def execute(ctx: Context, node: Any) -> Result:
             return handler(ctx, node)
     raise UnsupportedStatement(
         f"Wharf does not run {type(node).__name__.upper()} statements",
-        hint="supported: SELECT, INSERT, INSERT OVERWRITE, UPDATE, DELETE, MERGE, CREATE/DROP/ALTER TABLE, "
-        "CREATE/DROP SCHEMA, SHOW, DESCRIBE, SET/RESET, CALL system.* — see docs/sql.md",
+        hint="supported: SELECT, INSERT, INSERT OVERWRITE, UPDATE, DELETE, MERGE, TRUNCATE, "
+        "CREATE/DROP/ALTER/REPLACE TABLE, CREATE/DROP/ALTER VIEW, CREATE/DROP SCHEMA, SHOW, DESCRIBE, "
+        "SET/RESET, CALL system.* — see docs/sql.md",
     )
 
 

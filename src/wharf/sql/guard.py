@@ -67,7 +67,7 @@ def check(expression: exp.Expression, principal: Principal) -> None:
             raise AccessDenied(f"{principal.name} may not use the DuckDB table function {name}()", hint=_HINT)
     for node in expression.find_all(exp.Table):
         source = node.this
-        if not isinstance(source, exp.Identifier):
+        if not isinstance(source, (exp.Identifier, exp.Dot)):  # a Dot is a dotted name, not a function
             name = function_name(source) if isinstance(source, exp.Expression) else str(source)
             if name not in ALLOWED_TABLE_FUNCTIONS:
                 raise AccessDenied(f"{principal.name} may not use the DuckDB table function {name}()", hint=_HINT)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 from pyiceberg.manifest import DataFile
+from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.typedef import Record
 from pyiceberg.types import NestedField
 from sqlglot import exp
 
-from wharf.errors import SchemaMismatch, SqlParseError
+from wharf.errors import InvalidArgument, SchemaMismatch, SqlParseError
 from wharf.result import Result
 from wharf.sql.context import Context
 from wharf.sql.executor import handles, run_duckdb
@@ -41,14 +42,25 @@ class InsertSource:
         return SchemaMismatch(f"{culprit}{message}")
 
 
-def insert_source(ctx: Context, target: Target, source: exp.Expression, columns: list[str] | None) -> InsertSource:
-    """Map ``source``'s columns (by position) onto the target's columns, cast to their types."""
+def insert_source(
+    ctx: Context,
+    target: Target,
+    source: exp.Expression,
+    columns: list[str] | None,
+    constants: dict[str, exp.Expression] | None = None,
+) -> InsertSource:
+    """Map ``source``'s columns (by position) onto the target's columns, cast to their types.
+
+    ``constants`` are the static partition values of ``PARTITION (c = v)``: those columns take
+    the value and are not in ``source``.
+    """
+    constants = constants or {}
     rewritten = compile_query(ctx, source)
     probe = run_duckdb(ctx.con, f"SELECT * FROM ({rewritten.sql}) LIMIT 0")
     width = len(probe.description)
     schema = target.table.schema()
     fields = {f.name.lower(): f for f in schema.fields}
-    names = columns if columns is not None else [f.name for f in schema.fields]
+    names = columns if columns is not None else [f.name for f in schema.fields if f.name.lower() not in constants]
     for name in names:
         if name.lower() not in fields:
             raise SchemaMismatch(
@@ -66,22 +78,29 @@ def insert_source(ctx: Context, target: Target, source: exp.Expression, columns:
     casts = []
     for f in schema.fields:
         alias = given.get(f.name.lower())
-        if alias is None and f.required:
+        constant = constants.get(f.name.lower())
+        if alias is None and constant is None and f.required:
             raise SchemaMismatch(f"Column '{f.name}' of {target.label} is NOT NULL but no value was given")
-        value = alias if alias is not None else "NULL"
+        value = alias if alias is not None else constant.sql("duckdb") if constant is not None else "NULL"
         casts.append(f"CAST({value} AS {iceberg_to_duckdb(f.field_type)}) AS {quote_ident(f.name)}")
     sql = f"SELECT {', '.join(casts)} FROM ({rewritten.sql}) AS __src({', '.join(aliases)})"
     ctx.lineage = rewritten.lineage(outputs=[fields[n.lower()].name for n in names])
     return InsertSource(sql, rewritten.sql, aliases, names, fields)
 
 
-def write_source(ctx: Context, target: Target, source: exp.Expression, columns: list[str] | None) -> tuple[list[DataFile], int]:
+def write_source(
+    ctx: Context,
+    target: Target,
+    source: exp.Expression,
+    columns: list[str] | None,
+    constants: dict[str, exp.Expression] | None = None,
+) -> tuple[list[DataFile], int]:
     """Write the INSERT's rows as data files; returns the files and the row count.
 
     DuckDB writes the Parquet directly when it can (parallel, nothing passes through Python);
     NOT NULL columns are then checked from the written files' null counts.
     """
-    prepared = insert_source(ctx, target, source, columns)
+    prepared = insert_source(ctx, target, source, columns, constants)
     table = target.table
     if not duckdb_can_write(table):
         try:
@@ -119,11 +138,45 @@ def _find_bad_column(ctx: Context, source_sql: str, aliases: list[str], names: l
     return ""
 
 
-def _target_and_columns(ctx: Context, node: exp.Insert) -> tuple[Target, list[str] | None]:
+def _target_and_columns(ctx: Context, node: exp.Insert) -> tuple[exp.Table, Target, list[str] | None]:
     this = node.this
     if isinstance(this, exp.Schema):
-        return resolve_target(ctx, this.this), [c.name for c in this.expressions]
-    return resolve_target(ctx, this), None
+        return this.this, resolve_target(ctx, _unpartitioned(this.this)), [c.name for c in this.expressions]
+    return this, resolve_target(ctx, _unpartitioned(this)), None
+
+
+def _unpartitioned(node: exp.Table) -> exp.Table:
+    """The table node without its ``PARTITION (…)`` clause."""
+    if isinstance(node, exp.Table) and node.args.get("partition") is not None:
+        node = node.copy()
+        node.set("partition", None)
+    return node
+
+
+def _partition_clause(node: exp.Expression, target: Target) -> tuple[dict[str, exp.Expression], list[str]]:
+    """``PARTITION (a = 'x', b)``: static values by column (lower case) and the dynamic columns."""
+    clause = node.args.get("partition") if isinstance(node, exp.Table) else None
+    if clause is None:
+        return {}, []
+    spec = target.table.spec()
+    schema = target.table.schema()
+    identity = {schema.find_field(f.source_id).name.lower() for f in spec.fields if str(f.transform) == "identity"}
+    static: dict[str, exp.Expression] = {}
+    dynamic: list[str] = []
+    for item in clause.expressions:
+        column = item.this if isinstance(item, exp.EQ) else item
+        name = column.name.lower() if isinstance(column, (exp.Column, exp.Identifier)) else ""
+        if name not in identity:
+            raise InvalidArgument(
+                f"PARTITION ({item.sql('duckdb')}): '{column.sql('duckdb')}' is not an identity partition column "
+                f"of {target.label}",
+                hint=f"identity partition columns: {', '.join(sorted(identity)) or 'none'}",
+            )
+        if isinstance(item, exp.EQ):
+            static[name] = item.expression
+        else:
+            dynamic.append(name)
+    return static, dynamic
 
 
 def _files_to_replace(ctx: Context, target: Target, added: list[DataFile]) -> list[DataFile]:
@@ -147,16 +200,42 @@ def _values(partition: Record) -> tuple[Any, ...]:
 
 @handles(exp.Insert, kind="insert")
 def run_insert(ctx: Context, node: exp.Insert) -> Result:
-    if node.args.get("overwrite"):
+    """INSERT INTO / INSERT OVERWRITE, with Spark's ``PARTITION (…)`` clause and overwrite modes.
+
+    ``INSERT OVERWRITE`` replaces, in ``static`` mode (Spark's default), every row matching the
+    static partition values (the whole table without any); in ``dynamic`` mode
+    (``SET spark.sql.sources.partitionOverwriteMode = dynamic``), the partitions the new rows
+    fall in. Either way: one snapshot.
+    """
+    overwrite = bool(node.args.get("overwrite"))
+    if overwrite:
         ctx.statement.kind = "insert_overwrite"
     if node.expression is None:
         raise SqlParseError(
             "INSERT needs the rows to write", sql=ctx.statement.text, hint="INSERT INTO t VALUES (…) or INSERT INTO t SELECT …"
         )
-    target, columns = _target_and_columns(ctx, node)
-    added, count = write_source(ctx, target, node.expression, columns)
-    removed = _files_to_replace(ctx, target, added) if node.args.get("overwrite") else []
-    snapshot = commit(ctx, target, added=added, removed=removed)
+    table_node, target, columns = _target_and_columns(ctx, node)
+    static, _dynamic = _partition_clause(table_node, target)
+    added, count = write_source(ctx, target, node.expression, columns, static)
+    snapshot: Snapshot | None
+    if not overwrite:
+        snapshot = commit(ctx, target, added=added)
+    elif ctx.session.partition_overwrite_mode == "dynamic" and not target.table.spec().is_unpartitioned():
+        snapshot = commit(ctx, target, added=added, removed=_files_to_replace(ctx, target, added))
+    else:
+        from wharf.sql.delete import delete_where
+        from wharf.sql.update import TargetScan
+
+        scan = TargetScan.of(ctx, _unpartitioned(table_node))  # type: ignore[arg-type]  # a table node
+        matches = [exp.EQ(this=exp.column(c, table=scan.alias), expression=v.copy()) for c, v in static.items()]
+        condition = cast(exp.Expression, exp.and_(*matches)) if matches else None
+        try:
+            _rewrite, snapshot = delete_where(scan, condition, added=added)
+        except BaseException:
+            remove_files(target.table, added)
+            raise
+        if snapshot is None and added:
+            snapshot = commit(ctx, target, added=added)
     return Result(
         pa.table({"rows_inserted": [count]}),
         rowcount=count,

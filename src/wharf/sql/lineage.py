@@ -36,9 +36,15 @@ def column_lineage(c: Compilation, outputs: Sequence[str] | None = None) -> dict
     ``outputs`` renames the query's columns by position (the target columns of an INSERT).
     Empty when the query could not be qualified.
     """
-    query = c.qualified
-    if query is None or not isinstance(query, exp.Query):
+    qualified = c.qualified
+    if qualified is None or not isinstance(qualified, exp.Query):
         return {}
+    query: exp.Query = qualified
+    if any(isinstance(e, exp.Star) or (isinstance(e, exp.Column) and e.is_star) for e in query.selects):
+        expanded = _with_stars_expanded(query, c)
+        if expanded is None:
+            return {}
+        query = expanded
     names = list(query.named_selects)
     result: dict[str, tuple[str, ...]] = {}
     for position, name in enumerate(names):
@@ -62,3 +68,23 @@ def column_lineage(c: Compilation, outputs: Sequence[str] | None = None) -> dict
                 sources.append(label)
         result[key] = tuple(sources)
     return result
+
+
+def _with_stars_expanded(query: exp.Query, c: Compilation) -> exp.Query | None:
+    """``SELECT *`` spelled out column by column (the qualify pass keeps stars for DuckDB to expand)."""
+    from sqlglot.optimizer.qualify import qualify
+
+    try:
+        expanded = qualify(
+            query.copy(),
+            dialect="duckdb",
+            schema=dict(c.schema),
+            expand_stars=True,
+            validate_qualify_columns=False,
+            quote_identifiers=False,
+            identify=False,
+        )
+    except Exception as exc:  # noqa: BLE001 - no lineage rather than a failed statement
+        log.debug("cannot expand the stars of %s: %s", query.sql(), exc)
+        return None
+    return expanded if isinstance(expanded, exp.Query) else None

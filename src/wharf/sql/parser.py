@@ -13,7 +13,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import sqlglot
 from sqlglot import Token, Tokenizer, TokenType, exp
@@ -251,9 +251,27 @@ def _check_nesting(stream: TokenStream) -> None:
             depth -= 1
 
 
+def _spark_time_travel(stream: TokenStream) -> str:
+    """Spark's ``FOR SYSTEM_VERSION AS OF`` spelled as ``FOR VERSION AS OF`` (which sqlglot parses in
+    every dialect); padded to the same length so error columns stay where the user typed them."""
+    text = stream.text
+    tokens = stream.tokens
+    for i in range(len(tokens) - 3):
+        if (
+            tokens[i].text.upper() == "FOR"
+            and tokens[i + 1].text.upper() == "SYSTEM_VERSION"
+            and tokens[i + 2].text.upper() == "AS"
+            and tokens[i + 3].text.upper() == "OF"
+        ):
+            token = tokens[i + 1]
+            text = text[: token.start] + "VERSION".ljust(len(token.text)) + text[token.end + 1 :]
+    return text
+
+
 def parse_one(text: str, dialect: str = "duckdb", line: int = 1) -> Any:
     stream = TokenStream(text, dialect, line)
     _check_nesting(stream)
+    text = _spark_time_travel(stream)
     for matches, grammar in EXTENSIONS:
         stream.i = 0
         if matches(stream):
@@ -275,4 +293,25 @@ def parse_one(text: str, dialect: str = "duckdb", line: int = 1) -> Any:
             f"Wharf does not run '{text.strip()[:60]}'",
             hint="see docs/sql.md for the statements Wharf supports",
         )
+    return dialect_types(node, dialect)
+
+
+# Spark (and Hive) read a bare DECIMAL as DECIMAL(10, 0); DuckDB's default is DECIMAL(18, 3).
+_BARE_DECIMAL = {"spark": (10, 0), "spark2": (10, 0), "databricks": (10, 0), "hive": (10, 0)}
+
+
+ExprT = TypeVar("ExprT", bound=exp.Expr)
+
+
+def dialect_types(node: ExprT, dialect: str) -> ExprT:
+    """Give types the dialect leaves implicit their explicit form in ``node`` (in place)."""
+    default = _BARE_DECIMAL.get(dialect)
+    if default is None:
+        return node
+    for dtype in node.find_all(exp.DataType):
+        if dtype.this == exp.DataType.Type.DECIMAL and not dtype.expressions:
+            dtype.set(
+                "expressions",
+                [exp.DataTypeParam(this=exp.Literal.number(default[0])), exp.DataTypeParam(this=exp.Literal.number(default[1]))],
+            )
     return node

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from sqlglot import exp
 
-from wharf.errors import NotFound
+from wharf.errors import InvalidArgument, NotFound
 from wharf.sql import generate as generation
 from wharf.sql import guard, qualify
 from wharf.sql.context import Context
@@ -62,6 +62,9 @@ def guard_pass(expression: exp.Expression, c: Compilation) -> exp.Expression:
 
 
 def resolve_pass(expression: exp.Expression, c: Compilation) -> exp.Expression:
+    from wharf.sql.views import expand_views
+
+    expand_views(c.ctx, expression)  # a view's query replaces its name; its tables resolve below
     ctes = cte_names(expression)
     session_branch = c.ctx.session.branch if c.branch_default else None
     for node in list(expression.find_all(exp.Table)):
@@ -146,6 +149,27 @@ def table_node(namespace: str, name: str) -> exp.Table:
     return exp.Table(this=exp.to_identifier(name, quoted=True), db=exp.to_identifier(namespace, quoted=True))
 
 
+# What to do instead, when a statement that needs a table names a view.
+_VIEW_HINTS = {
+    "write": "views are read-only: write to the tables its query reads (SHOW CREATE TABLE shows it)",
+    "alter": "use ALTER VIEW (… AS <query>, RENAME TO, SET/UNSET TBLPROPERTIES)",
+    "drop": "use DROP VIEW",
+    "maintain": "views have no files of their own; maintain the tables its query reads",
+}
+
+
+def _refuse_view(ctx: Context, table: exp.Table, role: str) -> None:
+    """A statement that works on a table's data or metadata must not reach through a view's name."""
+    from wharf.sql.views import find_view
+
+    found = find_view(ctx, table)
+    if found is not None:
+        ns, name = found[0]
+        raise InvalidArgument(
+            f"{ns}.{name} is a view, not a table", hint=_VIEW_HINTS.get(role, "SHOW CREATE TABLE shows the view's query")
+        )
+
+
 def resolve_reference(ctx: Context, node: exp.Table | str | tuple[str, str], *, role: str = "describe") -> Reference:
     """Resolve one named table through the reference passes (guard, resolve, authorize).
 
@@ -158,6 +182,7 @@ def resolve_reference(ctx: Context, node: exp.Table | str | tuple[str, str], *, 
         table = exp.to_table(node, dialect="duckdb")
     else:
         table = node
+    _refuse_view(ctx, table, role)
     c = Compilation(ctx, role=role, branch_default=role in ("read", "write"))
     tree: exp.Expression = exp.select("*").from_(table.copy())
     for run in REFERENCE_PASSES:

@@ -112,7 +112,8 @@ def _literal_value(node: exp.Expression) -> object:
     raise InvalidArgument(f"Expected a literal in AS OF clause, got {node.sql()}")
 
 
-def _version_of(node: exp.Table, table: Table) -> Version:
+def _version_of(ctx: Context, node: exp.Table, table: Table) -> Version:
+    """``FOR VERSION AS OF …`` / ``FOR TIMESTAMP AS OF …`` (and Spark's ``VERSION AS OF``, ``FOR SYSTEM_TIME AS OF`` …)."""
     clause = node.args.get("version")
     if not clause:
         return Version()
@@ -120,10 +121,35 @@ def _version_of(node: exp.Table, table: Table) -> Version:
         raise InvalidArgument(
             f"{clause.sql('duckdb')} needs a value", hint="FOR VERSION AS OF <snapshot id or ref>, FOR TIMESTAMP AS OF '<time>'"
         )
-    value = _literal_value(clause.expression)
     if clause.name.upper() == "TIMESTAMP" or clause.this.upper() in ("TIMESTAMP", "SYSTEM_TIME"):
-        return Version(timestamp_ms=parse_timestamp_ms(value if isinstance(value, (int, str)) else str(value)))
-    return version_from_literal(table, value)
+        return Version(timestamp_ms=_timestamp_ms(ctx, clause.expression))
+    return version_from_literal(table, _literal_value(clause.expression))
+
+
+def _timestamp_ms(ctx: Context, value: exp.Expression) -> int:
+    """A point in time: a timestamp literal, epoch *seconds* (as Iceberg documents ``TIMESTAMP AS OF 499162860``),
+    or a constant expression such as ``current_timestamp - INTERVAL 1 DAY`` (evaluated by DuckDB)."""
+    node = value.this if isinstance(value, exp.Paren) else value
+    if isinstance(node, exp.Literal) and not node.is_string:
+        try:
+            return int(float(node.this) * 1000)
+        except ValueError as exc:
+            raise InvalidArgument(f"'{node.this}' is not a point in time") from exc
+    if isinstance(node, exp.Literal) or (isinstance(node, exp.Cast) and isinstance(node.this, exp.Literal)):
+        text = node.this if isinstance(node, exp.Literal) else node.this.this
+        return parse_timestamp_ms(str(text))
+    if node.find(exp.Table, exp.Subquery, exp.Select, exp.Column):
+        raise InvalidArgument(
+            f"TIMESTAMP AS OF needs a constant, got {value.sql('duckdb')}",
+            hint="a timestamp literal, epoch seconds, or an expression such as current_timestamp - INTERVAL 1 DAY",
+        )
+    from wharf.sql.executor import run_duckdb
+
+    # Epoch milliseconds in DuckDB itself: no time-zone objects cross into Python.
+    row = run_duckdb(ctx.con, f"SELECT epoch_ms(CAST({node.sql('duckdb')} AS TIMESTAMPTZ))").fetchone()
+    if row is None or row[0] is None:
+        raise InvalidArgument(f"TIMESTAMP AS OF {value.sql('duckdb')} is NULL")
+    return int(row[0])
 
 
 def cte_names(expression: exp.Expr) -> set[str]:
@@ -134,7 +160,7 @@ def resolve_table(
     ctx: Context, node: exp.Table, *, ctes: Set[str] = frozenset(), required: bool = True, role: str = "read"
 ) -> Reference | None:
     """Resolve one ``exp.Table`` to a Wharf reference (None for CTEs, table functions and DuckDB objects)."""
-    if not isinstance(node.this, exp.Identifier):
+    if not isinstance(node.this, (exp.Identifier, exp.Dot)):  # a Dot: a name of four parts
         return None  # a table function such as range(…); the guard pass decides whether it may run
     parts = [p.name for p in node.parts]
     find = ctx.find_table
@@ -142,11 +168,11 @@ def resolve_table(
         if parts[0].lower() in ctes:
             return None
         if (table := find("default", parts[0])) is not None:
-            return Reference(node, "default", parts[0], table, _version_of(node, table), role=role)
+            return Reference(node, "default", parts[0], table, _version_of(ctx, node, table), role=role)
     elif len(parts) == 2:
         ns, name = parts
         if (table := find(ns, name)) is not None:
-            return Reference(node, ns, name, table, _version_of(node, table), role=role)
+            return Reference(node, ns, name, table, _version_of(ctx, node, table), role=role)
         if ns.lower() in DUCKDB_SCHEMAS:
             return None
         if find("default", ns) is not None:
@@ -156,6 +182,13 @@ def resolve_table(
         if ns.lower() in DUCKDB_SCHEMAS:
             return None
         if find(ns, name) is not None:
+            return _suffixed(ctx, node, ns, name, suffix, role)
+        # Spark's catalog.namespace.table: the lake is the only catalog, whatever it is called.
+        if (table := find(name, suffix)) is not None:
+            return Reference(node, name, suffix, table, _version_of(ctx, node, table), role=role)
+    elif len(parts) == 4:
+        _catalog, ns, name, suffix = parts
+        if _catalog.lower() not in DUCKDB_SCHEMAS and find(ns, name) is not None:
             return _suffixed(ctx, node, ns, name, suffix, role)
     if not required:
         return None
@@ -189,7 +222,7 @@ def _suffixed(ctx: Context, node: exp.Table, ns: str, name: str, suffix: str, ro
         ref_snapshot_id(table, tag, kind=SnapshotRefType.TAG)
         return Reference(node, ns, name, table, Version(ref=tag), role=role)
     if lowered in METADATA_TABLES:
-        return Reference(node, ns, name, table, _version_of(node, table), metadata=lowered, role=role)
+        return Reference(node, ns, name, table, _version_of(ctx, node, table), metadata=lowered, role=role)
     raise NotFound(
         f"{ns}.{name} has no branch, tag or metadata table called '{suffix}'",
         hint="use t.branch_<name>, t.tag_<name> or one of: " + ", ".join(sorted(METADATA_TABLES)),

@@ -5,6 +5,10 @@ wharf.branch       reads and writes without an explicit ref use this branch (Spa
 wharf.wap_id       writes are staged, not published, tagged with this id (Spark's spark.wap.id);
                    publish them with ``CALL system.publish_changes(table, wap_id)``
 wharf.dialect      SQL dialect of the following ``lake.sql`` calls (duckdb, spark, trino, …)
+wharf.partition_overwrite_mode
+                   INSERT OVERWRITE replaces the rows of its static PARTITION values (``static``,
+                   Spark's default) or the partitions it writes (``dynamic``); Spark's
+                   ``spark.sql.sources.partitionOverwriteMode`` is an alias
 wharf.user         read-only: who runs statements is fixed when the lake is opened
                    (``wharf.connect(user=…)``), so a statement cannot impersonate someone
 =================  ==============================================================================
@@ -84,6 +88,13 @@ def _dialect(session: Session, value: Any) -> str:
     return text
 
 
+def _overwrite_mode(session: Session, value: Any) -> str:
+    text = str(value or "static").lower()
+    if text not in ("static", "dynamic"):
+        raise InvalidArgument(f"Unknown partition overwrite mode '{value}'", hint="static (Spark's default) or dynamic")
+    return text
+
+
 def _read_only(session: Session, value: Any) -> str:
     raise InvalidArgument(
         "wharf.user cannot be changed by a statement",
@@ -102,9 +113,14 @@ SETTINGS: dict[str, Setting] = {
     "wharf.branch": Setting("branch", _branch),
     "wharf.wap_id": Setting("wap_id", _wap_id),
     "wharf.dialect": Setting("dialect", _dialect, "duckdb"),
+    "wharf.partition_overwrite_mode": Setting("partition_overwrite_mode", _overwrite_mode, "static"),
     "wharf.user": Setting("user", _read_only),
 }
-ALIASES = {"spark.wap.branch": "wharf.branch", "spark.wap.id": "wharf.wap_id"}
+ALIASES = {
+    "spark.wap.branch": "wharf.branch",
+    "spark.wap.id": "wharf.wap_id",
+    "spark.sql.sources.partitionoverwritemode": "wharf.partition_overwrite_mode",
+}
 
 
 def _setting(name: str) -> str | None:

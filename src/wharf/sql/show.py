@@ -30,6 +30,7 @@ from pyiceberg.transforms import (
     YearTransform,
 )
 from pyiceberg.types import NestedField
+from pyiceberg.view import View
 from sqlglot.errors import ParseError
 
 from wharf.errors import NotFound, SqlParseError
@@ -55,6 +56,7 @@ class ShowNamespaces:
 class ShowTables:
     namespace: str | None = None
     like: str | None = None
+    views: bool = False  # SHOW VIEWS
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,7 @@ class Describe:
     extended: bool = False
 
 
-_SHOW_WORDS = ("SCHEMAS", "NAMESPACES", "DATABASES", "TABLES", "CREATE", "TBLPROPERTIES")
+_SHOW_WORDS = ("SCHEMAS", "NAMESPACES", "DATABASES", "TABLES", "VIEWS", "CREATE", "TBLPROPERTIES")
 
 
 def _like(s: TokenStream) -> str | None:
@@ -96,11 +98,12 @@ def _parse_show(s: TokenStream) -> ShowNamespaces | ShowTables | ShowCreateTable
         like = _like(t)
         t.expect_end()
         return ShowNamespaces(like)
-    if t.accept("TABLES"):
+    views = t.accept("VIEWS")
+    if views or t.accept("TABLES"):
         namespace = t.dotted_name() if t.accept("IN") or t.accept("FROM") else None
         like = _like(t)
         t.expect_end()
-        return ShowTables(namespace, like)
+        return ShowTables(namespace, like, views)
     if t.accept("CREATE"):
         t.expect("TABLE")
         table = t.dotted_name()
@@ -157,13 +160,15 @@ def show_tables(ctx: Context, stmt: ShowTables) -> Result:
     namespace = stmt.namespace or DEFAULT_NAMESPACE
     if not ctx.catalog.namespace_exists(namespace):
         raise NotFound(f"Namespace '{namespace}' does not exist", hint="list namespaces with SHOW SCHEMAS")
-    names = sorted(ident[-1] for ident in ctx.catalog.list_tables(namespace))
+    listed = ctx.catalog.list_views(namespace) if stmt.views else ctx.catalog.list_tables(namespace)
+    names = sorted(ident[-1] for ident in listed)
     names = [n for n in names if _matches(n, stmt.like)]
+    # Spark's columns: SHOW TABLES has tableName, SHOW VIEWS viewName.
     return Result(
         pa.table(
             {
                 "namespace": pa.array([namespace] * len(names), pa.string()),
-                "tableName": pa.array(names, pa.string()),
+                "viewName" if stmt.views else "tableName": pa.array(names, pa.string()),
                 "isTemporary": pa.array([False] * len(names), pa.bool_()),
             }
         )
@@ -213,6 +218,8 @@ def describe(ctx: Context, stmt: Describe) -> Result:
         ns, tbl = split_name(stmt.table) if stmt.table.count(".") < 2 else ("", "")
         if ns and ctx.loader.exists(ns, tbl):
             return _describe_table(ctx, stmt)
+        if ns and (view := ctx.find_view(ns, tbl)) is not None:
+            return _describe_view(view, f"{ns}.{tbl}", stmt.extended)
         query = f"SELECT * FROM {stmt.table}"
     else:
         query = stmt.query or ""
@@ -233,6 +240,7 @@ def _describe_table(ctx: Context, stmt: Describe) -> Result:
         details = [
             ("Name", label),
             ("Location", table.location()),
+            ("Metadata Location", table.metadata_location),
             ("Provider", "iceberg"),
             ("Format Version", str(table.metadata.format_version)),
             ("Current Snapshot", str(snapshot.snapshot_id) if snapshot else ""),
@@ -240,6 +248,25 @@ def _describe_table(ctx: Context, stmt: Describe) -> Result:
             ("Table Properties", "[" + ",".join(f"{k}={v}" for k, v in sorted(table.properties.items())) + "]"),
         ]
         rows += [("", "", ""), ("# Detailed Table Information", "", "")] + [(k, v, "") for k, v in details]
+    return _describe_rows(rows)
+
+
+def _describe_view(view: View, label: str, extended: bool) -> Result:
+    """A view's stored columns (with their comments); EXTENDED adds Spark's view details."""
+    from wharf.sql.views import view_query
+
+    rows: list[tuple[str, str, str | None]] = [(f.name, column_type(f), f.doc) for f in view.schema().fields]
+    if extended:
+        version = view.current_version()
+        details = [
+            ("Name", label),
+            ("Type", "VIEW"),
+            ("View Text", view_query(view).sql(dialect="duckdb")),
+            ("View Current Version", str(version.version_id)),
+            ("Location", view.metadata.location),
+            ("View Properties", "[" + ",".join(f"{k}={v}" for k, v in sorted(view.metadata.properties.items())) + "]"),
+        ]
+        rows += [("", "", ""), ("# Detailed View Information", "", "")] + [(k, v, "") for k, v in details]
     return _describe_rows(rows)
 
 
@@ -272,6 +299,11 @@ def _describe_query(ctx: Context, query: str) -> Result:
 
 @handles(ShowCreateTable, kind="show")
 def show_create_table(ctx: Context, stmt: ShowCreateTable) -> Result:
+    ns, name = split_name(stmt.table)
+    if not ctx.loader.exists(ns, name) and (view := ctx.find_view(ns, name)) is not None:
+        from wharf.sql.views import view_sql
+
+        return Result(pa.table({"createtab_stmt": [view_sql(view)]}))
     return Result(pa.table({"createtab_stmt": [create_table_sql(ctx, stmt.table)]}))
 
 

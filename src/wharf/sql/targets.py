@@ -64,7 +64,7 @@ class Target:
 
 def resolve_target(ctx: Context, node: exp.Table) -> Target:
     """Resolve the table a write statement targets, with its branch."""
-    if not isinstance(node, exp.Table) or not isinstance(node.this, exp.Identifier):
+    if not isinstance(node, exp.Table) or not isinstance(node.this, (exp.Identifier, exp.Dot)):
         raise SqlParseError(
             f"{ctx.statement.kind.upper()} needs the name of the table it writes to",
             sql=ctx.statement.text,

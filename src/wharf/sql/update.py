@@ -12,7 +12,7 @@ them into the new contents of exactly the affected files, committed as one snaps
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import overload
@@ -20,6 +20,7 @@ from typing import overload
 import duckdb
 import pyarrow as pa
 from pyiceberg import expressions as ie
+from pyiceberg.manifest import DataFile
 from pyiceberg.schema import Schema
 from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.types import NestedField
@@ -169,28 +170,35 @@ class TargetScan:
                     pass
 
     def finish(
-        self, rewrite: Rewrite, row_filter: ie.BooleanExpression, changes: str | None = None, *, with_values: bool = True
+        self,
+        rewrite: Rewrite,
+        row_filter: ie.BooleanExpression,
+        changes: str | None = None,
+        *,
+        with_values: bool = True,
+        added: Sequence[DataFile] = (),
     ) -> Snapshot | None:
         """Write the rewritten rows and commit one snapshot (none if nothing changed).
 
         ``changes`` (the changes table, still alive) lets DuckDB write the files directly after
         checking NOT NULL columns on the changed rows (``with_values``: a DELETE's changes carry
         none, and the rows it keeps satisfied the constraint already); otherwise rows go through
-        ``write_rows``.
+        ``write_rows``. ``added`` are files written before (INSERT OVERWRITE's rows), committed with it.
         """
-        added = []
+        rewritten: list[DataFile] = []
         if rewrite.query is not None:
             table = self.target.table
             if changes is not None and duckdb_can_write(table):
                 if with_values:
                     check_required(self.run, self.schema, changes, self.target.label)
-                added = write_query(self.run, table, rewrite.query)
+                rewritten = write_query(self.run, table, rewrite.query)
             else:
                 rows = self.run(rewrite.query).to_arrow_table()
-                added = write_rows(self.target, rows) if rows.num_rows else []
-        if not added and not rewrite.removed:
+                rewritten = write_rows(self.target, rows) if rows.num_rows else []
+        files = [*rewritten, *added]
+        if not files and not rewrite.removed:
             return None
-        return commit(self.ctx, self.target, added=added, removed=rewrite.removed, read_filter=row_filter)
+        return commit(self.ctx, self.target, added=files, removed=rewrite.removed, read_filter=row_filter)
 
 
 def statement_result(counts: dict[str, int], rowcount: int, snapshot: Snapshot | None) -> Result:

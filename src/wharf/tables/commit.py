@@ -21,6 +21,7 @@ import random
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -32,6 +33,7 @@ from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 from pyiceberg.table.refs import MAIN_BRANCH
 from pyiceberg.table.snapshots import Operation, Snapshot
+from pyiceberg.table.sorting import NullOrder, SortDirection
 from pyiceberg.table.update import TableUpdate
 
 from wharf import pyiceberg_compat as compat
@@ -140,10 +142,56 @@ def _uuid_bytes(column: pa.ChunkedArray, target: pa.DataType) -> pa.ChunkedArray
     return column
 
 
+@dataclass(frozen=True)
+class SortKey:
+    """One key of a table's sort order that Wharf's writers apply: a column, its direction, its nulls."""
+
+    column: str
+    descending: bool
+    nulls_first: bool
+
+
+def sort_keys(table: Table) -> list[SortKey]:
+    """The table's default sort order as keys writers can sort by (``WRITE ORDERED BY``).
+
+    Only identity keys: a transform such as ``bucket`` has no order a writer could reproduce, so a
+    sort order holding one is not applied (the files then do not claim it).
+    """
+    order = table.sort_order()
+    schema = table.schema()
+    keys = []
+    for field in order.fields:
+        if str(field.transform) != "identity":
+            return []
+        name = schema.find_column_name(field.source_id)
+        if name is None or "." in name:
+            return []
+        keys.append(SortKey(name, field.direction == SortDirection.DESC, field.null_order == NullOrder.NULLS_FIRST))
+    return keys
+
+
+def sorted_rows(data: pa.Table, keys: list[SortKey]) -> pa.Table:
+    """``data`` in the order of ``keys`` (nulls placed per key, as Iceberg sort orders say)."""
+    if not keys or data.num_rows < 2:
+        return data
+    import duckdb
+
+    order = ", ".join(
+        f'"{k.column}" {"DESC" if k.descending else "ASC"} NULLS {"FIRST" if k.nulls_first else "LAST"}' for k in keys
+    )
+    with duckdb.connect(":memory:") as con:
+        con.register("rows", data)
+        return con.execute(f"SELECT * FROM rows ORDER BY {order}").to_arrow_table().cast(data.schema)
+
+
 def write_data_files(table: Table, data: pa.Table | pa.RecordBatchReader) -> list[DataFile]:
-    """Write ``data`` (already conformed) as Parquet data files under the table location."""
+    """Write ``data`` (already conformed) as Parquet data files under the table location, sorted by the
+    table's sort order."""
     if isinstance(data, pa.Table) and data.num_rows == 0:
         return []
+    keys = sort_keys(table)
+    if keys:  # (PyIceberg's writer records no sort order id: the files are sorted, but do not claim it)
+        data = sorted_rows(data.read_all() if isinstance(data, pa.RecordBatchReader) else data, keys)
     return compat.write_data_files(table, data)
 
 

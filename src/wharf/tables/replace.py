@@ -35,9 +35,7 @@ def _renumber(schema: Schema, base: Schema, next_id: count[int]) -> Schema:
     fields = []
     for f in fresh.fields:
         old = next((o for o in base.fields if o.name == f.name and o.field_type == f.field_type), None)
-        fields.append(
-            NestedField(old.field_id if old else f.field_id, f.name, f.field_type, required=f.required, doc=f.doc)
-        )
+        fields.append(NestedField(old.field_id if old else f.field_id, f.name, f.field_type, required=f.required, doc=f.doc))
     return Schema(*fields, schema_id=max(s.schema_id for s in [base]) + 1)
 
 

@@ -40,6 +40,7 @@ from pyiceberg.typedef import Record
 
 from wharf.errors import SchemaMismatch
 from wharf.tables import predicates
+from wharf.tables.commit import sort_keys
 from wharf.tables.scan import FILE_COLUMN, POS_COLUMN, PlannedFile, ScanPlan, local_path, quote_ident, quote_str
 
 OP_COLUMN = "__wharf_op"
@@ -176,7 +177,16 @@ def write_query(run: Run, table: Table, query: str) -> list[DataFile]:
     codec = codec if codec in _CODECS else "zstd"
     columns = column_list(schema)
     try:
-        run(f"COPY (SELECT {columns} FROM ({query})) TO {quote_str(path)} (FORMAT parquet, COMPRESSION {codec}, FIELD_IDS {ids})")
+        keys = sort_keys(table)
+        by = [
+            f"{quote_ident(k.column)} {'DESC' if k.descending else 'ASC'} NULLS {'FIRST' if k.nulls_first else 'LAST'}"
+            for k in keys
+        ]
+        order = f" ORDER BY {', '.join(by)}" if by else ""
+        run(
+            f"COPY (SELECT {columns} FROM ({query}){order}) TO {quote_str(path)} "
+            f"(FORMAT parquet, COMPRESSION {codec}, FIELD_IDS {ids})"
+        )
         metadata = pq.read_metadata(path)
         if metadata.num_rows == 0:
             os.remove(path)
@@ -193,7 +203,7 @@ def write_query(run: Run, table: Table, query: str) -> list[DataFile]:
                 file_format=FileFormat.PARQUET,
                 partition=Record(),
                 file_size_in_bytes=os.path.getsize(path),
-                sort_order_id=None,
+                sort_order_id=table.metadata.default_sort_order_id if keys else None,
                 spec_id=table.metadata.default_spec_id,
                 equality_ids=None,
                 key_metadata=None,

@@ -91,7 +91,13 @@ def sql_type_to_iceberg(dtype: exp.DataType, ids: Iterator[int] | None = None, c
         fields = []
         for field in dtype.expressions:
             name = field.name
-            inner = field.args.get("kind") or field.expressions[0]
+            inner = field.args.get("kind") or (field.expressions[0] if field.expressions else None)
+            if inner is None:
+                # DuckDB's parser reads Spark's STRUCT<x: DOUBLE> as field names without types.
+                raise UnsupportedStatement(
+                    f"Column '{column}': field '{name}' of the STRUCT has no type",
+                    hint="write STRUCT(x DOUBLE, y DOUBLE) in DuckDB SQL, or STRUCT<x: DOUBLE, y: DOUBLE> with dialect='spark'",
+                )
             fields.append(
                 it.NestedField(field_id=next(ids), name=name, field_type=sql_type_to_iceberg(inner, ids, column), required=False)
             )
