@@ -192,3 +192,5 @@ def test_the_sql_catalog_table_the_loader_reads(lake: wharf.Lakehouse) -> None:
 
     columns = {c["name"] for c in sqlalchemy.inspect(lake.catalog.engine).get_columns(compat.SQL_CATALOG_TABLE)}
     assert set(compat.SQL_CATALOG_COLUMNS) <= columns
+    namespaces = {c["name"] for c in sqlalchemy.inspect(lake.catalog.engine).get_columns(compat.SQL_NAMESPACE_TABLE)}
+    assert set(compat.SQL_NAMESPACE_COLUMNS) <= namespaces

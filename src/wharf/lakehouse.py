@@ -307,8 +307,8 @@ class Lakehouse:
         from wharf.table import Table
 
         ns, tbl = split_name(name)
-        self.iceberg_table(ns, tbl)  # raises NotFound with a hint (or AccessDenied)
-        return Table(self, ns, tbl)
+        stored = self.iceberg_table(ns, tbl).name()  # raises NotFound with a hint (or AccessDenied)
+        return Table(self, ".".join(stored[:-1]), stored[-1])  # the catalog's spelling of the name
 
     def iceberg_table(self, namespace: str, name: str, *, role: str = "describe") -> IcebergTable:
         """The PyIceberg table, resolved through the reference pipeline as this handle's principal."""

@@ -45,6 +45,8 @@ from pyiceberg.utils.datetime import datetime_to_millis
 __all__ = [
     "SQL_CATALOG_COLUMNS",
     "SQL_CATALOG_TABLE",
+    "SQL_NAMESPACE_TABLE",
+    "SQL_NAMESPACE_COLUMNS",
     "FastAppend",
     "MemoizedTransaction",
     "Overwrite",
@@ -291,3 +293,6 @@ def catalog_file_io(catalog: MetastoreCatalog, location: str) -> FileIO:
 # (the ORM costs more than the query). Checked by the canary test.
 SQL_CATALOG_TABLE = "iceberg_tables"
 SQL_CATALOG_COLUMNS = ("catalog_name", "table_namespace", "table_name", "metadata_location")
+# Namespaces without tables live here (catalog.names folds namespace names over both tables).
+SQL_NAMESPACE_TABLE = "iceberg_namespace_properties"
+SQL_NAMESPACE_COLUMNS = ("catalog_name", "namespace")

@@ -30,7 +30,13 @@ from typing import Any
 
 from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.sql import SqlCatalog
-from pyiceberg.exceptions import CommitFailedException, NamespaceAlreadyExistsError, TableAlreadyExistsError
+from pyiceberg.exceptions import (
+    CommitFailedException,
+    NamespaceAlreadyExistsError,
+    NoSuchTableError,
+    NoSuchViewError,
+    TableAlreadyExistsError,
+)
 from pyiceberg.manifest import ManifestEntryStatus
 from pyiceberg.partitioning import UNPARTITIONED_PARTITION_SPEC, PartitionSpec
 from pyiceberg.schema import Schema
@@ -54,6 +60,7 @@ from wharf import pyiceberg_compat as compat
 from wharf.catalog.changes import TableChange
 from wharf.catalog.locations import PATH_PROPERTIES, Locations
 from wharf.catalog.locks import CommitLocks
+from wharf.catalog.names import NameFolding
 from wharf.catalog.views import ViewStore
 from wharf.errors import AlreadyExists, CommitRejected, InvalidArgument, WharfError
 from wharf.events import CommitEvent, Events, SnapshotAdded
@@ -117,7 +124,7 @@ def truncate_statement(text: str) -> str:
     return text.encode()[: STATEMENT_LIMIT - 3].decode(errors="ignore") + "..."
 
 
-class LakeCatalog(ViewStore, SqlCatalog):
+class LakeCatalog(NameFolding, ViewStore, SqlCatalog):
     """PyIceberg's SQL catalog, tuned for several processes (SQLite WAL, busy timeout), with gates and events.
 
     ``properties`` are PyIceberg's SQL-catalog properties, or ``lake=<directory>`` for a Wharf lake
@@ -149,10 +156,54 @@ class LakeCatalog(ViewStore, SqlCatalog):
 
     def metadata_location(self, identifier: tuple[str, ...]) -> str | None:
         """The table's current metadata file (one indexed query: cheaper than loading the table)."""
+        found = self._lookup(identifier)
+        if found is None and (stored := self.canonical(identifier)) != identifier:
+            found = self._lookup(stored)
+        return found
+
+    def _lookup(self, identifier: tuple[str, ...]) -> str | None:
         namespace, name = Catalog.namespace_to_string(identifier[:-1]), identifier[-1]
         with self.engine.connect() as conn:
             row = conn.execute(_LOOKUP, {"catalog": self.name, "namespace": namespace, "name": name}).first()
         return str(row[0]) if row else None
+
+    # --- names resolve case-insensitively (catalog.names): every entry point takes any spelling ----
+
+    def load_table(self, identifier: str | Identifier) -> Table:
+        try:
+            return super().load_table(identifier)
+        except NoSuchTableError:
+            stored = self.canonical(identifier)
+            if stored == Catalog.identifier_to_tuple(identifier):
+                raise
+            return super().load_table(stored)
+
+    def load_view(self, identifier: str | Identifier) -> Any:
+        try:
+            return super().load_view(identifier)
+        except NoSuchViewError:
+            stored = self.canonical(identifier)
+            if stored == Catalog.identifier_to_tuple(identifier):
+                raise
+            return super().load_view(stored)
+
+    def view_exists(self, identifier: str | Identifier) -> bool:
+        return super().view_exists(self.canonical(identifier))
+
+    def namespace_exists(self, namespace: str | Identifier) -> bool:
+        return super().namespace_exists(self.canonical_namespace(namespace))
+
+    def list_tables(self, namespace: str | Identifier) -> list[Identifier]:
+        return super().list_tables(self.canonical_namespace(namespace))
+
+    def list_views(self, namespace: str | Identifier) -> list[Identifier]:
+        return super().list_views(self.canonical_namespace(namespace))
+
+    def drop_namespace(self, namespace: str | Identifier) -> None:
+        super().drop_namespace(self.canonical_namespace(namespace))
+
+    def load_namespace_properties(self, namespace: str | Identifier) -> Properties:
+        return super().load_namespace_properties(self.canonical_namespace(namespace))
 
     @contextmanager
     def commit_lock(self, identifier: tuple[str, ...]) -> Iterator[None]:
@@ -188,6 +239,8 @@ class LakeCatalog(ViewStore, SqlCatalog):
 
     def create_namespace(self, namespace: str | Identifier, properties: Properties = EMPTY_DICT) -> None:
         check_identifier(Catalog.identifier_to_tuple(namespace), "namespace")
+        if self.canonical_namespace(namespace) != Catalog.identifier_to_tuple(namespace):
+            raise NamespaceAlreadyExistsError(f"Namespace {namespace} already exists (spelled differently)")
         self._check_namespace_properties(properties)
         try:
             super().create_namespace(namespace, properties)
@@ -198,7 +251,7 @@ class LakeCatalog(ViewStore, SqlCatalog):
         self, namespace: str | Identifier, removals: set[str] | None = None, updates: Properties = EMPTY_DICT
     ) -> Any:
         self._check_namespace_properties(updates)
-        return super().update_namespace_properties(namespace, removals, updates)
+        return super().update_namespace_properties(self.canonical_namespace(namespace), removals, updates)
 
     def _check_namespace_properties(self, properties: Properties) -> None:
         if self.locations is not None and properties.get("location"):
@@ -215,6 +268,7 @@ class LakeCatalog(ViewStore, SqlCatalog):
     ) -> CreateTableTransaction:
         """Check the name and the locations *before* anything is written (a CTAS writes its data first)."""
         check_identifier(Catalog.identifier_to_tuple(identifier))
+        identifier = self.canonical(identifier)
         if self.locations is not None:
             roots = self.locations.roots()
             if location:
@@ -295,6 +349,7 @@ class LakeCatalog(ViewStore, SqlCatalog):
         properties: Properties = EMPTY_DICT,
     ) -> Table:
         """Create a table as one catalog commit (the same path, gates and event as any other change)."""
+        identifier = self.canonical(identifier)
         self.create_table_transaction(identifier, schema, location, partition_spec, sort_order, properties).commit_transaction()
         return self.load_table(identifier)
 
@@ -327,6 +382,7 @@ class LakeCatalog(ViewStore, SqlCatalog):
                             check(entry.data_file.file_path, "Data file", roots)
 
     def drop_table(self, identifier: str | Identifier) -> None:
+        identifier = self.canonical(identifier)
         table = self.load_table(identifier)
         principal, statement = self._who()
         change = TableChange("drop", _label(table.name()), principal, statement, base=table.metadata, io=table.io)
@@ -336,6 +392,9 @@ class LakeCatalog(ViewStore, SqlCatalog):
 
     def rename_table(self, from_identifier: str | Identifier, to_identifier: str | Identifier) -> Table:
         check_identifier(Catalog.identifier_to_tuple(to_identifier))
+        from_identifier = self.canonical(from_identifier)
+        to = Catalog.identifier_to_tuple(to_identifier)
+        to_identifier = (*self.canonical_namespace(to[:-1]), to[-1])
         table = self.load_table(from_identifier)
         principal, statement = self._who()
         new_name = _label(Catalog.identifier_to_tuple(to_identifier))
@@ -352,6 +411,7 @@ class LakeCatalog(ViewStore, SqlCatalog):
 
         principal, statement = self._who()
         check_identifier(Catalog.identifier_to_tuple(identifier))
+        identifier = self.canonical(identifier)
         io = compat.catalog_file_io(self, metadata_location)
         metadata = FromInputFile.table_metadata(io.new_input(metadata_location))
         if self.locations is not None:
@@ -383,6 +443,7 @@ class LakeCatalog(ViewStore, SqlCatalog):
         properties: Properties = EMPTY_DICT,
     ) -> Any:
         check_identifier(Catalog.identifier_to_tuple(identifier), "view")
+        identifier = self.canonical(identifier)
         if location and self.locations is not None:
             self.locations.check(location, "View location")
         change = self._view_change("create_view", identifier)
@@ -392,6 +453,7 @@ class LakeCatalog(ViewStore, SqlCatalog):
         return view
 
     def replace_view(self, identifier: str | Identifier, schema: Schema | None, view_version: Any, properties: Properties) -> Any:
+        identifier = self.canonical(identifier)
         change = self._view_change("replace_view", identifier)
         self._gate(change)
         view = super().replace_view(identifier, schema, view_version, properties)
@@ -399,6 +461,7 @@ class LakeCatalog(ViewStore, SqlCatalog):
         return view
 
     def set_view_properties(self, identifier: str | Identifier, removals: set[str], updates: Properties) -> Any:
+        identifier = self.canonical(identifier)
         change = self._view_change("replace_view", identifier)
         self._gate(change)
         view = super().set_view_properties(identifier, removals, updates)
@@ -406,6 +469,7 @@ class LakeCatalog(ViewStore, SqlCatalog):
         return view
 
     def drop_view(self, identifier: str | Identifier) -> None:
+        identifier = self.canonical(identifier)
         change = self._view_change("drop_view", identifier)
         self._gate(change)
         super().drop_view(identifier)
@@ -413,6 +477,9 @@ class LakeCatalog(ViewStore, SqlCatalog):
 
     def rename_view(self, from_identifier: str | Identifier, to_identifier: str | Identifier) -> None:
         check_identifier(Catalog.identifier_to_tuple(to_identifier), "view")
+        from_identifier = self.canonical(from_identifier)
+        to = Catalog.identifier_to_tuple(to_identifier)
+        to_identifier = (*self.canonical_namespace(to[:-1]), to[-1])
         change = self._view_change("rename_view", from_identifier, _label(Catalog.identifier_to_tuple(to_identifier)))
         self._gate(change)
         super().rename_view(from_identifier, to_identifier)

@@ -20,6 +20,8 @@ from sqlglot import Token, Tokenizer, TokenType, exp
 from sqlglot.errors import ParseError, TokenError
 
 from wharf.errors import SqlParseError, UnsupportedStatement
+from wharf.sql import spark
+from wharf.sql.spark import SPARK_DIALECTS
 
 DIALECTS = ("duckdb", "spark", "trino", "athena", "redshift", "postgres", "databricks", "hive", "presto", "snowflake")
 
@@ -293,7 +295,10 @@ def parse_one(text: str, dialect: str = "duckdb", line: int = 1) -> Any:
             f"Wharf does not run '{text.strip()[:60]}'",
             hint="see docs/sql.md for the statements Wharf supports",
         )
-    return dialect_types(node, dialect)
+    node = dialect_types(node, dialect)
+    if dialect in SPARK_DIALECTS:
+        node = spark.apply(node)
+    return node
 
 
 # Spark (and Hive) read a bare DECIMAL as DECIMAL(10, 0); DuckDB's default is DECIMAL(18, 3).

@@ -65,6 +65,13 @@ class Reference:
     with_position: bool = False
     extra: dict[str, object] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # Names resolve case-insensitively: the reference carries the catalog's spelling, since
+        # policies, events and error messages match on it.
+        identifier = self.table.name()
+        if len(identifier) >= 2:
+            self.namespace, self.name = ".".join(identifier[:-1]), identifier[-1]
+
     @property
     def label(self) -> str:
         return f"{self.namespace}.{self.name}"

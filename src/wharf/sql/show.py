@@ -160,6 +160,7 @@ def show_tables(ctx: Context, stmt: ShowTables) -> Result:
     namespace = stmt.namespace or DEFAULT_NAMESPACE
     if not ctx.catalog.namespace_exists(namespace):
         raise NotFound(f"Namespace '{namespace}' does not exist", hint="list namespaces with SHOW SCHEMAS")
+    namespace = ".".join(ctx.catalog.canonical_namespace(namespace))
     listed = ctx.catalog.list_views(namespace) if stmt.views else ctx.catalog.list_tables(namespace)
     names = sorted(ident[-1] for ident in listed)
     names = [n for n in names if _matches(n, stmt.like)]

@@ -62,7 +62,8 @@ def find_view(ctx: Context, node: exp.Table) -> tuple[tuple[str, str], View] | N
             return None
         view = ctx.find_view(ns, name)
         if view is not None:
-            return (ns, name), view
+            stored = view.name()  # the catalog's spelling: names resolve case-insensitively
+            return (".".join(stored[:-1]), stored[-1]), view
     return None
 
 

@@ -15,11 +15,12 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from urllib.parse import unquote, urlparse
 
 from pyiceberg import expressions as ie
 from pyiceberg.manifest import DataFile, DataFileContent
-from pyiceberg.schema import Schema
+from pyiceberg.schema import Schema, sanitize_column_names
 from pyiceberg.table import ManifestGroupPlanner, Table
 from pyiceberg.table.metadata import TableMetadata
 
@@ -101,6 +102,12 @@ class ScanPlan:
     def record_count(self) -> int:
         return sum(f.data_file.record_count for f in self.files)
 
+    @cached_property
+    def _renamed_in_files(self) -> bool:
+        """Whether writers store some column under another name: PyIceberg writes names that are not
+        valid Avro names (``a b``, ``count(1)``) sanitized (``a_x20b``), so those are read by field id."""
+        return sanitize_column_names(self.schema) != self.schema
+
     def _schema_map(self) -> str:
         entries = [
             f"{f.field_id}: {{name: {quote_str(f.name)}, type: {quote_str(iceberg_to_duckdb(f.field_type))}, "
@@ -148,7 +155,8 @@ class ScanPlan:
         # to 2x on wide scans; files written with exactly the read schema are read by name.
         read_fields = _fields(self.schema)
         read_by_id = [f for f in chosen if f.mapped_columns is None]
-        options = [] if all(f.written_fields == read_fields for f in read_by_id) else [f"schema = {self._schema_map()}"]
+        plain = not self._renamed_in_files and all(f.written_fields == read_fields for f in read_by_id)
+        options = [] if plain else [f"schema = {self._schema_map()}"]
         if needs_position or needs_seq:
             options += ["filename = true", "file_row_number = true"]
         by_name = [f for f in chosen if f.mapped_columns is not None]
