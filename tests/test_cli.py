@@ -299,8 +299,14 @@ def test_describe(cli) -> None:  # type: ignore[no-untyped-def]
     result = cli("describe", "trips")
     assert result.exit_code == 0, result.output
     out = result.stdout
-    for expected in ("default.trips", "id (id)", "long", "city", "string", "started_day", "day", "owner", "ops"):
+    for expected in ("default.trips", "id (id)", "BIGINT", "city", "VARCHAR", "started_day", "day", "owner", "ops"):
         assert expected in out, expected
+    # The same type names as SQL's DESCRIBE.
+    described = cli("sql", "DESCRIBE trips", "--format", "json").stdout
+    types = [row["data_type"] for row in json.loads(described) if row["col_name"] in ("id", "city", "started")]
+    assert types == ["BIGINT NOT NULL", "VARCHAR", "TIMESTAMP"]
+    for data_type in types:
+        assert data_type.removesuffix(" NOT NULL") in out, data_type
     missing = cli("describe", "nope")
     assert missing.exit_code == 1 and "NotFound" in missing.output
     no_traceback(missing)
@@ -354,7 +360,7 @@ def test_shell_via_stdin(cli, cities, lake_dir: Path) -> None:  # type: ignore[n
     out = result.stdout
     assert "10900000" in out  # the multi-line statement ran
     assert "default.cities" in out  # \d
-    assert "population" in out and "long" in out  # \d cities
+    assert "population" in out and "BIGINT" in out  # \d cities
     assert "default" in out  # \dn
     assert "INSERT INTO cities VALUES" in out  # \h cities
     assert "\\q" in out  # \? help
@@ -411,11 +417,12 @@ def test_demo_rows_from_environment_and_rebuild(cli, lake_dir: Path) -> None:  #
     first = cli("demo", "--no-tour", env={"WHARF_DEMO_ROWS": "500"})
     assert first.exit_code == 0, first.output
     assert "tickets.sales (500 rows)" in " ".join(first.stdout.split())
-    assert "Time travel" not in first.stdout
+    assert "Time travel" not in first.stdout and "Rebuilding" not in first.stdout
     for rows in ("700", "600"):  # the whole tour again over an existing demo (its branch, its snapshots)
         again = cli("demo", "--rows", rows)
         assert again.exit_code == 0, again.output
         assert "Rollback" in again.stdout
+        assert "Rebuilding the demo" in again.stdout  # never silently
     with wharf.connect(lake_dir) as lake:
         assert lake.table("tickets.sales").count() == 610
         assert lake.table("tickets.sales").snapshots().num_rows == 3  # fresh table: create, late sales, bad load
@@ -467,3 +474,12 @@ def test_user_mistakes_are_reported_as_user_errors(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["--lake", str(tmp_path / "lake"), "sql", "SELECT CAST('x' AS INT)"])
     assert result.exit_code == 1
     assert "SchemaMismatch" in result.output and "bug" not in result.output
+
+
+def test_print_and_the_cli_count_rows_alike(cli, lake_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    out = cli("sql", "SELECT * FROM range(30)").stdout
+    assert "30 rows (showing first" not in out and "30 rows" in out
+    with wharf.connect(lake_dir) as lake:
+        printed = repr(lake.sql("SELECT * FROM range(30)"))
+        assert "30 rows (showing first 20;" in printed
+        assert repr(lake.sql("SELECT 1")).rstrip().endswith("1 row")

@@ -36,6 +36,7 @@ from rich.text import Text
 from wharf import __version__
 from wharf.errors import InternalError, InvalidArgument, NotFound, WharfError
 from wharf.lakehouse import Lakehouse, default_path
+from wharf.tables.types import iceberg_to_duckdb
 
 if TYPE_CHECKING:
     from wharf.result import Result
@@ -469,7 +470,7 @@ def describe_table(lake: Lakehouse, name: str) -> list[Any]:
         cols.add_row(
             str(f.field_id),
             f.name + (" (id)" if f.field_id in identifier else ""),
-            str(f.field_type),
+            iceberg_to_duckdb(f.field_type),  # the type names SQL's DESCRIBE shows
             "no" if f.required else "yes",
             f.doc or "",
         )
@@ -732,6 +733,9 @@ def demo(
     with reporting(state):
         out = _out()
         lake = state.lake()
+        if lake.catalog.table_exists(("tickets", "sales")):
+            # Say so: a user exploring an existing demo lake must not lose their changes silently.
+            out.print(Text(f"Rebuilding the demo: the tickets tables in {lake.path} are replaced.", style="yellow"))
         with out.status("Building the demo lake…") as status:
             counts = demo_module.build(lake, rows=rows, progress=lambda msg: status.update(msg))
         out.print(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -12,9 +13,16 @@ if TYPE_CHECKING:
     import pandas as pd
     import polars as pl
     from rich.console import RenderableType
-    from rich.table import Table as RichTable
 
 _REPR_ROWS = 20
+
+
+def row_caption(total: int, shown: int) -> str:
+    """``30 rows (showing first 20; …)``: the same words as the CLI's tables."""
+    caption = f"{total} row{'s' if total != 1 else ''}"
+    if total > shown:
+        caption += f" (showing first {shown}; .fetchall(), .to_arrow() or .to_pandas() give all)"
+    return caption
 
 
 class Result:
@@ -127,14 +135,19 @@ class Result:
     def __len__(self) -> int:
         return int(self.to_arrow().num_rows)
 
-    def _rich_table(self) -> RichTable:
+    def _rich_table(self) -> RenderableType:
+        from rich.console import Group
         from rich.table import Table as RichTable
+        from rich.text import Text
 
         table = self.to_arrow()
-        rich = RichTable(*table.column_names, caption=f"{table.num_rows} row(s)")
+        caption = row_caption(table.num_rows, _REPR_ROWS)
+        complete = table.num_rows <= _REPR_ROWS
+        rich = RichTable(*table.column_names, caption=caption if complete else None)
         for row in table.slice(0, _REPR_ROWS).to_pylist():
             rich.add_row(*("NULL" if v is None else str(v) for v in row.values()))
-        return rich
+        # A partial table says so on its own line (a caption would wrap to the table's width).
+        return rich if complete else Group(rich, Text(caption))
 
     def __rich__(self) -> RenderableType:
         if self.message and not self.columns:
@@ -155,9 +168,10 @@ class Result:
 
     def _repr_html_(self) -> str:
         table = self.to_arrow()
-        head = "".join(f"<th>{c}</th>" for c in table.column_names)
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in table.column_names)
         body = "".join(
-            "<tr>" + "".join(f"<td>{'NULL' if v is None else v}</td>" for v in row.values()) + "</tr>"
+            "<tr>" + "".join(f"<td>{'NULL' if v is None else html.escape(str(v))}</td>" for v in row.values()) + "</tr>"
             for row in table.slice(0, _REPR_ROWS).to_pylist()
         )
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table><p>{table.num_rows} row(s)</p>"
+        caption = html.escape(row_caption(table.num_rows, _REPR_ROWS))
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table><p>{caption}</p>"

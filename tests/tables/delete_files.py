@@ -93,6 +93,7 @@ def _write(
     partition: Record,
     spec_id: int,
     equality_ids: list[int] | None,
+    file_format: FileFormat = FileFormat.PARQUET,
 ) -> DataFile:
     provider = table.location_provider()
     uri = provider.new_data_location(f"{uuid.uuid4()}-{content.name.lower()}.parquet")
@@ -107,7 +108,7 @@ def _write(
     data_file = DataFile.from_args(
         content=content,
         file_path=uri,
-        file_format=FileFormat.PARQUET,
+        file_format=file_format,
         partition=partition,
         file_size_in_bytes=os.path.getsize(path),
         sort_order_id=None,
@@ -120,7 +121,9 @@ def _write(
 
 
 def position_delete_file(
-    table: Table, deletes: Mapping[str, Iterable[int]] | Sequence[tuple[DataFile, Iterable[int]]]
+    table: Table,
+    deletes: Mapping[str, Iterable[int]] | Sequence[tuple[DataFile, Iterable[int]]],
+    file_format: FileFormat = FileFormat.PARQUET,
 ) -> DataFile:
     """A positional delete file removing the given row positions of the given data files.
 
@@ -143,6 +146,7 @@ def position_delete_file(
         partition=targets[0].partition,
         spec_id=targets[0].spec_id,
         equality_ids=None,
+        file_format=file_format,  # recorded as another format (a v3 deletion vector's PUFFIN) to test refusals
     )
 
 

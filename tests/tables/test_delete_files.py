@@ -15,7 +15,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from pyiceberg.manifest import DataFile
+from pyiceberg.manifest import DataFile, FileFormat
 from pyiceberg.table import Table
 from pyiceberg.table.snapshots import Operation
 from pyiceberg.transforms import IdentityTransform
@@ -444,3 +444,18 @@ def test_dml_on_a_partitioned_table_with_delete_files(lake: wharf.Lakehouse) -> 
     assert lake.sql("UPDATE t SET v = -v WHERE v = 3").rowcount == 1
     expected = [(k, r, v + 100 if (r, k) == ("us", 0) else -v if v == 3 else v) for k, r, v in visible if (r, k) != ("eu", 2)]
     assert rows(lake, "SELECT k, region, v FROM t") == ordered(expected)
+
+
+@pytest.mark.parametrize("fmt", [FileFormat.PUFFIN, FileFormat.AVRO])
+def test_deletes_wharf_cannot_apply_are_refused_not_ignored(lake: wharf.Lakehouse, fmt: FileFormat) -> None:
+    """Format v3 deletion vectors live in Puffin files: skipping them would resurrect deleted rows."""
+    t = seed(lake, *THREE_FILES[:2])
+    [f] = data_files(t)
+    # Recorded as a v3 writer records a deletion vector (or an engine its Avro delete file).
+    commit_delete_files(t, [position_delete_file(t, [(f, ids_at(t, f, {1}))], file_format=fmt)])
+    for sql in ("SELECT count(*) FROM t", "DELETE FROM t WHERE id = 2", "SELECT * FROM t.files"):
+        if sql.endswith(".files"):
+            assert lake.sql(sql).fetchall()  # metadata stays inspectable
+            continue
+        with pytest.raises(UnsupportedStatement, match="cannot apply"):
+            lake.sql(sql)

@@ -19,7 +19,7 @@ from functools import cached_property
 from urllib.parse import unquote, urlparse
 
 from pyiceberg import expressions as ie
-from pyiceberg.manifest import DataFile, DataFileContent
+from pyiceberg.manifest import DataFile, DataFileContent, FileFormat
 from pyiceberg.schema import Schema, sanitize_column_names
 from pyiceberg.table import ManifestGroupPlanner, Table
 from pyiceberg.table.metadata import TableMetadata
@@ -296,14 +296,36 @@ def _plan(
             df = entry.data_file
             seq = entry.sequence_number or 0
             if df.content == DataFileContent.DATA:
+                if df.file_format != FileFormat.PARQUET:
+                    raise UnsupportedStatement(
+                        f"Table {'.'.join(table.name())} has {df.file_format.value} data files ({df.file_path}); "
+                        "Wharf reads Parquet data files only",
+                        hint="rewrite the table as Parquet with the engine that wrote it "
+                        "(Spark: ALTER TABLE … SET TBLPROPERTIES ('write.format.default'='parquet') and rewrite_data_files)",
+                    )
                 written = written_by.get(entry.snapshot_id) if entry.snapshot_id else None
                 mapped = None
                 if mapping is not None and written != read_fields:
                     mapped = _mapped_columns(table, df.file_path, schema, mapping)
                 data.append(PlannedFile(df, seq, written, mapped))
             elif df.content == DataFileContent.POSITION_DELETES:
+                if df.file_format != FileFormat.PARQUET:
+                    # Format v3 deletion vectors (Puffin blobs) and Avro/ORC delete files: reading the
+                    # table without applying them would show deleted rows, so refuse instead.
+                    raise UnsupportedStatement(
+                        f"Table {'.'.join(table.name())} has {df.file_format.value} position deletes "
+                        f"({df.file_path}), e.g. format v3 deletion vectors, which Wharf cannot apply yet",
+                        hint="compact the table's deletes with the engine that wrote them (Spark: "
+                        "CALL system.rewrite_position_delete_files, or rewrite_data_files), then read it here",
+                    )
                 positional.append((seq, df))
             elif df.content == DataFileContent.EQUALITY_DELETES:
+                if df.file_format != FileFormat.PARQUET:
+                    raise UnsupportedStatement(
+                        f"Table {'.'.join(table.name())} has {df.file_format.value} equality deletes ({df.file_path}); "
+                        "Wharf applies Parquet delete files only",
+                        hint="compact the table's deletes with the engine that wrote them, then read it here",
+                    )
                 unpartitioned = metadata.specs()[df.spec_id].is_unpartitioned()
                 scope = None if unpartitioned else partition_key(df)
                 equality.append(EqualityDelete(local_path(df.file_path), tuple(df.equality_ids or ()), seq, scope))
