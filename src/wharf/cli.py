@@ -298,15 +298,19 @@ def write_result(result: Result, fmt: Format, output: Path | None, max_rows: int
             import pyarrow.parquet as pq
 
             pwriter: pq.ParquetWriter | None = None
-            for batch in result.iter_batches():
-                if pwriter is None:
-                    pwriter = pq.ParquetWriter(sink, batch.schema)
-                pwriter.write_batch(batch)
-                rows += batch.num_rows
+            try:
+                for batch in result.iter_batches():
+                    if pwriter is None:
+                        pwriter = pq.ParquetWriter(sink, batch.schema)
+                    pwriter.write_batch(batch)
+                    rows += batch.num_rows
+            finally:
+                # Also when the stream fails midway: an unclosed writer would write to the closed
+                # sink whenever it is garbage-collected.
+                if pwriter is not None:
+                    pwriter.close()
             if pwriter is None:
                 pq.write_table(result.schema.empty_table(), sink)
-            else:
-                pwriter.close()
     return rows
 
 
