@@ -21,15 +21,28 @@ from typing import Any, TypeVar
 
 import pyarrow as pa
 from pyiceberg.catalog import MetastoreCatalog
+from pyiceberg.exceptions import ValidationException
+from pyiceberg.expressions import AlwaysFalse, BooleanExpression
+from pyiceberg.expressions.visitors import manifest_evaluator
 from pyiceberg.io import FileIO
 from pyiceberg.io.pyarrow import _ConvertToIcebergWithoutIDs, _dataframe_to_data_files, visit_pyarrow
-from pyiceberg.manifest import DataFile, ManifestEntry, ManifestFile, ManifestWriter, write_manifest
+from pyiceberg.manifest import (
+    DataFile,
+    DataFileContent,
+    ManifestContent,
+    ManifestEntry,
+    ManifestEntryStatus,
+    ManifestFile,
+    ManifestWriter,
+    ManifestWriterV2,
+    write_manifest,
+)
 from pyiceberg.partitioning import PartitionSpec
 from pyiceberg.schema import Schema, assign_fresh_schema_ids
 from pyiceberg.table import Table, Transaction
 from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.refs import MAIN_BRANCH
-from pyiceberg.table.snapshots import Operation, Snapshot, Summary
+from pyiceberg.table.snapshots import Operation, Snapshot, SnapshotSummaryCollector, Summary, update_snapshot_summaries
 from pyiceberg.table.update import (
     SetSnapshotRefUpdate,
     TableRequirement,
@@ -39,6 +52,12 @@ from pyiceberg.table.update import (
     _TableMetadataUpdateContext,
 )
 from pyiceberg.table.update.snapshot import _FastAppendFiles, _OverwriteFiles, _SnapshotProducer
+from pyiceberg.table.update.validate import (
+    _validate_added_data_files,
+    _validate_data_files_exist,
+    _validate_no_new_deletes_for_data_files,
+)
+from pyiceberg.typedef import EMPTY_DICT, Record
 from pyiceberg.types import NestedField
 from pyiceberg.utils.datetime import datetime_to_millis
 
@@ -51,6 +70,7 @@ __all__ = [
     "MemoizedTransaction",
     "Overwrite",
     "ReplaceManifests",
+    "RowDelta",
     "SnapshotProducer",
     "apply_updates",
     "arrow_to_iceberg_fields",
@@ -249,6 +269,233 @@ class ReplaceManifests(_SnapshotProducer["ReplaceManifests"]):
         previous = parent.summary.additional_properties if parent is not None and parent.summary is not None else {}
         totals = {k: previous[k] for k in _TOTALS if k in previous}
         return Summary(operation=Operation.REPLACE, **totals, **self._rewrite_summary, **(snapshot_properties or {}))
+
+
+class _DeleteManifestWriter(ManifestWriterV2):
+    """PyIceberg's v2 manifest writer, for a manifest of delete files (``content = deletes``).
+
+    Private because PyIceberg 0.12 writes no delete files, so it has no writer for their manifests.
+    """
+
+    def content(self) -> ManifestContent:
+        return ManifestContent.DELETES
+
+    @property
+    def _meta(self) -> dict[str, str]:
+        return {**super()._meta, "content": "deletes"}
+
+
+class RowDelta(_SnapshotProducer["RowDelta"]):
+    """A snapshot that adds and removes data files *and delete files* (Iceberg's RowDelta / RewriteFiles).
+
+    Private because PyIceberg 0.12 can neither write delete files nor commit a ``replace``
+    snapshot. It serves merge-on-read writes (new positional delete files, new rows), compaction
+    (``replace``: rewritten data files in, the files and deletes they absorb out) and the removal
+    of delete files that no longer apply to any live data.
+
+    - Added data files are entries of new manifests, one per partition spec. They normally
+      inherit the snapshot's sequence number; compaction gives them ``data_sequence_number``,
+      the sequence number of the snapshot it read, so that equality deletes committed while it
+      ran still apply to the rewritten rows (Iceberg's RewriteFiles does the same).
+    - Removed files (data or delete) must be live in the parent: their manifests are rewritten
+      with them marked deleted; manifests without any removed file are carried over untouched.
+    - Validation on retry (another commit landed since the statement read the table): every
+      removed data file and every data file the new deletes reference must still exist with no
+      new deletes against it, and with ``serializable`` set no data matching the read filter may
+      have been added.
+    """
+
+    def __init__(
+        self,
+        operation: Operation,
+        transaction: Transaction,
+        io: FileIO,
+        *,
+        snapshot_properties: dict[str, str] | None = None,
+        branch: str | None = MAIN_BRANCH,
+        data_sequence_number: int | None = None,
+        serializable: bool = True,
+    ) -> None:
+        super().__init__(operation, transaction, io, snapshot_properties=snapshot_properties or {}, branch=branch)
+        self._added_delete_files: list[DataFile] = []
+        self._removed_delete_files: set[DataFile] = set()
+        self._referenced_data_files: set[DataFile] = set()
+        self._data_sequence_number = data_sequence_number
+        self._serializable = serializable
+        self._isolation_operation = Operation.DELETE if operation == Operation.DELETE else Operation.OVERWRITE
+        self._plan: tuple[list[ManifestFile], list[ManifestEntry]] | None = None
+
+    def add_delete_file(self, delete_file: DataFile) -> RowDelta:
+        self._added_delete_files.append(delete_file)
+        return self
+
+    def remove_delete_file(self, delete_file: DataFile) -> RowDelta:
+        self._removed_delete_files.add(delete_file)
+        return self
+
+    def reference_data_file(self, data_file: DataFile) -> RowDelta:
+        """A data file the added deletes apply to: it must still be live when the commit lands."""
+        self._referenced_data_files.add(data_file)
+        return self
+
+    def read_filter(self, predicate: BooleanExpression) -> RowDelta:
+        """What the statement read (a concurrent append of matching rows is a conflict)."""
+        self._predicate = predicate
+        self._case_sensitive = False
+        return self
+
+    # --- manifests ---------------------------------------------------------------------------------
+
+    def _writer(self, spec_id: int, content: ManifestContent) -> ManifestWriter:
+        spec = self.spec(spec_id)
+        if content == ManifestContent.DATA:
+            return _manifest_writer(self, spec)
+        writer = _manifest_writer(self, spec)  # for its schema choice and tracked output file
+        return _DeleteManifestWriter(spec, writer._schema, writer._output_file, self._snapshot_id, self._compression)
+
+    def _planned(self) -> tuple[list[ManifestFile], list[ManifestEntry]]:
+        """(manifests carried into the snapshot, entries of removed files marked deleted), once per attempt."""
+        if self._plan is not None:
+            return self._plan
+        metadata = self._transaction.table_metadata
+        parent = metadata.snapshot_by_id(self._parent_snapshot_id) if self._parent_snapshot_id is not None else None
+        removed = {f.file_path for f in self._deleted_data_files} | {f.file_path for f in self._removed_delete_files}
+        evaluators = self._removed_partitions_evaluators()
+        kept: list[ManifestFile] = []
+        deleted: list[ManifestEntry] = []
+        found: set[str] = set()
+        for manifest in parent.manifests(self._io) if parent is not None else []:
+            evaluator = evaluators.get(manifest.partition_spec_id)
+            if not removed or evaluator is None or not evaluator(manifest):
+                kept.append(manifest)
+                continue
+            entries = manifest.fetch_manifest_entry(self._io, discard_deleted=True)
+            hits = [e for e in entries if e.data_file.file_path in removed]
+            if not hits:
+                kept.append(manifest)
+                continue
+            found.update(e.data_file.file_path for e in hits)
+            deleted.extend(_with_status(e, ManifestEntryStatus.DELETED, self._snapshot_id) for e in hits)
+            rest = [e for e in entries if e.data_file.file_path not in removed]
+            if rest:
+                with self._writer(manifest.partition_spec_id, manifest.content) as writer:
+                    for entry in rest:
+                        writer.add_entry(_with_status(entry, ManifestEntryStatus.EXISTING, self._snapshot_id))
+                kept.append(writer.to_manifest_file())
+        missing = removed - found
+        if missing:
+            raise ValidationException(f"Files to remove are no longer live in the table: {sorted(missing)[:3]}")
+        self._plan = (kept, deleted)
+        return self._plan
+
+    def _removed_partitions_evaluators(self) -> dict[int, Callable[[ManifestFile], bool]]:
+        """Per spec id: whether a manifest may hold one of the removed files (by its partition summaries)."""
+        by_spec: dict[int, set[Record]] = {}
+        for f in itertools.chain(self._deleted_data_files, self._removed_delete_files):
+            by_spec.setdefault(_spec_id(f, self._transaction.table_metadata.default_spec_id), set()).add(f.partition)
+        evaluators: dict[int, Callable[[ManifestFile], bool]] = {}
+        for spec_id, partitions in by_spec.items():
+            spec = self.spec(spec_id)
+            predicate = self._transaction._build_partition_predicate(
+                partition_records=partitions, partition_fields=[f.name for f in spec.fields]
+            )
+            evaluators[spec_id] = manifest_evaluator(spec, self.schema(), predicate, case_sensitive=True)
+        return evaluators
+
+    def _existing_manifests(self) -> list[ManifestFile]:
+        return self._planned()[0]
+
+    def _deleted_entries(self) -> list[ManifestEntry]:
+        return self._planned()[1]
+
+    def _manifests(self) -> list[ManifestFile]:
+        kept, deleted = self._planned()
+        metadata_spec = self._transaction.table_metadata.default_spec_id
+        written: list[ManifestFile] = []
+        groups: dict[tuple[int, ManifestContent], list[ManifestEntry]] = {}
+        for f in self._added_data_files:
+            entry = ManifestEntry.from_args(
+                status=ManifestEntryStatus.ADDED,
+                snapshot_id=self._snapshot_id,
+                sequence_number=self._data_sequence_number,
+                file_sequence_number=None,
+                data_file=f,
+            )
+            groups.setdefault((_spec_id(f, metadata_spec), ManifestContent.DATA), []).append(entry)
+        for f in self._added_delete_files:
+            entry = ManifestEntry.from_args(
+                status=ManifestEntryStatus.ADDED,
+                snapshot_id=self._snapshot_id,
+                sequence_number=None,
+                file_sequence_number=None,
+                data_file=f,
+            )
+            groups.setdefault((_spec_id(f, metadata_spec), ManifestContent.DELETES), []).append(entry)
+        for entry in deleted:
+            content = ManifestContent.DATA if entry.data_file.content == DataFileContent.DATA else ManifestContent.DELETES
+            groups.setdefault((_spec_id(entry.data_file, metadata_spec), content), []).append(entry)
+        for (spec_id, content), entries in groups.items():
+            with self._writer(spec_id, content) as writer:
+                for entry in entries:
+                    writer.add_entry(entry)
+            written.append(writer.to_manifest_file())
+        return written + kept
+
+    def _summary(self, snapshot_properties: dict[str, str] = EMPTY_DICT) -> Summary:
+        metadata = self._transaction.table_metadata
+        specs, schema = metadata.specs(), metadata.schema()
+        collector = SnapshotSummaryCollector()
+        for f in itertools.chain(self._added_data_files, self._added_delete_files):
+            collector.add_file(f, schema=schema, partition_spec=specs[_spec_id(f, metadata.default_spec_id)])
+        for f in itertools.chain(self._deleted_data_files, self._removed_delete_files):
+            collector.remove_file(f, schema=schema, partition_spec=specs[f.spec_id])
+        parent = metadata.snapshot_by_id(self._parent_snapshot_id) if self._parent_snapshot_id is not None else None
+        # PyIceberg's total-* bookkeeping accepts append/overwrite/delete only; a replace keeps the
+        # same arithmetic (added minus removed), so compute it as an overwrite and relabel it.
+        totals = update_snapshot_summaries(
+            summary=Summary(operation=Operation.OVERWRITE, **collector.build(), **snapshot_properties),
+            previous_summary=parent.summary if parent is not None else None,
+        )
+        return Summary(operation=self._operation, **totals.additional_properties)
+
+    # --- concurrency -------------------------------------------------------------------------------
+
+    def _refresh_for_retry(self) -> None:
+        super()._refresh_for_retry()
+        self._plan = None
+
+    def _validate_concurrency(self) -> None:
+        window = self._commit_window
+        if window is None or window.is_empty() or window.head is None:
+            return
+        table = self._transaction._table
+        head, base = window.head, window.base
+        data_filter = self._predicate if self._predicate != AlwaysFalse() else None
+        if self._serializable and data_filter is not None:
+            _validate_added_data_files(table, head, data_filter, base)
+        must_exist = self._deleted_data_files | self._referenced_data_files
+        if must_exist:
+            _validate_data_files_exist(table, head, must_exist, base)
+            _validate_no_new_deletes_for_data_files(table, head, None, must_exist, base)
+
+
+def _spec_id(data_file: DataFile, default: int) -> int:
+    """A data file's partition spec id; files built with ``DataFile.from_args`` may lack one (the default spec)."""
+    try:
+        return data_file.spec_id
+    except AttributeError:
+        return default
+
+
+def _with_status(entry: ManifestEntry, status: ManifestEntryStatus, snapshot_id: int) -> ManifestEntry:
+    """``entry`` rewritten with ``status`` (a deleted entry records the snapshot that deleted it)."""
+    return ManifestEntry.from_args(
+        status=status,
+        snapshot_id=snapshot_id if status == ManifestEntryStatus.DELETED else entry.snapshot_id,
+        sequence_number=entry.sequence_number,
+        file_sequence_number=entry.file_sequence_number,
+        data_file=entry.data_file,
+    )
 
 
 _Producer = TypeVar("_Producer", bound=_SnapshotProducer[Any])

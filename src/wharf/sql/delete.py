@@ -1,4 +1,4 @@
-"""DELETE FROM t [WHERE …] (copy-on-write): drop fully deleted files, rewrite partly deleted ones.
+"""DELETE FROM t [WHERE …]: drop fully deleted files, then rewrite (copy-on-write) or mark (merge-on-read) the rest.
 
 Only rows for which the condition is TRUE are deleted (a NULL comparison keeps the row), as in SQL.
 """
@@ -16,7 +16,7 @@ from wharf.result import Result
 from wharf.sql.context import Context
 from wharf.sql.executor import handles
 from wharf.sql.update import TargetScan, statement_result, temp_name
-from wharf.tables.rewrite import DELETE, OP_COLUMN, Rewrite, copy_on_write
+from wharf.tables.rewrite import DELETE, OP_COLUMN, Rewrite
 from wharf.tables.scan import FILE_COLUMN, POS_COLUMN
 
 
@@ -66,6 +66,6 @@ def delete_where(
         changes = temp_name("changes")
         temps.append(changes)
         scan.run(f"CREATE TEMP TABLE {changes} AS {scan.sql(query, plan)}")
-        rewrite = copy_on_write(scan.run, plan, changes, with_values=False)
+        rewrite = scan.rewrite(plan, changes, with_values=False)
         snapshot = scan.finish(rewrite, row_filter, changes, with_values=False, added=added)
     return rewrite, snapshot

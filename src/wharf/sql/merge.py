@@ -1,4 +1,4 @@
-"""MERGE INTO t USING src ON … WHEN … (copy-on-write, Spark + Iceberg semantics).
+"""MERGE INTO t USING src ON … WHEN … (Spark + Iceberg semantics; copy-on-write or merge-on-read).
 
 Clauses: ``WHEN MATCHED [AND c] THEN UPDATE SET …|* | DELETE``, ``WHEN NOT MATCHED [BY TARGET]
 [AND c] THEN INSERT (…) VALUES (…)|*``, ``WHEN NOT MATCHED BY SOURCE [AND c] THEN UPDATE SET … |
@@ -9,7 +9,9 @@ The source is materialised once in DuckDB. When ON equates a target column with 
 expression, the target is planned with the source keys (``IN`` for few values, else min/max), so
 only files that can hold a matching row are read; NOT MATCHED BY SOURCE clauses add the files
 their conditions may select. One join (inner, left, right or full, depending on the clauses)
-computes every changed row; ``copy_on_write`` rewrites exactly the affected files.
+computes every changed row; ``TargetScan.rewrite`` rewrites exactly the affected files
+(copy-on-write) or marks the changed rows in positional delete files (``write.merge.mode`` =
+merge-on-read).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from wharf.sql.executor import handles
 from wharf.sql.pipeline import compile_query
 from wharf.sql.update import TargetScan, cardinality_error, statement_result, temp_name
 from wharf.tables import predicates
-from wharf.tables.rewrite import DELETE, INSERT, OP_COLUMN, UPDATE, any_of, check_unique_targets, copy_on_write, key_filter
+from wharf.tables.rewrite import DELETE, INSERT, OP_COLUMN, UPDATE, any_of, check_unique_targets, key_filter
 from wharf.tables.scan import FILE_COLUMN, POS_COLUMN, quote_ident
 from wharf.tables.types import iceberg_to_duckdb
 
@@ -287,7 +289,7 @@ def run_merge(ctx: Context, node: exp.Merge) -> Result:
             if duplicate is not None:
                 raise cardinality_error(scan, "MERGE", duplicate)
         changes = f"(SELECT * FROM {joined} WHERE {OP_COLUMN} IS NOT NULL)"
-        rewrite = copy_on_write(scan.run, plan, changes)
+        rewrite = scan.rewrite(plan, changes)
         snapshot = scan.finish(rewrite, row_filter, changes)
     return statement_result(_counts(rewrite.updated, rewrite.deleted, rewrite.inserted), rewrite.affected, snapshot)
 

@@ -23,7 +23,7 @@ from wharf.errors import InvalidArgument, SqlParseError
 from wharf.sql.context import Context
 from wharf.sql.pipeline import resolve_reference
 from wharf.sql.references import Reference
-from wharf.tables.commit import commit_files, conform, write_data_files
+from wharf.tables.commit import FileChanges, commit_changes, commit_files, conform, write_data_files
 from wharf.tables.scan import PlannedFile
 
 WAP_ID_PROPERTY = "wap.id"
@@ -111,6 +111,27 @@ def commit(
         read_filter=read_filter,
         stage_only=target.stage_only,
         operation=operation,
+        properties=extra,
+    )
+
+
+def commit_delta(
+    ctx: Context, target: Target, changes: FileChanges, *, read_filter: ie.BooleanExpression | None = None
+) -> Snapshot | None:
+    """Commit one snapshot that also adds or removes delete files (merge-on-read, dangling deletes).
+
+    Iceberg's RowDelta names the operation: ``delete`` when only delete files are added,
+    ``overwrite`` otherwise.
+    """
+    extra = {WAP_ID_PROPERTY: target.wap_id} if target.wap_id else {}
+    only_deletes = changes.added_deletes and not changes.added and not changes.removed
+    return commit_changes(
+        target.table,
+        changes,
+        operation=Operation.DELETE if only_deletes else Operation.OVERWRITE,
+        branch=target.branch,
+        read_filter=read_filter,
+        stage_only=target.stage_only,
         properties=extra,
     )
 

@@ -1,12 +1,13 @@
-"""UPDATE t SET … [FROM …] [WHERE …] (copy-on-write), and the parts DELETE and MERGE share with it.
+"""UPDATE t SET … [FROM …] [WHERE …], and the parts DELETE and MERGE share with it.
 
 A row-level statement reads its target through ``TargetScan``: the target table at the head of
 its branch, planned with the Iceberg translation of the statement's predicates, as a DuckDB
 relation that also carries each row's data file and position. The statement's SQL is rebuilt
 around that relation and compiled by the reference pipeline with the target pre-resolved (other
 Wharf tables in it take every pass, as in any query),
-DuckDB computes the changed rows into a temp table, and ``tables.rewrite.copy_on_write`` turns
-them into the new contents of exactly the affected files, committed as one snapshot.
+DuckDB computes the changed rows into a temp table, which ``tables.rewrite.copy_on_write`` turns
+into the new contents of exactly the affected files, or ``tables.deletes.merge_on_read`` into
+positional delete files plus new rows (``write.<statement>.mode``), committed as one snapshot.
 """
 
 from __future__ import annotations
@@ -33,8 +34,17 @@ from wharf.sql.executor import handles, run_duckdb
 from wharf.sql.pipeline import compile_query
 from wharf.sql.plan import plan_reference
 from wharf.sql.references import REF_META
-from wharf.sql.targets import Target, commit, resolve_target, write_rows
+from wharf.sql.targets import Target, commit, commit_delta, resolve_target, write_rows
 from wharf.tables import predicates
+from wharf.tables.commit import FileChanges, remove_files
+from wharf.tables.deletes import (
+    COPY_ON_WRITE,
+    MERGE_ON_READ,
+    merge_on_read,
+    removable_deletes,
+    write_mode,
+    write_position_deletes,
+)
 from wharf.tables.rewrite import (
     OP_COLUMN,
     UPDATE,
@@ -169,6 +179,20 @@ class TargetScan:
                 except duckdb.Error:
                     pass
 
+    @property
+    def write_mode(self) -> str:
+        """``copy-on-write`` or ``merge-on-read``, from the table's ``write.<statement>.mode``.
+
+        INSERT OVERWRITE replaces whole files whatever the mode (as in Spark)."""
+        kind = self.ctx.statement.kind
+        return write_mode(self.target.table, kind) if kind in ("delete", "update", "merge") else COPY_ON_WRITE
+
+    def rewrite(self, plan: ScanPlan, changes: str, *, with_values: bool = True) -> Rewrite:
+        """What the changes table ``changes`` does to the target, in the table's write mode."""
+        if self.write_mode == MERGE_ON_READ:
+            return merge_on_read(self.run, plan, changes, with_values=with_values)
+        return copy_on_write(self.run, plan, changes, with_values=with_values)
+
     def finish(
         self,
         rewrite: Rewrite,
@@ -178,27 +202,47 @@ class TargetScan:
         with_values: bool = True,
         added: Sequence[DataFile] = (),
     ) -> Snapshot | None:
-        """Write the rewritten rows and commit one snapshot (none if nothing changed).
+        """Write the rewritten rows (and delete files) and commit one snapshot (none if nothing changed).
 
         ``changes`` (the changes table, still alive) lets DuckDB write the files directly after
         checking NOT NULL columns on the changed rows (``with_values``: a DELETE's changes carry
         none, and the rows it keeps satisfied the constraint already); otherwise rows go through
         ``write_rows``. ``added`` are files written before (INSERT OVERWRITE's rows), committed with it.
+        Delete files that apply only to removed data files are removed in the same snapshot.
         """
-        rewritten: list[DataFile] = []
-        if rewrite.query is not None:
-            table = self.target.table
-            if changes is not None and duckdb_can_write(table):
-                if with_values:
-                    check_required(self.run, self.schema, changes, self.target.label)
-                rewritten = write_query(self.run, table, rewrite.query)
-            else:
-                rows = self.run(rewrite.query).to_arrow_table()
-                rewritten = write_rows(self.target, rows) if rows.num_rows else []
-        files = [*rewritten, *added]
-        if not files and not rewrite.removed:
+        table = self.target.table
+        written: list[DataFile] = []
+        try:
+            if rewrite.query is not None:
+                if changes is not None and duckdb_can_write(table):
+                    if with_values:
+                        check_required(self.run, self.schema, changes, self.target.label)
+                    written = write_query(self.run, table, rewrite.query)
+                else:
+                    rows = self.run(rewrite.query).to_arrow_table()
+                    written = write_rows(self.target, rows) if rows.num_rows else []
+            deletes: list[DataFile] = []
+            if rewrite.positions is not None:
+                positions = self.run(rewrite.positions).to_arrow_table()
+                deletes = write_position_deletes(table, positions, rewrite.referenced)
+        except BaseException:
+            remove_files(table, written)
+            raise
+        files = [*written, *added]
+        if not files and not rewrite.removed and not deletes:
             return None
-        return commit(self.ctx, self.target, added=files, removed=rewrite.removed, read_filter=row_filter)
+        plan = self.target.reference.plan
+        dangling = removable_deletes(table, plan, rewrite.removed) if plan is not None and rewrite.removed else []
+        if not deletes and not dangling:
+            return commit(self.ctx, self.target, added=files, removed=rewrite.removed, read_filter=row_filter)
+        delta = FileChanges(
+            added=files,
+            removed=[f.data_file for f in rewrite.removed],
+            added_deletes=deletes,
+            removed_deletes=dangling,
+            referenced=[f.data_file for f in rewrite.referenced],
+        )
+        return commit_delta(self.ctx, self.target, delta, read_filter=row_filter)
 
 
 def statement_result(counts: dict[str, int], rowcount: int, snapshot: Snapshot | None) -> Result:
@@ -267,7 +311,7 @@ def run_update(ctx: Context, node: exp.Update) -> Result:
             duplicate = check_unique_targets(scan.run, changes)
             if duplicate is not None:
                 raise cardinality_error(scan, "UPDATE ... FROM", duplicate)
-        rewrite = copy_on_write(scan.run, plan, changes)
+        rewrite = scan.rewrite(plan, changes)
         snapshot = scan.finish(rewrite, row_filter, changes)
     return statement_result({"num_affected_rows": rewrite.updated}, rewrite.updated, snapshot)
 

@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 import pyarrow as pa
@@ -282,6 +283,91 @@ def commit_files(
 
 
 APPEND_ATTEMPTS = 30
+
+
+@dataclass
+class FileChanges:
+    """Everything one snapshot changes beyond plain appends and copy-on-write rewrites.
+
+    ``added`` / ``removed`` are data files; ``added_deletes`` / ``removed_deletes`` delete files
+    (positional or equality); ``referenced`` the data files the added deletes apply to, which
+    must still be live when the commit lands. ``data_sequence_number`` gives the added data files
+    an older sequence number (compaction: the snapshot it read), so deletes committed meanwhile
+    still apply to the rewritten rows.
+    """
+
+    added: list[DataFile] = dataclass_field(default_factory=list)
+    removed: list[DataFile] = dataclass_field(default_factory=list)
+    added_deletes: list[DataFile] = dataclass_field(default_factory=list)
+    removed_deletes: list[DataFile] = dataclass_field(default_factory=list)
+    referenced: list[DataFile] = dataclass_field(default_factory=list)
+    data_sequence_number: int | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.removed or self.added_deletes or self.removed_deletes)
+
+    @property
+    def written(self) -> list[DataFile]:
+        """Files this change wrote (removed again if its commit fails)."""
+        return [*self.added, *self.added_deletes]
+
+
+def commit_changes(
+    table: Table,
+    changes: FileChanges,
+    *,
+    operation: Operation,
+    branch: str = MAIN_BRANCH,
+    read_filter: ie.BooleanExpression | None = None,
+    stage_only: bool = False,
+    serializable: bool = True,
+    properties: dict[str, str] | None = None,
+) -> Snapshot | None:
+    """Commit one snapshot of ``changes`` (merge-on-read writes, compaction, dangling-delete removal).
+
+    Like ``commit_files``: through the catalog's commit path, under the table's commit lock, on
+    the metadata the statement read; a concurrent commit makes PyIceberg rebuild it once on the
+    new head after validation (``RowDelta``), and a conflict removes the files written for it.
+    """
+    if changes.empty:
+        return None
+    table = private(table)
+    props = dict(properties or {})
+    with commit_lock(table):
+        tx = compat.MemoizedTransaction(table)
+        producer_class = compat.staged(compat.RowDelta) if stage_only else compat.RowDelta
+        producer = producer_class(
+            operation,
+            tx,
+            table.io,
+            snapshot_properties=props,
+            branch=branch,
+            data_sequence_number=changes.data_sequence_number,
+            serializable=serializable,
+        )
+        if read_filter is not None:
+            producer.read_filter(read_filter)
+        for f in changes.added:
+            producer.append_data_file(f)
+        for f in changes.removed:
+            producer.delete_data_file(f)
+        for f in changes.added_deletes:
+            producer.add_delete_file(f)
+        for f in changes.removed_deletes:
+            producer.remove_delete_file(f)
+        for f in changes.referenced:
+            producer.reference_data_file(f)
+        snapshot_id = producer.snapshot_id
+        try:
+            producer.commit()
+            tx.commit_transaction()
+        except (CommitFailedException, ValidationException) as exc:
+            _conflict(table, changes.written, branch, exc)
+        except BaseException:
+            remove_files(table, changes.written)
+            raise
+        return table.metadata.snapshot_by_id(snapshot_id)
 
 
 def _refreshed(table: Table) -> Table:

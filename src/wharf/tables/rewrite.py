@@ -56,6 +56,10 @@ class Rewrite:
 
     removed: list[PlannedFile] = field(default_factory=list)
     query: str | None = None  # DuckDB SQL for the rows of the files to add (None: add nothing)
+    # Merge-on-read (``tables.deletes``): DuckDB SQL for the (file as read, position) of the rows
+    # to mark deleted in positional delete files, and the data files those rows are in.
+    positions: str | None = None
+    referenced: list[PlannedFile] = field(default_factory=list)
     updated: int = 0
     deleted: int = 0
     inserted: int = 0
@@ -74,13 +78,7 @@ def copy_on_write(run: Run, plan: ScanPlan, changes: str, *, with_values: bool =
 
     ``with_values`` is False when ``changes`` holds only deletes (no column values).
     """
-    # A target row may repeat only for deletes (MERGE's unconditional DELETE skips the cardinality check).
-    counts = run(
-        f"SELECT {OP_COLUMN}, CASE WHEN {OP_COLUMN} = '{DELETE}' THEN count(DISTINCT ({FILE_COLUMN}, {POS_COLUMN})) "
-        f"ELSE count(*) END FROM {changes} GROUP BY {OP_COLUMN}"
-    ).fetchall()
-    by_op = dict(counts)
-    result = Rewrite(updated=by_op.get(UPDATE, 0), deleted=by_op.get(DELETE, 0), inserted=by_op.get(INSERT, 0))
+    result = counted(run, changes)
     per_file = run(
         f"SELECT {FILE_COLUMN}, count(DISTINCT {POS_COLUMN}) FILTER (WHERE {OP_COLUMN} = '{DELETE}') "
         f"FROM {changes} WHERE {FILE_COLUMN} IS NOT NULL GROUP BY ALL"
@@ -106,6 +104,17 @@ def copy_on_write(run: Run, plan: ScanPlan, changes: str, *, with_values: bool =
     if parts:
         result.query = " UNION ALL ".join(parts)
     return result
+
+
+def counted(run: Run, changes: str) -> Rewrite:
+    """A ``Rewrite`` holding only the statement's counts of updated, deleted and inserted rows."""
+    # A target row may repeat only for deletes (MERGE's unconditional DELETE skips the cardinality check).
+    counts = run(
+        f"SELECT {OP_COLUMN}, CASE WHEN {OP_COLUMN} = '{DELETE}' THEN count(DISTINCT ({FILE_COLUMN}, {POS_COLUMN})) "
+        f"ELSE count(*) END FROM {changes} GROUP BY {OP_COLUMN}"
+    ).fetchall()
+    by_op = dict(counts)
+    return Rewrite(updated=by_op.get(UPDATE, 0), deleted=by_op.get(DELETE, 0), inserted=by_op.get(INSERT, 0))
 
 
 def check_required(run: Run, schema: Schema, changes: str, table_name: str) -> None:
@@ -196,20 +205,19 @@ def write_query(run: Run, table: Table, query: str) -> list[DataFile]:
             stats_columns=compute_statistics_plan(schema, props),
             parquet_column_mapping=parquet_path_to_id_mapping(schema),
         )
-        return [
-            DataFile.from_args(
-                content=DataFileContent.DATA,
-                file_path=uri,
-                file_format=FileFormat.PARQUET,
-                partition=Record(),
-                file_size_in_bytes=os.path.getsize(path),
-                sort_order_id=table.metadata.default_sort_order_id if keys else None,
-                spec_id=table.metadata.default_spec_id,
-                equality_ids=None,
-                key_metadata=None,
-                **statistics.to_serialized_dict(),
-            )
-        ]
+        data_file = DataFile.from_args(
+            content=DataFileContent.DATA,
+            file_path=uri,
+            file_format=FileFormat.PARQUET,
+            partition=Record(),
+            file_size_in_bytes=os.path.getsize(path),
+            sort_order_id=table.metadata.default_sort_order_id if keys else None,
+            equality_ids=None,
+            key_metadata=None,
+            **statistics.to_serialized_dict(),
+        )
+        data_file.spec_id = table.metadata.default_spec_id  # not an Avro field: from_args drops it
+        return [data_file]
     except BaseException:
         if os.path.exists(path):
             os.remove(path)

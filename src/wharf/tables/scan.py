@@ -93,6 +93,8 @@ class ScanPlan:
     position_deletes: list[str] = field(default_factory=list)
     equality_deletes: list[EqualityDelete] = field(default_factory=list)
     files_considered: int = 0
+    # The delete files behind ``position_deletes`` and ``equality_deletes``, with sequence numbers.
+    delete_files: list[tuple[DataFile, int]] = field(default_factory=list)
 
     @property
     def bytes_planned(self) -> int:
@@ -289,6 +291,7 @@ def _plan(
         written_by[snap.snapshot_id] = schemas.get(snap.schema_id) if snap.schema_id is not None else None
     positional: list[tuple[int, DataFile]] = []
     equality: list[EqualityDelete] = []
+    equality_files: list[tuple[int, DataFile]] = []
     read_fields = _fields(schema)
     mapping = _top_level_mapping(metadata)
     for entries in planner.plan_manifest_entries(manifests):
@@ -329,16 +332,38 @@ def _plan(
                 unpartitioned = metadata.specs()[df.spec_id].is_unpartitioned()
                 scope = None if unpartitioned else partition_key(df)
                 equality.append(EqualityDelete(local_path(df.file_path), tuple(df.equality_ids or ()), seq, scope))
+                equality_files.append((seq, df))
     plan.files_considered = sum(m.existing_files_count or 0 for m in manifests) + sum(m.added_files_count or 0 for m in manifests)
     plan.files = data
     if positional and data:
         min_seq = min(f.sequence_number for f in data)
-        # A positional delete applies to data files with a sequence number <= its own.
-        plan.position_deletes = [local_path(df.file_path) for seq, df in positional if seq >= min_seq]
+        planned = {f.data_file.file_path for f in data}
+        # A positional delete applies to data files with a sequence number <= its own; one whose
+        # file_path bounds agree names a single data file, needed only if that file is planned.
+        applying = [(seq, df) for seq, df in positional if seq >= min_seq and _may_name(df, planned)]
+        plan.position_deletes = [local_path(df.file_path) for _seq, df in applying]
+        plan.delete_files += [(df, seq) for seq, df in applying]
     if equality and data:
         min_seq = min(f.sequence_number for f in data)
         plan.equality_deletes = [e for e in equality if e.sequence_number > min_seq]
+        kept = {e.path for e in plan.equality_deletes}
+        plan.delete_files += [(df, seq) for seq, df in equality_files if local_path(df.file_path) in kept]
     return plan
+
+
+_DELETE_FILE_PATH_ID = 2147483546  # the spec's field id of a positional delete file's file_path
+
+
+def _may_name(delete_file: DataFile, planned: set[str]) -> bool:
+    """Whether a positional delete file may name one of the ``planned`` data file paths."""
+    lower = (delete_file.lower_bounds or {}).get(_DELETE_FILE_PATH_ID)
+    upper = (delete_file.upper_bounds or {}).get(_DELETE_FILE_PATH_ID)
+    if lower is None or lower != upper:
+        return True
+    try:
+        return lower.decode() in planned
+    except UnicodeDecodeError:
+        return True
 
 
 def _top_level_mapping(metadata: TableMetadata) -> dict[int, tuple[str, ...]] | None:
