@@ -378,8 +378,8 @@ PROCEDURES_ON_THE_PAGE = {
     "register_table": "works",
     "ancestors_of": "works",
     "compute_table_stats": "works",
-    "rewrite_data_files": "refused",
-    "rewrite_position_delete_files": "refused",
+    "rewrite_data_files": "works",
+    "rewrite_position_delete_files": "works",
     "create_changelog_view": "refused",
     "rewrite_table_path": "refused",
     "compute_partition_stats": "refused",
@@ -391,7 +391,9 @@ def test_every_procedure_on_the_page_runs_or_is_refused_clearly(logs: wharf.Lake
     from wharf.sql.procedures import PROCEDURES
 
     if PROCEDURES_ON_THE_PAGE[procedure] == "works":
-        assert procedure in PROCEDURES  # each has its own tests (test_procedures, test_adoption_procedures)
+        assert (
+            procedure in PROCEDURES
+        )  # each has its own tests (test_procedures, test_adoption_procedures, tables/test_compaction)
         return
     with pytest.raises(UnsupportedStatement, match="not supported yet") as info:
         run(logs, f"CALL prod.system.{procedure}(table => 'db.logs')")

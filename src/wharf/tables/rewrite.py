@@ -153,11 +153,12 @@ _PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CODECS = {"zstd", "snappy", "gzip", "uncompressed", "lz4", "brotli"}
 
 
-def duckdb_can_write(table: Table) -> bool:
-    """Whether ``write_query`` can write this table's files (unpartitioned, plain Parquet types, local)."""
+def duckdb_can_write(table: Table, *, one_partition: bool = False) -> bool:
+    """Whether ``write_query`` can write this table's files (plain Parquet types, local; unpartitioned
+    unless the caller writes rows of ``one_partition``, as compaction does)."""
     props = table.metadata.properties
     return (
-        table.spec().is_unpartitioned()
+        (one_partition or table.spec().is_unpartitioned())
         and props.get("write.format.default", "parquet").lower() == "parquet"
         and (table.metadata.location.startswith("file:") or table.metadata.location.startswith("/"))
         and all(_duckdb_writes(f.field_type) and _PLAIN_NAME.match(f.name) for f in table.schema().fields)
@@ -169,58 +170,87 @@ def _duckdb_writes(t: it.IcebergType) -> bool:
     return isinstance(t, _DUCKDB_WRITES) and not (isinstance(t, it.DecimalType) and t.precision > 18)
 
 
-def write_query(run: Run, table: Table, query: str) -> list[DataFile]:
-    """Let DuckDB write the rows of ``query`` as one Parquet data file of ``table`` (with Iceberg field ids).
+def write_query(
+    run: Run,
+    table: Table,
+    query: str,
+    *,
+    partition: Record | None = None,
+    spec_id: int | None = None,
+    target_file_size: int | None = None,
+    order_by: str | None = None,
+) -> list[DataFile]:
+    """Let DuckDB write the rows of ``query`` as Parquet data files of ``table`` (with Iceberg field ids).
 
     DuckDB encodes and compresses row groups in parallel and nothing passes through Python; the
-    Iceberg metrics come from the file's footer exactly as PyIceberg computes them for its writes.
+    Iceberg metrics come from each file's footer exactly as PyIceberg computes them for its
+    writes. One file, or files of about ``target_file_size`` bytes; rows in the table's sort
+    order unless ``order_by`` (a DuckDB ORDER BY list) says otherwise. ``partition`` / ``spec_id``
+    label files whose rows all belong to one partition (compaction of a partition's files).
     """
     schema = table.schema()
     props = table.metadata.properties
     provider = load_location_provider(table_location=table.metadata.location, table_properties=props)
     uri = provider.new_data_location(f"{uuid.uuid4()}-wharf.parquet")
+    if target_file_size is not None:
+        uri = uri[: -len(".parquet")]  # a directory DuckDB fills with files of about the target size
     path = local_path(uri)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     ids = "{" + ", ".join(f"{quote_str(f.name)}: {f.field_id}" for f in schema.fields) + "}"
     codec = props.get("write.parquet.compression-codec", "zstd").lower()
     codec = codec if codec in _CODECS else "zstd"
     columns = column_list(schema)
-    try:
-        keys = sort_keys(table)
-        by = [
+    keys = sort_keys(table)
+    sorted_by_table = order_by is None and bool(keys)
+    if order_by is None:
+        order_by = ", ".join(
             f"{quote_ident(k.column)} {'DESC' if k.descending else 'ASC'} NULLS {'FIRST' if k.nulls_first else 'LAST'}"
             for k in keys
-        ]
-        order = f" ORDER BY {', '.join(by)}" if by else ""
+        )
+    order = f" ORDER BY {order_by}" if order_by else ""
+    split = f", FILE_SIZE_BYTES {int(target_file_size)}, FILENAME_PATTERN 'part-{{uuid}}'" if target_file_size else ""
+    written: list[str] = []
+    try:
         run(
             f"COPY (SELECT {columns} FROM ({query}){order}) TO {quote_str(path)} "
-            f"(FORMAT parquet, COMPRESSION {codec}, FIELD_IDS {ids})"
+            f"(FORMAT parquet, COMPRESSION {codec}, FIELD_IDS {ids}{split})"
         )
-        metadata = pq.read_metadata(path)
-        if metadata.num_rows == 0:
-            os.remove(path)
-            return []
-        statistics = data_file_statistics_from_parquet_metadata(
-            parquet_metadata=metadata,
-            stats_columns=compute_statistics_plan(schema, props),
-            parquet_column_mapping=parquet_path_to_id_mapping(schema),
-        )
-        data_file = DataFile.from_args(
-            content=DataFileContent.DATA,
-            file_path=uri,
-            file_format=FileFormat.PARQUET,
-            partition=Record(),
-            file_size_in_bytes=os.path.getsize(path),
-            sort_order_id=table.metadata.default_sort_order_id if keys else None,
-            equality_ids=None,
-            key_metadata=None,
-            **statistics.to_serialized_dict(),
-        )
-        data_file.spec_id = table.metadata.default_spec_id  # not an Avro field: from_args drops it
-        return [data_file]
+        if target_file_size is None:
+            written = [path]
+        elif os.path.isdir(path):
+            written = sorted(os.path.join(path, name) for name in os.listdir(path))
+        files: list[DataFile] = []
+        for file_path in written:
+            metadata = pq.read_metadata(file_path)
+            if metadata.num_rows == 0:
+                continue
+            statistics = data_file_statistics_from_parquet_metadata(
+                parquet_metadata=metadata,
+                stats_columns=compute_statistics_plan(schema, props),
+                parquet_column_mapping=parquet_path_to_id_mapping(schema),
+            )
+            data_file = DataFile.from_args(
+                content=DataFileContent.DATA,
+                file_path=uri if file_path == path else f"{uri}/{os.path.basename(file_path)}",
+                file_format=FileFormat.PARQUET,
+                partition=partition if partition is not None else Record(),
+                file_size_in_bytes=os.path.getsize(file_path),
+                sort_order_id=table.metadata.default_sort_order_id if sorted_by_table else None,
+                equality_ids=None,
+                key_metadata=None,
+                **statistics.to_serialized_dict(),
+            )
+            # Not an Avro field of the data file struct: from_args would drop it.
+            data_file.spec_id = spec_id if spec_id is not None else table.metadata.default_spec_id
+            files.append(data_file)
+        for file_path in written:
+            if not any(local_path(f.file_path) == file_path for f in files):
+                os.remove(file_path)  # empty output
+        return files
     except BaseException:
-        if os.path.exists(path):
-            os.remove(path)
+        for file_path in written or [path]:
+            if os.path.isfile(file_path):
+                os.remove(file_path)
         raise
 
 
