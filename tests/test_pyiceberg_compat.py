@@ -48,8 +48,8 @@ PRIVATE_CALLABLES = [
     ),
     (
         "pyiceberg.table.update.validate",
-        "_validate_no_new_deletes_for_data_files",
-        {"table", "starting_snapshot", "data_filter", "data_files", "parent_snapshot"},
+        "_added_delete_files",
+        {"table", "starting_snapshot", "data_filter", "partition_set", "parent_snapshot"},
     ),
     ("pyiceberg.table.update.snapshot", "_SnapshotProducer._refresh_for_retry", set()),
     ("pyiceberg.table", "Transaction._build_partition_predicate", {"partition_records", "partition_fields"}),

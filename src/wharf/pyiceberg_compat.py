@@ -53,9 +53,9 @@ from pyiceberg.table.update import (
 )
 from pyiceberg.table.update.snapshot import _FastAppendFiles, _OverwriteFiles, _SnapshotProducer
 from pyiceberg.table.update.validate import (
+    _added_delete_files,
     _validate_added_data_files,
     _validate_data_files_exist,
-    _validate_no_new_deletes_for_data_files,
 )
 from pyiceberg.typedef import EMPTY_DICT, Record
 from pyiceberg.types import NestedField
@@ -476,7 +476,28 @@ class RowDelta(_SnapshotProducer["RowDelta"]):
         must_exist = self._deleted_data_files | self._referenced_data_files
         if must_exist:
             _validate_data_files_exist(table, head, must_exist, base)
-            _validate_no_new_deletes_for_data_files(table, head, None, must_exist, base)
+            self._validate_no_new_deletes(table, head, base, must_exist)
+
+    def _validate_no_new_deletes(self, table: Table, head: Snapshot, base: Snapshot | None, files: set[DataFile]) -> None:
+        """No delete file committed since ``base`` may apply to ``files`` (it would be lost or duplicated).
+
+        PyIceberg's ``_validate_no_new_deletes_for_data_files`` compares with the *head's* sequence
+        number, so it misses a delete followed by any other commit; Iceberg compares with the
+        starting snapshot's, as here. A compaction (``data_sequence_number`` set) keeps the rows'
+        old sequence number, so equality deletes committed meanwhile still apply to its new
+        files and are no conflict (Iceberg's RewriteFiles ignores them likewise).
+        """
+        index = _added_delete_files(table, head, None, None, base)
+        if index.is_empty():
+            return
+        base_seq = base.sequence_number if base is not None and base.sequence_number else 0
+        for data_file in files:
+            for delete in index.for_data_file(base_seq, data_file, data_file.partition):
+                if self._data_sequence_number is not None and delete.content == DataFileContent.EQUALITY_DELETES:
+                    continue
+                raise ValidationException(
+                    f"Cannot commit: delete file {delete.file_path} was committed meanwhile for data file {data_file.file_path}"
+                )
 
 
 def _spec_id(data_file: DataFile, default: int) -> int:

@@ -42,6 +42,7 @@ from wharf.errors import SchemaMismatch
 from wharf.tables import predicates
 from wharf.tables.commit import sort_keys
 from wharf.tables.scan import FILE_COLUMN, POS_COLUMN, PlannedFile, ScanPlan, local_path, quote_ident, quote_str
+from wharf.tables.types import iceberg_to_duckdb
 
 OP_COLUMN = "__wharf_op"
 UPDATE, DELETE, INSERT = "U", "D", "I"
@@ -199,7 +200,11 @@ def write_query(
     ids = "{" + ", ".join(f"{quote_str(f.name)}: {f.field_id}" for f in schema.fields) + "}"
     codec = props.get("write.parquet.compression-codec", "zstd").lower()
     codec = codec if codec in _CODECS else "zstd"
-    columns = column_list(schema)
+    # Cast to the table's types: a query over files written by other engines (or by older schema
+    # versions) may produce wider types than the column's, which Iceberg readers reject.
+    columns = ", ".join(
+        f"CAST({quote_ident(f.name)} AS {iceberg_to_duckdb(f.field_type)}) AS {quote_ident(f.name)}" for f in schema.fields
+    )
     keys = sort_keys(table)
     sorted_by_table = order_by is None and bool(keys)
     if order_by is None:
