@@ -28,6 +28,7 @@ from wharf.errors import UnsupportedStatement
 from wharf.tables.types import iceberg_to_duckdb
 
 ALWAYS_TRUE = ie.AlwaysTrue()
+NO_HIVE = "hive_partitioning = false"
 FILE_COLUMN = "__wharf_file"
 POS_COLUMN = "__wharf_pos"
 
@@ -137,7 +138,7 @@ class ScanPlan:
                 f"AS {quote_ident(f.name)}"
                 for f, column in zip(self.schema.fields, layout, strict=True)
             )
-            parts.append(f"SELECT {cols}{extra} FROM read_parquet({paths}{flags})")
+            parts.append(f"SELECT {cols}{extra} FROM read_parquet({paths}, {NO_HIVE}{flags})")
         return "(" + " UNION ALL ".join(parts) + ")"
 
     def relation_sql(self, *, with_position: bool = False, files: list[PlannedFile] | None = None) -> str:
@@ -158,7 +159,9 @@ class ScanPlan:
         read_fields = _fields(self.schema)
         read_by_id = [f for f in chosen if f.mapped_columns is None]
         plain = not self._renamed_in_files and all(f.written_fields == read_fields for f in read_by_id)
-        options = [] if plain else [f"schema = {self._schema_map()}"]
+        # Iceberg paths such as data/grp=2/… are not Hive partitions: DuckDB must not add a column
+        # from them (it would shadow the file's own column, with another type).
+        options = [NO_HIVE] if plain else [NO_HIVE, f"schema = {self._schema_map()}"]
         if needs_position or needs_seq:
             options += ["filename = true", "file_row_number = true"]
         by_name = [f for f in chosen if f.mapped_columns is not None]
@@ -187,7 +190,7 @@ class ScanPlan:
         if self.position_deletes:
             deletes = "[" + ", ".join(quote_str(p) for p in self.position_deletes) + "]"
             conditions.append(
-                f"NOT EXISTS (SELECT 1 FROM read_parquet({deletes}) p "
+                f"NOT EXISTS (SELECT 1 FROM read_parquet({deletes}, {NO_HIVE}) p "
                 f"WHERE p.file_path = s.__wharf_uri AND p.pos = d.{POS_COLUMN})"
             )
         if self.equality_deletes:
@@ -216,7 +219,7 @@ class ScanPlan:
                 match = " AND ".join(f"e.{quote_ident(f.name)} IS NOT DISTINCT FROM d.{quote_ident(f.name)}" for f in fields)
                 conditions.append(
                     f"NOT (s.__wharf_seq < {eq.sequence_number}{scope} AND EXISTS (SELECT 1 FROM "
-                    f"read_parquet([{quote_str(eq.path)}], schema = MAP {{{eq_map}}}) e WHERE {match}))"
+                    f"read_parquet([{quote_str(eq.path)}], {NO_HIVE}, schema = MAP {{{eq_map}}}) e WHERE {match}))"
                 )
         keep = ", " + ", ".join(f"d.{c}" for c in (FILE_COLUMN, POS_COLUMN)) if with_position else ""
         cols = ", ".join(f"d.{quote_ident(f.name)}" for f in self.schema.fields)
