@@ -186,6 +186,7 @@ PAGES = [
     "architecture.md",
     "interop.md",
     "adoption.md",
+    "maintenance.md",
     "../README.md",
 ]
 

@@ -247,6 +247,40 @@ class Table:
             f"CALL system.rollback_to_timestamp(table => {quote_str(self.full_name)}, timestamp => {quote_str(str(timestamp))})"
         )
 
+    # --- maintenance -------------------------------------------------------------------------
+
+    def expire_snapshots(
+        self,
+        older_than: Any = None,
+        retain_last: int | None = None,
+        snapshot_ids: list[int] | None = None,
+        *,
+        clean_expired_metadata: bool = False,
+    ) -> Result:
+        """``CALL system.expire_snapshots``: forget old snapshots and delete the files only they read.
+
+        One row: Spark's ``deleted_*_count`` columns and ``expired_snapshots_count``.
+        """
+        args = [f"table => {quote_str(self.full_name)}"]
+        if older_than is not None:
+            args.append(f"older_than => {quote_str(str(older_than))}")
+        if retain_last is not None:
+            args.append(f"retain_last => {int(retain_last)}")
+        if snapshot_ids is not None:
+            args.append(f"snapshot_ids => array({', '.join(str(int(i)) for i in snapshot_ids)})")
+        if clean_expired_metadata:
+            args.append("clean_expired_metadata => true")
+        return self.lake.sql(f"CALL system.expire_snapshots({', '.join(args)})")
+
+    def remove_orphan_files(self, older_than: Any = None, *, dry_run: bool = False) -> list[str]:
+        """``CALL system.remove_orphan_files``: the files under the table no metadata references
+        (older than ``older_than``, default 3 days ago), deleted unless ``dry_run``."""
+        args = [f"table => {quote_str(self.full_name)}", f"dry_run => {'true' if dry_run else 'false'}"]
+        if older_than is not None:
+            args.append(f"older_than => {quote_str(str(older_than))}")
+        result = self.lake.sql(f"CALL system.remove_orphan_files({', '.join(args)})")
+        return [row[0] for row in result.fetchall()]
+
     def __repr__(self) -> str:
         return f"<Table {self.full_name}>"
 

@@ -343,14 +343,7 @@ def _publish_changes(ctx: Context, a: dict[str, Any]) -> dict[str, Any]:
     return {"source_snapshot_id": source, "current_snapshot_id": current}
 
 
-_EXPIRE_COUNTS = (
-    "deleted_data_files_count",
-    "deleted_position_delete_files_count",
-    "deleted_equality_delete_files_count",
-    "deleted_manifest_files_count",
-    "deleted_manifest_lists_count",
-    "deleted_statistics_files_count",
-)
+from wharf.tables import expire, orphans  # noqa: E402 - kept with the procedures that use them
 
 
 @procedure(
@@ -359,16 +352,28 @@ _EXPIRE_COUNTS = (
         TABLE,
         Param("older_than", "timestamp", False),
         Param("retain_last", "positive_int", False),
+        Param("max_concurrent_deletes", "positive_int", False),
+        Param("stream_results", "boolean", False),
         Param("snapshot_ids", "array<long>", False),
+        Param("clean_expired_metadata", "boolean", False),
     ],
-    [*((c, pa.int64()) for c in _EXPIRE_COUNTS), ("expired_snapshots_count", pa.int64())],
+    [*((c, pa.int64()) for c in expire.COUNT_COLUMNS), ("expired_snapshots_count", pa.int64())],
 )
 def _expire_snapshots(ctx: Context, a: dict[str, Any]) -> dict[str, Any]:
-    """Remove old snapshots from the metadata. Files are not deleted (the deleted_* counts are 0)."""
-    expired = snapshots.expire_snapshots(
-        a["table"], older_than_ms=a["older_than"], retain_last=a["retain_last"], snapshot_ids=a["snapshot_ids"]
+    """Remove old snapshots, then delete the files only they reached (Spark's parameters and columns).
+
+    ``max_concurrent_deletes`` and ``stream_results`` are accepted and have no effect: files are
+    deleted one after another and never collected on a driver. ``clean_expired_metadata`` also
+    removes the partition specs and schemas no remaining snapshot uses.
+    """
+    result = expire.expire_snapshots(
+        a["table"],
+        older_than_ms=a["older_than"],
+        retain_last=a["retain_last"],
+        snapshot_ids=a["snapshot_ids"],
+        clean_expired_metadata=bool(a["clean_expired_metadata"]),
     )
-    return {**dict.fromkeys(_EXPIRE_COUNTS, 0), "expired_snapshots_count": len(expired)}
+    return {**result.counts(), "expired_snapshots_count": len(result.expired_snapshot_ids)}
 
 
 @procedure(
@@ -380,8 +385,8 @@ def _remove_orphan_files(ctx: Context, a: dict[str, Any]) -> list[dict[str, Any]
     """Delete files under the table's location that no metadata references, older than ``older_than`` (default 3 days)."""
     import time
 
-    from wharf.tables.orphans import DEFAULT_RETENTION_MS, remove_orphan_files
-
-    older_than = a["older_than"] if a["older_than"] is not None else int(time.time() * 1000) - DEFAULT_RETENTION_MS
-    removed = remove_orphan_files(a["table"], older_than_ms=older_than, location=a["location"], dry_run=bool(a["dry_run"]))
+    older_than = a["older_than"] if a["older_than"] is not None else int(time.time() * 1000) - orphans.DEFAULT_RETENTION_MS
+    removed = orphans.remove_orphan_files(
+        a["table"], older_than_ms=older_than, location=a["location"], dry_run=bool(a["dry_run"])
+    )
     return [{"orphan_file_location": path} for path in removed]

@@ -1,15 +1,14 @@
-"""Snapshot history operations on a PyIceberg table: refs, rollback, fast-forward, cherry-pick, expiry.
+"""Snapshot history operations on a PyIceberg table: refs, rollback, fast-forward, cherry-pick.
 
 Plain functions used by ``ALTER TABLE … BRANCH|TAG``, the ``CALL system.*`` procedures and the
-Python ``Table`` API. PyIceberg has no fast-forward, cherry-pick or retention-aware expiry; they
-are built here on its metadata updates, with Iceberg (Java) semantics. Every function commits
-one metadata change or nothing (through the catalog's commit path, on a private copy of the
-table), and raises Wharf errors (never a bare ``ValueError``).
+Python ``Table`` API. PyIceberg has no fast-forward or cherry-pick; they are built here on its
+metadata updates, with Iceberg (Java) semantics. Every function commits one metadata change or
+nothing (through the catalog's commit path, on a private copy of the table), and raises Wharf
+errors (never a bare ``ValueError``). Expiry lives in ``wharf.tables.expire``.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from pyiceberg.exceptions import CommitFailedException
@@ -17,7 +16,7 @@ from pyiceberg.manifest import DataFile, DataFileContent, ManifestContent, Manif
 from pyiceberg.table import Table, Transaction
 from pyiceberg.table.refs import MAIN_BRANCH, SnapshotRef, SnapshotRefType
 from pyiceberg.table.snapshots import Operation, Snapshot, ancestors_of
-from pyiceberg.table.update import RemoveSnapshotRefUpdate, RemoveSnapshotsUpdate, SetSnapshotRefUpdate, TableUpdate
+from pyiceberg.table.update import SetSnapshotRefUpdate
 from pyiceberg.table.update.snapshot import ManageSnapshots
 
 from wharf import pyiceberg_compat as compat
@@ -27,12 +26,6 @@ from wharf.tables.refs import table_label
 
 BRANCH = SnapshotRefType.BRANCH
 TAG = SnapshotRefType.TAG
-
-# Iceberg table properties that give expire_snapshots its defaults (same names and values as Java).
-MAX_SNAPSHOT_AGE_PROPERTY = "history.expire.max-snapshot-age-ms"
-MIN_SNAPSHOTS_PROPERTY = "history.expire.min-snapshots-to-keep"
-DEFAULT_MAX_SNAPSHOT_AGE_MS = 5 * 24 * 3600 * 1000
-DEFAULT_MIN_SNAPSHOTS = 1
 
 
 def _kind_name(kind: SnapshotRefType) -> str:
@@ -441,70 +434,12 @@ def expire_snapshots(
     snapshot_ids: list[int] | None = None,
     now_ms: int | None = None,
 ) -> list[int]:
-    """Remove old snapshots from the table metadata (files are left for maintenance). Returns the ids removed.
+    """Expire snapshots and delete the files only they reached; returns the expired snapshot ids.
 
-    Iceberg semantics: a snapshot is expired when it is older than ``older_than_ms`` (default: now
-    minus ``history.expire.max-snapshot-age-ms``, 5 days) and no ref retains it. A branch retains
-    its head, its newest ``retain_last`` ancestors (``min_snapshots_to_keep`` of the branch, else
-    ``history.expire.min-snapshots-to-keep``, 1) and ancestors newer than its max snapshot age; a
-    tag retains its snapshot. Refs older than their ``RETAIN`` age are removed first (never main).
-    Explicit ``snapshot_ids`` are expired too, but a ref's head never is.
+    The list form of ``wharf.tables.expire.expire_snapshots``, which has the rules and returns
+    the deleted-file counts too.
     """
-    label = table_label(table)
-    meta = table.metadata
-    now = now_ms if now_ms is not None else int(time.time() * 1000)
-    props = table.properties
-    default_age = int(props.get(MAX_SNAPSHOT_AGE_PROPERTY, DEFAULT_MAX_SNAPSHOT_AGE_MS))
-    default_keep = int(props.get(MIN_SNAPSHOTS_PROPERTY, DEFAULT_MIN_SNAPSHOTS))
-    if retain_last is not None and retain_last < 1:
-        raise InvalidArgument(f"retain_last must be at least 1, got {retain_last}")
-    only_ids = snapshot_ids is not None and older_than_ms is None and retain_last is None
-    expire_before = older_than_ms if older_than_ms is not None else now - default_age
-    keep_last = retain_last if retain_last is not None else default_keep
+    from wharf.tables.expire import expire_snapshots as expire  # expire builds on this module's helpers
 
-    expired_refs = [
-        name
-        for name, ref in meta.refs.items()
-        if name != MAIN_BRANCH
-        and ref.max_ref_age_ms is not None
-        and (s := meta.snapshot_by_id(ref.snapshot_id)) is not None
-        and now - s.timestamp_ms > ref.max_ref_age_ms
-    ]
-    refs = {n: r for n, r in meta.refs.items() if n not in expired_refs}
-    heads = {r.snapshot_id for r in refs.values()}
-    for sid in snapshot_ids or []:
-        snapshot(table, sid)
-        if sid in heads:
-            holders = sorted(n for n, r in refs.items() if r.snapshot_id == sid)
-            raise ValidationError(
-                f"Cannot expire snapshot {sid} of {label}: it is the head of {', '.join(holders)}",
-                hint="drop or move the branch/tag first",
-            )
-    retained = set(heads)
-    reachable: set[int] = set()
-    for ref in refs.values():
-        if ref.snapshot_ref_type != BRANCH:
-            continue
-        keep = ref.min_snapshots_to_keep if ref.min_snapshots_to_keep is not None else keep_last
-        before = now - ref.max_snapshot_age_ms if ref.max_snapshot_age_ms is not None else expire_before
-        for i, ancestor in enumerate(ancestors_of(meta.snapshot_by_id(ref.snapshot_id), meta)):
-            reachable.add(ancestor.snapshot_id)
-            if i < keep or ancestor.timestamp_ms >= before:
-                retained.add(ancestor.snapshot_id)
-    to_expire = set(snapshot_ids or [])
-    if not only_ids:
-        for s in meta.snapshots:
-            if s.snapshot_id in retained:
-                continue
-            if s.snapshot_id in reachable or s.timestamp_ms < expire_before:
-                to_expire.add(s.snapshot_id)
-    to_expire -= heads
-    if not to_expire and not expired_refs:
-        return []
-    tx = _transaction(table)
-    updates: tuple[TableUpdate, ...] = tuple(RemoveSnapshotRefUpdate(ref_name=n) for n in expired_refs)
-    if to_expire:
-        updates += (RemoveSnapshotsUpdate(snapshot_ids=sorted(to_expire)),)
-    compat.stage(tx, updates)
-    _commit(table, tx)
-    return sorted(to_expire)
+    result = expire(table, older_than_ms=older_than_ms, retain_last=retain_last, snapshot_ids=snapshot_ids, now_ms=now_ms)
+    return list(result.expired_snapshot_ids)
