@@ -9,6 +9,7 @@ Each procedure returns one row with Spark's column names. Adding a procedure is 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -60,8 +61,11 @@ def _argument(s: TokenStream) -> exp.Expr:
         end = tok
         s.i += 1
     text = s.text[start.start : end.end + 1]
+    # Iceberg's procedures are Spark's: map('k1', 'v1', 'k2', 'v2') means Spark's map in any dialect
+    # (DuckDB's map() takes a key list and a value list).
+    dialect = "spark" if re.match(r"(?i)map\s*\(", text) else s.dialect
     try:
-        return sqlglot.parse_one(text, read=s.dialect)
+        return sqlglot.parse_one(text, read=dialect)
     except ParseError as exc:
         s.fail(f"Cannot read argument '{text}': {str(exc).splitlines()[0]}")
 
@@ -152,6 +156,10 @@ def _evaluate(ctx: Context, node: exp.Expr) -> Any:
         return ".".join(p.name for p in node.parts)  # a bare (dotted) name: table => db.t, branch => dev
     if isinstance(node, exp.Identifier):
         return node.name
+    if isinstance(node, exp.VarMap):  # Spark's map('k', 'v', …) of literals
+        keys, values = node.args["keys"].expressions, node.args["values"].expressions
+        if all(isinstance(e, exp.Literal) for e in (*keys, *values)):
+            return {k.this: v.this for k, v in zip(keys, values, strict=True)}
     # Anything else is SQL: it takes the reference pipeline like any query (tables, guard, policies).
     compiled = compile_query(ctx, exp.select(node.copy()))
     column = run_duckdb(ctx.con, compiled.sql).to_arrow_table().column(0)
@@ -227,10 +235,6 @@ COERCE: dict[str, Callable[[Context, Any, str], Any]] = {
 
 # Iceberg's Spark procedures Wharf does not run yet, with why and what to do meanwhile.
 NOT_YET = {
-    "rewrite_data_files": "compaction comes with table maintenance (see ROADMAP); "
-    "Spark or Trino can run it on this table through the REST catalog meanwhile",
-    "rewrite_position_delete_files": "Wharf writes copy-on-write and reads delete files; "
-    "compacting them comes with table maintenance",
     "create_changelog_view": "change history comes with the history issue (see ROADMAP); "
     "the snapshots and entries metadata tables show what each snapshot changed",
     "rewrite_table_path": "copying a table to a new location is not supported; CREATE TABLE … AS SELECT copies its current rows",
