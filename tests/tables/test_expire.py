@@ -241,11 +241,6 @@ def test_refs_past_their_age_are_dropped_with_their_files(t: wharf.Lakehouse) ->
     assert sorted(t.sql("SELECT id FROM t.branch_long").fetchall()) == [(1,), (2,)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PyIceberg's snapshot producers commit a branch move as a SetSnapshotRefUpdate without the "
-    "ref's retention, so a write to a branch resets RETAIN / WITH SNAPSHOT RETENTION (Java keeps them)",
-)
 def test_writing_to_a_branch_keeps_its_retention(t: wharf.Lakehouse) -> None:
     insert(t, "(1, 'a')")
     t.sql("ALTER TABLE t CREATE BRANCH b RETAIN 30 DAYS WITH SNAPSHOT RETENTION 3 SNAPSHOTS")

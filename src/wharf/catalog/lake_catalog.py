@@ -41,6 +41,7 @@ from pyiceberg.manifest import ManifestEntryStatus
 from pyiceberg.partitioning import UNPARTITIONED_PARTITION_SPEC, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table import CommitTableResponse, CreateTableTransaction, StagedTable, Table
+from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.snapshots import Snapshot, Summary
 from pyiceberg.table.sorting import UNSORTED_SORT_ORDER, SortOrder
 from pyiceberg.table.update import (
@@ -48,6 +49,7 @@ from pyiceberg.table.update import (
     AssertCreate,
     SetLocationUpdate,
     SetPropertiesUpdate,
+    SetSnapshotRefUpdate,
     TableRequirement,
     TableUpdate,
 )
@@ -296,6 +298,8 @@ class LakeCatalog(NameFolding, ViewStore, SqlCatalog):
         principal, statement = self._who()
         creating = isinstance(table, StagedTable) or any(isinstance(r, AssertCreate) for r in requirements)
         updates = _stamp(updates, principal, statement)
+        if not creating:
+            updates = _keep_ref_retention(table.metadata, updates)
         if self.locations is not None:
             self._contain(table, creating, updates, statement is None)
         change = TableChange(
@@ -543,6 +547,30 @@ def _properties(snapshot: Snapshot) -> dict[str, str]:
 
 def _label(identifier: tuple[str, ...]) -> str:
     return ".".join(identifier)
+
+
+_RETENTION = ("max_ref_age_ms", "max_snapshot_age_ms", "min_snapshots_to_keep")
+
+
+def _keep_ref_retention(base: TableMetadata, updates: tuple[TableUpdate, ...]) -> tuple[TableUpdate, ...]:
+    """Moving a branch or tag keeps its retention (``RETAIN …``, ``WITH SNAPSHOT RETENTION …``).
+
+    PyIceberg's snapshot producers move a branch with a ref update that carries no retention,
+    which would reset it on every write; Iceberg (Java) keeps the ref's settings when it moves.
+    """
+    kept: list[TableUpdate] = []
+    for update in updates:
+        existing = base.refs.get(update.ref_name) if isinstance(update, SetSnapshotRefUpdate) else None
+        if (
+            isinstance(update, SetSnapshotRefUpdate)
+            and existing is not None
+            and existing.snapshot_ref_type == update.type
+            and all(getattr(update, f) is None for f in _RETENTION)
+            and any(getattr(existing, f) is not None for f in _RETENTION)
+        ):
+            update = update.model_copy(update={f: getattr(existing, f) for f in _RETENTION})
+        kept.append(update)
+    return tuple(kept)
 
 
 def _stamp(updates: tuple[TableUpdate, ...], principal: Principal, statement: Statement | None) -> tuple[TableUpdate, ...]:
