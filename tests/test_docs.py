@@ -187,6 +187,7 @@ PAGES = [
     "interop.md",
     "adoption.md",
     "maintenance.md",
+    "optimizer.md",
     "../README.md",
 ]
 

@@ -15,6 +15,7 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "wharf"
 # Top to bottom; a module may import its own layer and the layers below it.
 LAYERS: list[set[str]] = [
     {"cli", "demo", "server", "web", "__init__", "__main__"},
+    {"optimizer"},
     {"lakehouse", "table"},
     {"sql", "governance", "quality", "lineage", "metrics", "ingest", "search"},
     {"tables"},

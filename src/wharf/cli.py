@@ -36,6 +36,8 @@ from rich.text import Text
 from wharf import __version__
 from wharf.errors import InternalError, InvalidArgument, NotFound, WharfError
 from wharf.lakehouse import Lakehouse, default_path
+from wharf.optimizer.commands import Cli as OptimizerCli
+from wharf.optimizer.commands import register as register_optimizer
 from wharf.tables.types import iceberg_to_duckdb
 
 if TYPE_CHECKING:
@@ -759,6 +761,11 @@ def print_step(out: Console, number: int, step: Any) -> None:
     for query in step.queries:
         out.print(Syntax(query.sql, "sql", theme="ansi_dark", background_color="default", word_wrap=True))
         out.print(render_table(query.result, max_rows=20))
+
+
+# --- wharf optimize / wharf optimizer (wharf.optimizer.commands) ------------------------------
+
+register_optimizer(app, OptimizerCli(lambda ctx: _state(ctx).lake(), lambda ctx: reporting(_state(ctx)), _out, _err))
 
 
 # --- entry point ------------------------------------------------------------------------------

@@ -14,11 +14,14 @@ from wharf.result import Result
 from wharf.tables.scan import quote_ident, quote_str
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import pandas as pd
     import polars as pl
     from pyiceberg.table import Table as IcebergTable
 
     from wharf.lakehouse import Lakehouse
+    from wharf.tables.compaction import RewriteDataFilesResult
 
 _names = itertools.count()
 
@@ -280,6 +283,33 @@ class Table:
             args.append(f"older_than => {quote_str(str(older_than))}")
         result = self.lake.sql(f"CALL system.remove_orphan_files({', '.join(args)})")
         return [row[0] for row in result.fetchall()]
+
+    def rewrite_data_files(
+        self,
+        *,
+        strategy: str | None = None,
+        sort_order: str | None = None,
+        where: str | None = None,
+        options: dict[str, str] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> RewriteDataFilesResult:
+        """``CALL system.rewrite_data_files``: compact small files, and files burdened by deletes, into
+        files of the target size. ``progress(bytes_done, bytes_total)`` is called as file groups finish.
+
+        Returns Spark's counts (``rewritten_data_files_count`` …) and the snapshots committed.
+        """
+        from wharf.sql.maintenance_procedures import compact
+        from wharf.sql.pipeline import resolve_reference
+
+        args = [f"table => {quote_str(self.full_name)}"]
+        for key, value in (("strategy", strategy), ("sort_order", sort_order), ("where", where)):
+            if value:
+                args.append(f"{key} => {quote_str(value)}")
+        if options:
+            args.append("options => map(" + ", ".join(f"{quote_str(k)}, {quote_str(str(v))}" for k, v in options.items()) + ")")
+        with self.lake.api_statement("call", f"CALL system.rewrite_data_files({', '.join(args)})") as ctx:
+            table = resolve_reference(ctx, (self.namespace, self.name), role="maintain").table
+            return compact(ctx, table, strategy=strategy, sort_order=sort_order, options=options, where=where, progress=progress)
 
     def __repr__(self) -> str:
         return f"<Table {self.full_name}>"

@@ -1,4 +1,4 @@
-"""Table and namespace DDL: CREATE/DROP/ALTER TABLE, CTAS, CREATE/DROP SCHEMA, properties."""
+"""Table and namespace DDL: CREATE/DROP/ALTER TABLE, CTAS, CREATE/DROP/ALTER SCHEMA, properties."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError
 
 from wharf import pyiceberg_compat as compat
-from wharf.errors import AlreadyExists, InvalidArgument, NotFound, SchemaMismatch, UnsupportedStatement
+from wharf.errors import AccessDenied, AlreadyExists, InvalidArgument, NotFound, SchemaMismatch, UnsupportedStatement
 from wharf.result import Result
 from wharf.sql.context import Context
 from wharf.sql.executor import handles, run_duckdb
@@ -36,6 +36,7 @@ from wharf.sql.parser import TokenStream, dialect_types, extension
 from wharf.sql.pipeline import compile_query, resolve_reference
 from wharf.tables.commit import conform, private
 from wharf.tables.loader import split_name
+from wharf.tables.optimizer_policy import check_properties
 from wharf.tables.types import check_promotion, sql_type_to_iceberg
 
 
@@ -277,6 +278,7 @@ def run_create(ctx: Context, node: exp.Create) -> Result:
         )
     options = _properties(node)
     partition_items, props, location = options.partition, options.properties, options.location
+    check_properties(props)
     if options.like is not None:
         return _create_like(ctx, (ns, name), options.like, location)
     query = node.expression
@@ -334,6 +336,7 @@ def create_table(
     location: str | None = None,
 ) -> None:
     """Create a table, with its first rows if given (CTAS), as one catalog commit: all or nothing."""
+    check_properties(props)
     tx = ctx.catalog.create_table_transaction(identifier, schema=schema, location=location, partition_spec=spec, properties=props)
     if rows is not None and rows.num_rows:
         tx.append(conform(rows, tx.table_metadata.schema(), table_name=".".join(identifier)))
@@ -488,6 +491,20 @@ class SetProperties:
 
 
 @dataclass(frozen=True)
+class SetNamespaceProperties:
+    namespace: str
+    properties: dict[str, str]
+    unset: tuple[str, ...] = ()
+    if_exists: bool = False
+
+
+@dataclass(frozen=True)
+class DescribeNamespace:
+    namespace: str
+    extended: bool = False
+
+
+@dataclass(frozen=True)
 class SetIdentifierFields:
     table: str
     columns: tuple[str, ...]
@@ -569,6 +586,48 @@ def _parse_properties(s: TokenStream) -> SetProperties:
     return SetProperties(table, props)
 
 
+def _is_namespace_properties(s: TokenStream) -> bool:
+    if not (s.accept("ALTER") and s.word() in _NS_WORDS):
+        return False
+    s.i += 1
+    s.dotted_name()
+    return s.word() in ("SET", "UNSET") and s.word(1) in ("PROPERTIES", "DBPROPERTIES")
+
+
+@extension(_safe(_is_namespace_properties))
+def _parse_namespace_properties(s: TokenStream) -> SetNamespaceProperties:
+    """Spark's ``ALTER {NAMESPACE|SCHEMA|DATABASE} db {SET|UNSET} {PROPERTIES|DBPROPERTIES} (…)``."""
+    s.expect("ALTER")
+    s.i += 1  # NAMESPACE | SCHEMA | DATABASE
+    namespace = s.dotted_name()
+    unsetting = s.accept("UNSET")
+    if not unsetting:
+        s.expect("SET")
+    s.i += 1  # PROPERTIES | DBPROPERTIES
+    if unsetting:
+        if_exists = s.accept("IF", "EXISTS")
+        keys = tuple(property_list(s, with_values=False))
+        s.expect_end()
+        return SetNamespaceProperties(namespace, {}, keys, if_exists)
+    props = property_list(s, with_values=True)
+    s.expect_end()
+    return SetNamespaceProperties(namespace, props)
+
+
+def _is_describe_namespace(s: TokenStream) -> bool:
+    after = s.peek(2)  # DESCRIBE schema.t describes a table called t
+    return s.word() in ("DESCRIBE", "DESC") and s.word(1) in _NS_WORDS and after is not None and after.text != "."
+
+
+@extension(_safe(_is_describe_namespace))
+def _parse_describe_namespace(s: TokenStream) -> DescribeNamespace:
+    s.i += 2
+    extended = s.accept("EXTENDED")
+    namespace = s.dotted_name()
+    s.expect_end()
+    return DescribeNamespace(namespace, extended)
+
+
 @extension(_safe(_is_alter("SET IDENTIFIER FIELDS", "DROP IDENTIFIER FIELDS")))
 def _parse_identifier_fields(s: TokenStream) -> SetIdentifierFields:
     s.expect("ALTER", "TABLE")
@@ -625,6 +684,7 @@ def drop_namespace(ctx: Context, stmt: DropNamespace) -> Result:
 def set_properties(ctx: Context, stmt: SetProperties) -> Result:
     ns, name = split_name(stmt.table)
     table = resolve_reference(ctx, (ns, name), role="alter").table
+    check_properties(stmt.properties, f"table {ns}.{name}")
     missing = [k for k in stmt.unset if k not in table.properties]
     if missing and not stmt.if_exists:
         raise NotFound(f"Table {ns}.{name} has no property {missing[0]!r}", hint="use UNSET TBLPROPERTIES IF EXISTS")
@@ -636,6 +696,45 @@ def set_properties(ctx: Context, stmt: SetProperties) -> Result:
             tx.remove_properties(*present)
     ctx.forget_table(ns, name)
     return ok(f"Altered properties of {ns}.{name}")
+
+
+def _existing_namespace(ctx: Context, name: str) -> str:
+    if not ctx.catalog.namespace_exists(name):
+        raise NotFound(f"Namespace '{name}' does not exist", hint="list namespaces with SHOW SCHEMAS")
+    return ".".join(ctx.catalog.canonical_namespace(name))
+
+
+@handles(SetNamespaceProperties, kind="alter_namespace")
+def set_namespace_properties(ctx: Context, stmt: SetNamespaceProperties) -> Result:
+    """Namespace properties: a ``location``, a ``comment``, or defaults for its tables such as the
+    optimizer's ``wharf.optimizer.*`` policy (a table's own property overrides its namespace's)."""
+    name = _existing_namespace(ctx, stmt.namespace)
+    if not ctx.principal.is_owner:
+        raise AccessDenied(
+            f"{ctx.principal.name} may not alter namespace {name}", hint="only the lake's owner changes namespace properties"
+        )
+    check_properties(stmt.properties, f"namespace {name}")
+    current = ctx.catalog.load_namespace_properties(name)
+    missing = [k for k in stmt.unset if k not in current]
+    if missing and not stmt.if_exists:
+        raise NotFound(f"Namespace {name} has no property {missing[0]!r}", hint="use UNSET PROPERTIES IF EXISTS")
+    ctx.catalog.update_namespace_properties(name, {k for k in stmt.unset if k in current}, stmt.properties)
+    return ok(f"Altered properties of namespace {name}")
+
+
+@handles(DescribeNamespace, kind="describe")
+def describe_namespace(ctx: Context, stmt: DescribeNamespace) -> Result:
+    """Spark's ``DESCRIBE NAMESPACE [EXTENDED]``: (info_name, info_value) rows; EXTENDED adds the properties."""
+    name = _existing_namespace(ctx, stmt.namespace)
+    props = {k: v for k, v in ctx.catalog.load_namespace_properties(name).items() if k != "exists"}
+    rows = [("Namespace Name", name), ("Comment", props.pop("comment", "")), ("Location", props.pop("location", ""))]
+    if stmt.extended:
+        rows.append(("Properties", "(" + ", ".join(f"({k},{v})" for k, v in sorted(props.items())) + ")"))
+    return Result(
+        pa.table(
+            {"info_name": pa.array([r[0] for r in rows], pa.string()), "info_value": pa.array([r[1] for r in rows], pa.string())}
+        )
+    )
 
 
 @handles(SetIdentifierFields, kind="alter_table")

@@ -22,7 +22,7 @@ from wharf.sql.context import Context
 from wharf.sql.executor import run_duckdb
 from wharf.sql.procedures import TABLE, Param, procedure
 from wharf.tables import predicates
-from wharf.tables.compaction import rewrite_data_files, rewrite_position_delete_files
+from wharf.tables.compaction import Progress, RewriteDataFilesResult, rewrite_data_files, rewrite_position_delete_files
 from wharf.tables.loader import split_name
 from wharf.tables.refs import table_label
 
@@ -75,17 +75,35 @@ _REWRITE_OUTPUT = [
 )
 def _rewrite_data_files(ctx: Context, a: dict[str, Any]) -> dict[str, Any]:
     """Compact small files and files with many deletes into files of the target size (``replace`` snapshots)."""
-    table: Table = a["table"]
+    return compact(
+        ctx, a["table"], strategy=a["strategy"], sort_order=a["sort_order"], options=a["options"], where=a["where"]
+    ).as_row()
+
+
+def compact(
+    ctx: Context,
+    table: Table,
+    *,
+    strategy: str | None = None,
+    sort_order: str | None = None,
+    options: dict[str, str] | None = None,
+    where: str | None = None,
+    progress: Progress | None = None,
+) -> RewriteDataFilesResult:
+    """``rewrite_data_files`` on the statement's DuckDB connection: the CALL procedure, the Python
+    API (``Table.rewrite_data_files``) and the optimizer all compact through here. ``table`` comes
+    from the reference pipeline (role ``maintain``); ``progress`` gets (bytes done, bytes to do)."""
     result = rewrite_data_files(
         table,
         lambda sql: run_duckdb(ctx.con, sql),
-        strategy=a["strategy"] or "binpack",
-        sort_order=a["sort_order"],
-        options=a["options"],
-        where=where_filter(table, a["where"]),
+        strategy=strategy or "binpack",
+        sort_order=sort_order,
+        options=options,
+        where=where_filter(table, where),
+        progress=progress,
     )
     ctx.forget_table(*split_name(table.name()))
-    return result.as_row()
+    return result
 
 
 @procedure(

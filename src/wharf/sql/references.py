@@ -186,10 +186,11 @@ def resolve_table(
             return _suffixed(ctx, node, "default", ns, name, role)
     elif len(parts) == 3:
         ns, name, suffix = parts
-        if ns.lower() in DUCKDB_SCHEMAS:
-            return None
+        # A lake table first, as for two parts: system.maintenance_log.files is the optimizer log's.
         if find(ns, name) is not None:
             return _suffixed(ctx, node, ns, name, suffix, role)
+        if ns.lower() in DUCKDB_SCHEMAS:
+            return None
         # Spark's catalog.namespace.table: the lake is the only catalog, whatever it is called.
         if (table := find(name, suffix)) is not None:
             return Reference(node, name, suffix, table, _version_of(ctx, node, table), role=role)
