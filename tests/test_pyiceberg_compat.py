@@ -35,6 +35,10 @@ PRIVATE_CALLABLES = [
     ("pyiceberg.table.update.snapshot", "_SnapshotProducer._summary", {"snapshot_properties"}),
     ("pyiceberg.table.update.snapshot", "_SnapshotProducer._validate_concurrency", set()),
     ("pyiceberg.table", "Transaction._stage", {"updates", "requirements"}),
+    # the scan planner's cached plan_manifest_entries builds PyIceberg's own evaluators
+    ("pyiceberg.table", "ManifestGroupPlanner._build_manifest_evaluator", {"spec_id"}),
+    ("pyiceberg.table", "ManifestGroupPlanner._build_partition_evaluator", {"spec_id"}),
+    ("pyiceberg.table", "ManifestGroupPlanner._build_metrics_evaluator", set()),
     # RowDelta (merge-on-read, compaction) validates like PyIceberg's overwrite does on retry
     (
         "pyiceberg.table.update.validate",

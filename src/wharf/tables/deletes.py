@@ -34,6 +34,7 @@ from pyiceberg.table.locations import load_location_provider
 from pyiceberg.types import LongType, StringType
 
 from wharf.errors import InvalidArgument
+from wharf.tables.manifest_cache import manifest_entries
 from wharf.tables.rewrite import DELETE, INSERT, OP_COLUMN, UPDATE, Rewrite, Run, column_list, counted
 from wharf.tables.scan import FILE_COLUMN, POS_COLUMN, PlannedFile, ScanPlan, local_path, partition_key, quote_str
 
@@ -238,7 +239,7 @@ def live_files(table: Table, snapshot_id: int | None) -> tuple[list[tuple[DataFi
     if snapshot is None:
         return data, deletes
     for manifest in snapshot.manifests(table.io):
-        for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
+        for entry in manifest_entries(table.io, manifest):
             pair = (entry.data_file, entry.sequence_number or 0)
             (data if entry.data_file.content == DataFileContent.DATA else deletes).append(pair)
     return data, deletes

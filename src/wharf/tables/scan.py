@@ -13,18 +13,19 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from urllib.parse import unquote, urlparse
 
 from pyiceberg import expressions as ie
-from pyiceberg.manifest import DataFile, DataFileContent, FileFormat
+from pyiceberg.manifest import DataFile, DataFileContent, FileFormat, ManifestContent, ManifestEntry, ManifestFile
 from pyiceberg.schema import Schema, sanitize_column_names
 from pyiceberg.table import ManifestGroupPlanner, Table
 from pyiceberg.table.metadata import TableMetadata
 
 from wharf.errors import UnsupportedStatement
+from wharf.tables.manifest_cache import manifest_entries
 from wharf.tables.types import iceberg_to_duckdb
 
 ALWAYS_TRUE = ie.AlwaysTrue()
@@ -269,6 +270,34 @@ class _Planner(ManifestGroupPlanner):
     def _build_metrics_evaluator(self) -> Callable[[DataFile], bool]:
         for_data = super()._build_metrics_evaluator()
         return lambda data_file: data_file.content != DataFileContent.DATA or for_data(data_file)
+
+    def plan_manifest_entries(self, manifests: Iterable[ManifestFile]) -> Iterator[list[ManifestEntry]]:
+        """PyIceberg's manifest filtering, reading each manifest's entries from ``manifest_cache``.
+
+        Manifests are pruned by their partition summaries; delete manifests older than every
+        data manifest are skipped (they cannot apply); entries are filtered by partition and
+        metrics. Only manifests not seen before are decoded.
+        """
+        by_spec: dict[int, Callable[[ManifestFile], bool]] = {}
+        partition_filters: dict[int, Callable[[DataFile], bool]] = {}
+        chosen: list[ManifestFile] = []
+        for manifest in manifests:
+            spec_id = manifest.partition_spec_id
+            if spec_id not in by_spec:
+                by_spec[spec_id] = self._build_manifest_evaluator(spec_id)
+            if by_spec[spec_id](manifest):
+                chosen.append(manifest)
+        data_seqs = [m.min_sequence_number or 0 for m in chosen if m.content == ManifestContent.DATA]
+        min_seq = min(data_seqs) if data_seqs else 0
+        metrics = self._build_metrics_evaluator()
+        for manifest in chosen:
+            if manifest.content == ManifestContent.DELETES and (manifest.sequence_number or 0) < min_seq:
+                continue  # deletes older than every data file apply to none
+            spec_id = manifest.partition_spec_id
+            if spec_id not in partition_filters:
+                partition_filters[spec_id] = self._build_partition_evaluator(spec_id)
+            keep = partition_filters[spec_id]
+            yield [e for e in manifest_entries(self.io, manifest) if keep(e.data_file) and metrics(e.data_file)]
 
 
 def _fields(schema: Schema) -> tuple[tuple[int, str, str], ...]:
