@@ -172,6 +172,10 @@ class ScanPlan:
             source = f"read_parquet({', '.join([paths, *options])})"
         if not (needs_position or needs_seq):
             return f"(SELECT {columns} FROM {source})"
+        if not with_position and not needs_seq and not by_name:
+            per_file = self._per_file_deletes(chosen)
+            if per_file is not None:
+                return self._apply_per_file(chosen, per_file, [o for o in options if "filename" not in o and "file_row" not in o])
         body = f"SELECT *, filename AS {FILE_COLUMN}, file_row_number AS {POS_COLUMN} FROM {source}"
         conditions: list[str] = []
         # Each data file's Iceberg path (positional deletes name it exactly, whatever its URI form),
@@ -226,6 +230,71 @@ class ScanPlan:
         cols = ", ".join(f"d.{quote_ident(f.name)}" for f in self.schema.fields)
         where = (" WHERE " + " AND ".join(conditions)) if conditions else ""
         return f"(SELECT {cols}{keep} FROM ({body}) d{joins}{where})"
+
+    def _per_file_deletes(self, chosen: list[PlannedFile]) -> dict[str, list[str]] | None:
+        """For each chosen file with positional deletes, the delete files that may apply to it.
+
+        None when too many files have deletes for one query per file to pay off (or a delete
+        file's scope is unknown): the generic anti-join then applies them all at once.
+        """
+        if not self.delete_files:
+            return None
+        uri_of = {f.data_file.file_path: f for f in chosen}
+        applying: dict[str, list[str]] = {}
+        for delete, seq in self.delete_files:
+            if delete.content != DataFileContent.POSITION_DELETES:
+                return None
+            named = _named_file(delete)
+            if named is not None:
+                targets = [uri_of[named]] if named in uri_of else []
+            else:
+                targets = [f for f in chosen if f.partition == partition_key(delete)]
+            for f in targets:
+                if f.sequence_number <= seq:
+                    applying.setdefault(f.path, []).append(local_path(delete.file_path))
+        if len(applying) > PER_FILE_DELETES_MAX:
+            return None
+        return applying
+
+    def _apply_per_file(self, chosen: list[PlannedFile], per_file: dict[str, list[str]], options: list[str]) -> str:
+        """Rows of ``chosen`` with positional deletes applied file by file.
+
+        Files without deletes are read as they are (no file name or row number per row); each
+        file with deletes is anti-joined on its row number with the positions naming it, an
+        integer join instead of one on (file name, position) over every row of the scan.
+        """
+        columns = ", ".join(quote_ident(f.name) for f in self.schema.fields)
+        clean = [f for f in chosen if f.path not in per_file]
+        parts: list[str] = []
+        if clean:
+            paths = "[" + ", ".join(quote_str(f.path) for f in clean) + "]"
+            parts.append(f"SELECT {columns} FROM read_parquet({', '.join([paths, *options])})")
+        for f in chosen:
+            deletes = per_file.get(f.path)
+            if deletes is None:
+                continue
+            read = f"read_parquet({', '.join([f'[{quote_str(f.path)}]', *options, 'file_row_number = true'])})"
+            positions = (
+                f"SELECT pos FROM read_parquet([{', '.join(quote_str(p) for p in deletes)}], {NO_HIVE}) "
+                f"WHERE file_path = {quote_str(f.data_file.file_path)}"
+            )
+            parts.append(f"SELECT {columns} FROM {read} d ANTI JOIN ({positions}) p ON d.file_row_number = p.pos")
+        return "(" + " UNION ALL ".join(parts) + ")"
+
+
+PER_FILE_DELETES_MAX = 64
+"""Files with deletes up to which a scan applies positional deletes file by file."""
+
+
+def _named_file(delete_file: DataFile) -> str | None:
+    """The one data file a positional delete file names (its file_path bounds agree), else None."""
+    lower = (delete_file.lower_bounds or {}).get(_DELETE_FILE_PATH_ID)
+    if lower is None or lower != (delete_file.upper_bounds or {}).get(_DELETE_FILE_PATH_ID):
+        return None
+    try:
+        return lower.decode()
+    except UnicodeDecodeError:
+        return None
 
 
 class ScanPlanner:
