@@ -1,7 +1,8 @@
 """``python -m bench <name> [--scale S] [--quick]``: run a benchmark, print its table, write JSON results.
 
 Benchmarks: scan (TPC-H), pruning (events by day), merge (MERGE/UPDATE/DELETE), ingest
-(bulk and small appends), memory (peak RSS of scan queries), or all of them.
+(bulk and small appends), memory (peak RSS of scan queries), compaction
+(queries on a streamed table before and after compaction), or all of them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ BENCHMARKS: dict[str, str] = {
     "merge": "MERGE 1%/10% into 1M/10M rows, UPDATE/DELETE 1%: vs PyIceberg and DuckDB COPY; --scale × 1M/10M rows",
     "ingest": "10M-row append and 1,000 small appends: vs pyarrow write_table and PyIceberg; --scale × 10M / 1,000",
     "memory": "peak RSS of scan queries: Wharf vs DuckDB on the same Parquet; --scale = TPC-H SF (1)",
+    "compaction": "2,000 merge-on-read MERGE commits into employee: 4 queries before/after compaction vs Athena; --scale × 2,000",
     "concurrency": "8 processes × 25 appends / disjoint updates on one table vs one process doing them all; --scale × 25",
 }
 

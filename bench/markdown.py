@@ -78,7 +78,20 @@ EXTRA = {
         ("bytes Wharf", "wharf", "bytes"),
         ("bytes DuckDB", "duckdb", "bytes"),
     ],
-    "merge": [("files rewritten", "duckdb", "files_rewritten"), ("rows changed", "wharf", "changed_rows")],
+    "merge": [
+        ("files rewritten", "duckdb", "files_rewritten"),
+        ("rows changed", "wharf", "changed_rows"),
+        ("delete files", "wharf", "delete_files"),
+        ("compaction s", "compacted", "compaction_s"),
+    ],
+    "compaction": [
+        ("files before (data+deletes)", "uncompacted", "files"),
+        ("bytes before", "uncompacted", "bytes"),
+        ("plan ms before", "uncompacted", "plan_ms"),
+        ("files after", "wharf", "files"),
+        ("bytes after", "wharf", "bytes"),
+        ("plan ms after", "wharf", "plan_ms"),
+    ],
     "ingest": [
         ("Wharf rows/s", "wharf", "rows_per_s"),
         ("pyarrow rows/s", "pyarrow", "rows_per_s"),
@@ -90,7 +103,7 @@ EXTRA = {
 
 
 def main(argv: list[str]) -> int:
-    names = argv or ["scan", "pruning", "merge", "ingest", "memory"]
+    names = argv or ["scan", "pruning", "merge", "ingest", "memory", "compaction"]
     for name in names:
         path = Path(name) if name.endswith(".json") else RESULTS_DIR / f"{name}-latest.json"
         if not path.exists():

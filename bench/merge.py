@@ -1,5 +1,6 @@
 """``merge``: MERGE of 1% / 10% changed+new rows into 1M- and 10M-row tables (single and
-composite key), a 20k-row composite-key MERGE, and UPDATE / DELETE of 1%.
+composite key), a 20k-row composite-key MERGE, and UPDATE / DELETE of 1% — copy-on-write — and
+MERGE of 1% / 10% into the same tables in merge-on-read mode, with the read cost it leaves behind.
 
 Systems:
 
@@ -10,6 +11,15 @@ Systems:
   from about 10–20k rows: the crash is the peer's recorded result;
 * **duckdb** (the copy-on-write limit): DuckDB reading exactly the data files that hold a changed
   row plus the source, and writing their new contents as one Parquet file (``COPY … TO``).
+
+Merge-on-read cases (``… merge-on-read``): the same MERGE into a table with ``write.merge.mode`` =
+``merge-on-read`` (Wharf writes the new and changed rows plus a positional delete file; the base
+file stays), against the same PyIceberg upsert (which only does copy-on-write) and the same
+copy-on-write limit. Each is followed by a scan case (``scan after …``): a full-scan aggregate
+``SELECT sum(amount), count(*)`` of the merged table as the MERGE left it (**wharf**: data files
+plus the positional deletes, applied at read time) against the same table after
+``rewrite_data_files`` with ``rewrite-all`` (**compacted**: the deletes folded into the data);
+both read through ``FOR VERSION AS OF`` the respective snapshot.
 
 The table is rebuilt before every timed call (untimed): a fresh table whose snapshot holds the
 same base data files. Every changed row is spread over the whole key range (``id % k = 7``), the
@@ -29,14 +39,20 @@ import pyarrow.parquet as pq
 
 import wharf
 from bench.data import duckdb_connection, run_dir
-from bench.harness import Case, Options, Peer, Report, Runner, Target, Timed, log, measure
+from bench.harness import Case, Options, Peer, Report, Runner, Target, Timed, log, measure, same_rows
 from wharf.tables.scan import local_path
 
 PEERS = [
     Peer("wharf", "system", "Wharf"),
     Peer("pyiceberg", "peer", "PyIceberg"),
     Peer("duckdb", "limit", "DuckDB COPY (CoW limit)"),
+    Peer("compacted", "limit", "scan cases: the merged table after rewrite_data_files"),
 ]
+MERGE_ON_READ = {"write.merge.mode": "merge-on-read"}
+SCAN_SQL = "SELECT sum(amount) AS amount, count(*) AS n FROM {t}"
+COMPACT_SQL = "CALL system.rewrite_data_files(table => '{t}', options => map('rewrite-all', 'true'))"
+MOR_VS_PEER = 0.10  # merge-on-read MERGE of 1% into 1M: ≥ 10× faster than PyIceberg's upsert
+MOR_SCAN_LIMIT = 1.3  # a scan of the merged table ≤ 1.3× the compacted table's
 COLUMNS = ("id", "region", "account", "bucket", "name", "amount", "qty", "updated_at")
 KEYS = {"single": ["id"], "composite": ["region", "account"]}
 REGIONS = ("eu", "us", "apac", "latam", "mea")
@@ -174,10 +190,10 @@ def run_peer_child(catalog_dir: Path, table: str, op: str, source: Path | None, 
 _names = itertools.count()
 
 
-def clone(catalog: Any, schema: Any, spec: Any, files: list[Any], prefix: str) -> str:
+def clone(catalog: Any, schema: Any, spec: Any, files: list[Any], prefix: str, properties: dict[str, str] | None = None) -> str:
     """A new table in ``catalog`` whose one snapshot holds ``files`` (the base data files)."""
     name = f"{prefix}_{next(_names)}"
-    table = catalog.create_table(("default", name), schema=schema, partition_spec=spec)
+    table = catalog.create_table(("default", name), schema=schema, partition_spec=spec, properties=properties or {})
     with table.transaction() as tx, tx.update_snapshot().fast_append() as append:
         for f in files:
             append.append_data_file(f)
@@ -200,9 +216,10 @@ class Spec:
     keys: str = "single"
     source_rows: int = 0
     changed_rows: int = 0
+    mode: str = "copy-on-write"  # of the Wharf table (write.merge.mode)
 
 
-def cases(s: Sizes) -> list[Spec]:
+def cases(s: Sizes, quick: bool = False) -> list[Spec]:
     out: list[Spec] = []
     for size, rows in (("small", s.small), ("large", s.large)):
         label = f"{rows / 1e6:g}M" if rows >= 1_000_000 else f"{rows / 1e3:g}k"
@@ -215,6 +232,10 @@ def cases(s: Sizes) -> list[Spec]:
             out.append(Spec(f"merge {n / 1e3:g}k rows into {label} (composite key)", "merge", size, "composite", n, n // 2))
         out.append(Spec(f"update 1% of {label}", "update", size))
         out.append(Spec(f"delete 1% of {label}", "delete", size))
+        for pct in (1, 10) if size == "small" or not quick else ():  # --quick: the small table only
+            n = rows * pct // 100
+            name = f"merge {pct}% into {label} (single key, merge-on-read)"
+            out.append(Spec(name, "merge", size, "single", n, n // 2, mode="merge-on-read"))
     return out
 
 
@@ -257,8 +278,10 @@ class Bench:
         state: dict[str, Any] = {}
         lake, con = self.lake, self.con
 
+        properties = MERGE_ON_READ if spec.mode == "merge-on-read" else None
+
         def wharf_setup() -> None:
-            state["wharf"] = clone(lake.catalog, table.schema(), table.spec(), files, "w")
+            state["wharf"] = clone(lake.catalog, table.schema(), table.spec(), files, "w", properties)
 
         def wharf_run() -> Any:
             name = state["wharf"]
@@ -324,9 +347,38 @@ class Bench:
                 "source_rows": spec.source_rows,
                 "changed_rows": spec.changed_rows,
                 "files_rewritten": len(affected),
+                "mode": spec.mode,
             },
         )
         return case, checksum
+
+    def scan_case(self, spec: Spec, merged: str) -> Case:
+        """The read cost ``spec``'s merge-on-read MERGE left in table ``merged``: scan it as merged and compacted."""
+        lake = self.lake
+        before = lake.table(merged).current_snapshot_id()
+        t0 = time.perf_counter()
+        compaction = lake.sql(COMPACT_SQL.format(t=merged)).to_arrow().to_pylist()[0]
+        compaction_s = time.perf_counter() - t0
+        after = lake.table(merged).current_snapshot_id()
+        merged_sql = SCAN_SQL.format(t=f"{merged} FOR VERSION AS OF {before}")
+        compacted_sql = SCAN_SQL.format(t=f"{merged} FOR VERSION AS OF {after}")
+        delete_files = len(lake.planner.plan(lake.table(merged).iceberg, before).delete_files)
+
+        def run_merged() -> Any:
+            return lake.sql(merged_sql).to_arrow()
+
+        def run_compacted() -> Any:
+            return lake.sql(compacted_sql).to_arrow()
+
+        return Case(
+            f"scan after {spec.name}",
+            [
+                Runner("wharf", run_merged, extra=lambda _answer: {"delete_files": delete_files}),
+                Runner("compacted", run_compacted, extra=lambda _answer: {"compaction_s": round(compaction_s, 2)}),
+            ],
+            params={"op": "scan", "sql": SCAN_SQL, "merged_snapshot": before, "compaction": compaction},
+            compare=same_rows,
+        )
 
 
 def run(opts: Options) -> Report:
@@ -337,7 +389,7 @@ def run(opts: Options) -> Report:
     work = run_dir(opts.data_dir, "merge")
     report = Report(
         "merge",
-        f"merge: copy-on-write MERGE / UPDATE / DELETE into {s.small:,} and {s.large:,} rows",
+        f"merge: copy-on-write MERGE / UPDATE / DELETE and merge-on-read MERGE into {s.small:,} and {s.large:,} rows",
         opts,
         PEERS,
         params={
@@ -348,7 +400,12 @@ def run(opts: Options) -> Report:
             "peer_timeout_s": s.peer_timeout_s,
         },
     )
-    report.extra_columns = [("files rewritten", "duckdb", "files_rewritten"), ("rows changed", "wharf", "changed_rows")]
+    report.extra_columns = [
+        ("files rewritten", "duckdb", "files_rewritten"),
+        ("rows changed", "wharf", "changed_rows"),
+        ("delete files", "wharf", "delete_files"),
+        ("compaction s", "compacted", "compaction_s"),
+    ]
     lake = wharf.connect(work / "lake", user="bench")
     peer_dir = work / "peer"
     peer_dir.mkdir()
@@ -367,12 +424,15 @@ def run(opts: Options) -> Report:
         bases[size] = (table, [f.data_file for f in planned], rows)
         report.params[f"{size}_data_files"] = len(planned)
     bench = Bench(opts, s, work, lake, peer_dir, peer_catalog, con, bases)
-    for spec in cases(s):
+    for spec in cases(s, opts.quick):
         case, checksum = bench.case(spec)
         small = spec.size == "small"
         result = measure(case, opts, warmup=warmup if small else 0, reps=reps if small else min(reps, 2), budget_s=budget)
         _compare(result, checksum)
         report.add(result)
+        if spec.mode == "merge-on-read" and "wharf" in result.answers:
+            scan = bench.scan_case(spec, result.answers["wharf"][0])
+            report.add(measure(scan, opts, warmup=warmup, reps=reps, budget_s=budget))
     con.close()
     lake.close()
     add_targets(report)
@@ -415,6 +475,29 @@ def add_targets(report: Report) -> None:
                 "≤ 2× DuckDB COPY",
                 f"{vs_limit:.2f}×" if vs_limit else f"wharf: {first.systems['wharf'].error}",
                 None if vs_limit is None else vs_limit <= 2.0,
+            )
+        )
+    mor = next((c for c in report.cases if c.name == f"merge 1% into {label} (single key, merge-on-read)"), None)
+    if mor is not None:
+        vs_peer = mor.ratio("pyiceberg")
+        report.targets.append(
+            Target(
+                f"{mor.name}: vs PyIceberg upsert",
+                f"≥ {1 / MOR_VS_PEER:.0f}× faster (ratio ≤ {MOR_VS_PEER:.2f})",
+                f"{1 / vs_peer:.1f}× faster (ratio {vs_peer:.3f})"
+                if vs_peer
+                else f"wharf: {mor.systems['wharf'].error}; peer: {mor.systems['pyiceberg'].error}",
+                None if vs_peer is None else vs_peer <= MOR_VS_PEER,
+            )
+        )
+    for scan in (c for c in report.cases if c.params.get("op") == "scan"):
+        vs_compacted = scan.ratio("compacted")
+        report.targets.append(
+            Target(
+                f"{scan.name}: merged vs compacted",
+                f"≤ {MOR_SCAN_LIMIT}× the compacted table's scan",
+                f"{vs_compacted:.2f}×" if vs_compacted else f"wharf: {scan.systems['wharf'].error}",
+                None if vs_compacted is None else vs_compacted <= MOR_SCAN_LIMIT,
             )
         )
     composite = next((c for c in report.cases if c.name.startswith("merge ") and "rows into" in c.name), None)

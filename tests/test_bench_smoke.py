@@ -24,6 +24,18 @@ EXPECTED_CASES = {
         "merge 1% into 100k (single key)",
         "update 1% of 100k",
         "delete 1% of 100k",
+        "merge 1% into 10k (single key, merge-on-read)",
+        "scan after merge 10% into 10k (single key, merge-on-read)",
+    },
+    "compaction": {
+        "ingest: 20 MERGE commits",
+        "compact (rewrite_data_files)",
+        "compact deletes (rewrite_data_files)",
+        *(
+            f"{q} · {stage}"
+            for q in ("Q1 count", "Q2 min(age)", "Q3 avg(age)", "Q4 top 100")
+            for stage in ("streamed", "after delete")
+        ),
     },
     "ingest": {"append 100,000 rows", "20 appends of 1,000 rows"},
     "memory": {"Q01 (aggregation)", "Q09 (joins)", "SELECT * FROM lineitem, streamed"},
