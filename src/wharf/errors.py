@@ -10,7 +10,8 @@
     ├── AlreadyExists                status 409
     ├── SchemaMismatch               status 400: type, nullability, column count or name mismatch
     ├── InvalidArgument              status 400: bad procedure argument, property, value
-    │   └── MergeCardinalityError    a MERGE / UPDATE … FROM target row matches several source rows
+    │   ├── MergeCardinalityError    a MERGE / UPDATE … FROM target row matches several source rows
+    │   └── DataQualityRuleError     a DQDL ruleset is not valid; carries line and column
     ├── ConflictError                status 409: a concurrent commit conflicts with this one
     ├── ValidationError              status 409: an operation's precondition fails (not an ancestor, …)
     ├── CommitRejected               status 422: a commit gate (quality, governance) refused a change
@@ -101,6 +102,30 @@ class MergeCardinalityError(InvalidArgument):
     """A MERGE (or UPDATE … FROM) target row matches more than one source row; nothing was changed."""
 
 
+class DataQualityRuleError(InvalidArgument):
+    """A DQDL ruleset is not valid; ``line`` and ``column`` (1-based) point at the offending token."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        line: int | None = None,
+        column: int | None = None,
+        text: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.line = line
+        self.column = column
+        self.text = text
+        where = f" at line {line}, column {column}" if line is not None else ""
+        full = f"{message}{where}"
+        if text is not None and line is not None and column is not None:
+            lines = text.splitlines() or [""]
+            if 1 <= line <= len(lines):
+                full += f"\n  {lines[line - 1]}\n  {' ' * max(column - 1, 0)}^"
+        super().__init__(full, hint=hint)
+
+
 class ConflictError(WharfError):
     """A concurrent commit conflicts with this statement; nothing was committed."""
 
@@ -181,6 +206,7 @@ __all__ = [
     "CatalogUnavailable",
     "CommitRejected",
     "ConflictError",
+    "DataQualityRuleError",
     "InternalError",
     "InvalidArgument",
     "MergeCardinalityError",
