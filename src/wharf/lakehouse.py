@@ -15,6 +15,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     import duckdb
     from pyiceberg.table import Table as IcebergTable
 
+    from wharf.quality.lake_quality import Quality
     from wharf.table import Table
 
 log = logging.getLogger(__name__)
@@ -53,9 +55,10 @@ def default_path() -> Path:
 class Runtime:
     """The shared parts of one open lake (one per process and lake; handles share it)."""
 
-    def __init__(self, path: Path, user: str | None = None) -> None:
+    def __init__(self, path: Path, user: str | None = None, *, catalog: LakeCatalog | None = None) -> None:
         self.path = path
-        self.catalog: LakeCatalog = open_catalog(path, user=user)
+        # An already open catalog (a commit gate that reads the lake) is shared, not opened again.
+        self.catalog: LakeCatalog = catalog if catalog is not None else open_catalog(path, user=user)
         self.owner = lake_owner(self.catalog.engine) or self.catalog.principal.name
         self.loader = TableLoader(self.catalog)
         self.planner = ScanPlanner()
@@ -132,6 +135,13 @@ class Lakehouse:
     def owner(self) -> str:
         """The name of the lake's owner."""
         return self._runtime.owner
+
+    @cached_property
+    def quality(self) -> Quality:
+        """Data quality: stored rulesets, recorded runs, write-audit-publish (``wharf.quality.lake_quality``)."""
+        from wharf.quality.lake_quality import Quality
+
+        return Quality(self)
 
     @property
     def settings(self) -> Session:
@@ -287,6 +297,7 @@ class Lakehouse:
             policies=tuple(self._runtime.policies),
             set_session=set_session,
             registered=dict(self._registered),
+            lake=self,
         )
 
     @contextmanager

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 from pyiceberg.io import FileIO
 from pyiceberg.table.metadata import TableMetadata
@@ -52,6 +53,8 @@ class TableChange:
     new_name: str | None = None
     # The empty metadata a new table's updates apply to (the catalog's own starting point).
     start: TableMetadata | None = field(default=None, repr=False)
+    # The catalog committing the change (a gate that must read the lake, e.g. the quality gate).
+    catalog: Any = field(default=None, repr=False, compare=False)
 
     @cached_property
     def metadata(self) -> TableMetadata | None:

@@ -312,6 +312,7 @@ class LakeCatalog(NameFolding, ViewStore, SqlCatalog):
             requirements=requirements,
             io=table.io,
             start=compat.empty_table_metadata(self) if creating else None,
+            catalog=self,
         )
         self._gate(change)
         written: list[tuple[Any, str]] = []

@@ -220,7 +220,7 @@ class StoredHistory:
             f"""
             SELECT run_id, max(evaluated_at) AS at, list(metrics) AS metrics
             FROM {RESULTS_NAME}
-            WHERE table_name = {quote_str(self._table)} AND ruleset = {quote_str(self._ruleset)} AND rule IS NOT NULL
+            WHERE table_name = {quote_str(self._table)} AND ruleset = {quote_str(self._ruleset)}
             GROUP BY run_id
             ORDER BY at DESC
             """

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from wharf.catalog import LakeCatalog
     from wharf.events import Events
+    from wharf.lakehouse import Lakehouse
     from wharf.result import Result
     from wharf.sql.policy import Policy
     from wharf.tables.loader import TableLoader
@@ -62,6 +63,8 @@ class Context:
     registered: dict[str, Any] = field(default_factory=dict)
     # The dialect the statement was written in (views store their SQL in it).
     dialect: str = "duckdb"
+    # The lake handle running the statement (features built on the Python API, e.g. data quality).
+    lake: Lakehouse | None = None
     # Tables (and views) looked up by this statement: a name used twice costs one catalog query.
     _tables: dict[tuple[str, str], Table | None] = field(default_factory=dict)
     _views: dict[tuple[str, str], View | None] = field(default_factory=dict)

@@ -111,8 +111,9 @@ class Param:
         return f"{self.name} {self.kind}" if self.required else f"[{self.name} {self.kind}]"
 
 
-# A procedure returns one row (a dict of output columns) or several (a list of them).
-ProcedureFn = Callable[[Context, dict[str, Any]], dict[str, Any] | list[dict[str, Any]]]
+# A procedure returns one row (a dict of output columns) or several (a list of them), or a whole
+# Arrow table when its columns depend on its arguments (evaluate_data_quality with row_level).
+ProcedureFn = Callable[[Context, dict[str, Any]], dict[str, Any] | list[dict[str, Any]] | pa.Table]
 
 
 @dataclass(frozen=True)
@@ -288,6 +289,8 @@ def bind(ctx: Context, call: Call) -> tuple[Procedure, dict[str, Any]]:
 def run_call(ctx: Context, call: Call) -> Result:
     proc, args = bind(ctx, call)
     returned = proc.run(ctx, args)
+    if isinstance(returned, pa.Table):
+        return Result(returned, rowcount=0, message=f"system.{call.procedure} done")
     rows = returned if isinstance(returned, list) else [returned]
     table = pa.table({name: pa.array([row[name] for row in rows], type=kind) for name, kind in proc.output})
     return Result(table, rowcount=0, message=f"system.{call.procedure} done")

@@ -1,0 +1,124 @@
+"""The automatic quality gate: ``wharf.wap.ruleset = '<ruleset>'`` puts every write to main behind a ruleset.
+
+A ``before_commit`` gate, registered for every catalog of the process (``register_builtin``), so
+SQL statements, the Python API, the CLI and PyIceberg clients committing through Wharf's catalog
+all pass it: a change that points ``main`` of a table carrying the property at a snapshot is
+evaluated on that snapshot — read from the change's proposed metadata when the snapshot is not
+committed yet — and refused (``CommitRejected`` naming the failed rules) when a rule fails.
+Nothing is committed then and the files written for it are removed.
+
+Moving main to a snapshot that already passed the same rules (a run of the ruleset with the same
+fingerprint recorded in ``system.quality_results``, as write-audit-publish records its audit) is
+not evaluated again. The quality machinery's own writes (``system.quality_results``, quarantine
+tables) are not gated. Setting the property to a ruleset that does not exist is refused.
+Every gate run is recorded (kind ``gate``), refused ones too.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pyiceberg.table.refs import MAIN_BRANCH
+from pyiceberg.table.update import SetPropertiesUpdate
+
+from wharf.catalog.changes import TableChange
+from wharf.errors import CommitRejected, InvalidArgument
+from wharf.events import register_builtin
+from wharf.quality.results_log import CHECK, GATE, is_internal
+
+if TYPE_CHECKING:
+    from wharf.lakehouse import Lakehouse
+    from wharf.quality.lake_quality import Source
+
+GATE_PROPERTY = "wharf.wap.ruleset"
+_LAKES_LOCK = threading.Lock()
+
+
+def gate_lake(catalog: Any) -> Lakehouse:
+    """A lake handle (as the owner) sharing ``catalog``: what the gate evaluates and records with."""
+    from wharf.lakehouse import Lakehouse, Runtime
+    from wharf.tables.scan import local_path
+
+    with _LAKES_LOCK:
+        lake: Lakehouse | None = getattr(catalog, "_wharf_gate_lake", None)
+        if lake is None:
+            root = Path(local_path(str(catalog.properties.get("warehouse", "")))).parent
+            runtime = Runtime(root, catalog=catalog)
+            lake = Lakehouse(runtime=runtime, principal=runtime.principal(None))
+            catalog._wharf_gate_lake = lake
+        return lake
+
+
+def _sets_property(change: TableChange) -> str | None:
+    for update in change.updates:
+        if isinstance(update, SetPropertiesUpdate) and GATE_PROPERTY in update.updates:
+            return update.updates[GATE_PROPERTY]
+    return None
+
+
+def quality_gate(change: TableChange) -> None:
+    """The ``before_commit`` gate (see the module docstring)."""
+    if is_internal() or change.kind not in ("create", "update") or change.catalog is None:
+        return
+    metadata = change.metadata
+    name = metadata.properties.get(GATE_PROPERTY) if metadata is not None else None
+    if not name:
+        return
+    from wharf.quality.lake_quality import Quality
+
+    lake = gate_lake(change.catalog)
+    quality = Quality(lake)
+    stored = quality.store.find(name)
+    if stored is None:
+        raise InvalidArgument(
+            f"Table property {GATE_PROPERTY} of {change.table} names data quality ruleset '{name}', which does not exist",
+            hint=f"create it first (CREATE DATA QUALITY RULESET {name} ON {change.table} AS '…'), "
+            f"or UNSET TBLPROPERTIES ('{GATE_PROPERTY}')",
+        )
+    if _sets_property(change) is not None and not change.moves(MAIN_BRANCH):
+        return  # turning the gate on: the ruleset exists, nothing is published by this change
+    target = change.ref_moves.get(MAIN_BRANCH)
+    if target is None or not change.moves(MAIN_BRANCH):
+        return
+    spec = quality.spec(stored.name)
+    if quality.log.passed(change.table, target, spec.name, spec.digest):
+        return
+    run = quality.run(spec, _proposed(change, target), kind=GATE, step=CHECK, principal=change.principal.name)
+    if run.passed:
+        return
+    failed = run.failed_rules()
+    reasons = "; ".join(f"{r.rule}" + (f" ({r.failure_reason})" if r.failure_reason else "") for r in failed)
+    raise CommitRejected(
+        f"Data quality gate '{stored.name}' refused the write to {change.table}: "
+        f"{len(failed)} of {len(run.rules)} rule(s) failed: {reasons}",
+        table=change.table,
+        gate=f"quality:{stored.name}",
+        hint="nothing was committed; fix the data (see system.quality_results, run "
+        f"{run.run_id}), write through lake.quality.write_audit_publish(..., on_failure='quarantine'), "
+        f"or change the ruleset",
+    )
+
+
+def _proposed(change: TableChange, snapshot_id: int) -> Source:
+    """What the gate evaluates: the snapshot as a table reference if it is committed already
+    (a fast-forward), else a relation over the files of the proposed metadata."""
+    from pyiceberg.table import Table as IcebergTable
+
+    from wharf.quality.lake_quality import Source
+    from wharf.tables.scan import ScanPlanner, quote_ident
+
+    ns, name = change.table.rsplit(".", 1)
+    if change.base is not None and change.base.snapshot_by_id(snapshot_id) is not None:
+        return Source(f"{quote_ident(ns)}.{quote_ident(name)} FOR VERSION AS OF {snapshot_id}", change.table, "main", snapshot_id)
+    metadata = change.metadata
+    assert metadata is not None and change.io is not None  # a create or update carries both
+    proposed = IcebergTable(identifier=(ns, name), metadata=metadata, metadata_location="", io=change.io, catalog=change.catalog)
+    plan = ScanPlanner(max_entries=1).plan(proposed, snapshot_id)
+    return Source(f"SELECT * FROM {plan.relation_sql()} AS proposed", change.table, "main", snapshot_id)
+
+
+unregister = register_builtin("before_commit", quality_gate)
+
+__all__ = ["GATE_PROPERTY", "gate_lake", "quality_gate"]
