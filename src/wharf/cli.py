@@ -38,6 +38,8 @@ from wharf.errors import InternalError, InvalidArgument, NotFound, WharfError
 from wharf.lakehouse import Lakehouse, default_path
 from wharf.optimizer.commands import Cli as OptimizerCli
 from wharf.optimizer.commands import register as register_optimizer
+from wharf.quality.commands import Cli as QualityCli
+from wharf.quality.commands import register as register_quality
 from wharf.tables.types import iceberg_to_duckdb
 
 if TYPE_CHECKING:
@@ -766,6 +768,7 @@ def print_step(out: Console, number: int, step: Any) -> None:
 # --- wharf optimize / wharf optimizer (wharf.optimizer.commands) ------------------------------
 
 register_optimizer(app, OptimizerCli(lambda ctx: _state(ctx).lake(), lambda ctx: reporting(_state(ctx)), _out, _err))
+register_quality(app, QualityCli(lambda ctx: _state(ctx).lake(), lambda ctx: reporting(_state(ctx)), _out, _err))
 
 
 # --- entry point ------------------------------------------------------------------------------
