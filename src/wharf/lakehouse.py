@@ -27,6 +27,7 @@ from wharf.engine import Engines
 from wharf.errors import AccessDenied, AlreadyExists, InvalidArgument
 from wharf.events import Events, StatementEvent
 from wharf.principal import Principal, default_user
+from wharf.quality.gate import set_lake_opener
 from wharf.result import Result
 from wharf.sql import execute, parse
 from wharf.sql.context import Context, Session
@@ -413,6 +414,19 @@ def _bind(node: Any, params: list[Any] | dict[str, Any]) -> Any:
             value = named[key]
         placeholder.replace(exp.convert(value))
     return node
+
+
+def lake_for_catalog(catalog: LakeCatalog) -> Lakehouse:
+    """The owner's handle on the lake ``catalog`` belongs to, sharing the catalog (commit gates that
+    read the lake, such as the ``wharf.wap.ruleset`` quality gate, evaluate with it)."""
+    from wharf.tables.scan import local_path
+
+    root = Path(local_path(str(catalog.properties.get("warehouse", "")))).parent
+    runtime = Runtime(root, catalog=catalog)
+    return Lakehouse(runtime=runtime, principal=runtime.principal(None))
+
+
+set_lake_opener(lake_for_catalog)
 
 
 def connect(path: str | os.PathLike[str] | None = None, *, user: str | None = None) -> Lakehouse:

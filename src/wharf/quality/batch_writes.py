@@ -32,14 +32,22 @@ def quoted(table: str) -> str:
 
 
 def materialize(lake: Lakehouse, data: Any) -> pa.Table:
-    """The incoming rows, read once: a query runs now (so staging and auditing see the same rows)."""
-    from wharf.table import to_arrow
-
+    """The incoming rows, read once: a query runs now (so staging and auditing see the same rows);
+    a DataFrame (pandas, Polars) is read through the lake like ``lake.register`` reads it."""
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, pa.RecordBatchReader):
+        return data.read_all()
     if isinstance(data, str):
         if not data.strip():
             raise InvalidArgument("No data to write: the source query is empty")
         return lake.sql(data).to_arrow()
-    return to_arrow(data)
+    name = f"__wharf_incoming_{id(data):x}"
+    lake.register(name, data)
+    try:
+        return lake.sql(f"SELECT * FROM {quote_ident(name)}").to_arrow()
+    finally:
+        lake.unregister(name)
 
 
 def table_head(lake: Lakehouse, table: str, branch: str = MAIN_BRANCH) -> int | None:

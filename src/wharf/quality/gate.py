@@ -17,7 +17,7 @@ Every gate run is recorded (kind ``gate``), refused ones too.
 from __future__ import annotations
 
 import threading
-from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pyiceberg.table.refs import MAIN_BRANCH
@@ -36,17 +36,30 @@ GATE_PROPERTY = "wharf.wap.ruleset"
 _LAKES_LOCK = threading.Lock()
 
 
-def gate_lake(catalog: Any) -> Lakehouse:
-    """A lake handle (as the owner) sharing ``catalog``: what the gate evaluates and records with."""
-    from wharf.lakehouse import Lakehouse, Runtime
-    from wharf.tables.scan import local_path
+# How the gate gets a lake handle (as the owner) on the lake a catalog belongs to: the façade
+# layer (``wharf.lakehouse``) installs it, since this layer cannot build a ``Lakehouse`` itself.
+LakeOpener = Callable[[Any], "Lakehouse"]
+_opener: LakeOpener | None = None
 
+
+def set_lake_opener(opener: LakeOpener) -> None:
+    """Install how the gate opens a lake handle for a catalog (``wharf.lakehouse`` does, on import)."""
+    global _opener
+    _opener = opener
+
+
+def gate_lake(catalog: Any) -> Lakehouse:
+    """The owner's handle on ``catalog``'s lake, made once per catalog: what the gate evaluates and records with."""
     with _LAKES_LOCK:
         lake: Lakehouse | None = getattr(catalog, "_wharf_gate_lake", None)
         if lake is None:
-            root = Path(local_path(str(catalog.properties.get("warehouse", "")))).parent
-            runtime = Runtime(root, catalog=catalog)
-            lake = Lakehouse(runtime=runtime, principal=runtime.principal(None))
+            if _opener is None:
+                raise CommitRejected(
+                    "The data quality gate cannot open the lake (wharf.lakehouse is not loaded)",
+                    gate="quality",
+                    hint="import wharf before committing through its catalog",
+                )
+            lake = _opener(catalog)
             catalog._wharf_gate_lake = lake
         return lake
 
