@@ -188,6 +188,7 @@ PAGES = [
     "adoption.md",
     "maintenance.md",
     "optimizer.md",
+    "quality.md",
     "../README.md",
 ]
 

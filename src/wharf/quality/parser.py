@@ -473,12 +473,15 @@ class _Parser:
             kind = "duration"
         elif Size in types:
             kind = "size"
-        elif Now in types or TimeLiteral in types:
+        elif Now in types:
             kind = "date"
         elif String in types:
             if op in ("=", "!=", "in", "not in", "matches", "not matches") and "string" in kinds:
                 kind = "string"
-            elif all(isinstance(o, Keyword) or (isinstance(o, String) and DATE_RE.match(o.value)) for o in operands):
+            elif all(
+                isinstance(o, Keyword) or (isinstance(o, String) and (DATE_RE.match(o.value) or TIME_RE.match(o.value)))
+                for o in operands
+            ):
                 kind = "date"
             elif op in ("=", "!=", "in", "not in", "matches", "not matches"):
                 kind = "string"
@@ -513,8 +516,6 @@ class _Parser:
         token = self.tok
         if token.kind == "string":
             self.advance()
-            if TIME_RE.match(token.text):
-                return TimeLiteral(token.text)
             return String(token.text)
         if self.is_punct("$"):
             value = self.variable_reference()
@@ -540,6 +541,16 @@ class _Parser:
             unit = self.peek()
             if unit.kind == "ident" and unit.text in DURATION_UNITS:
                 return self.duration_after_amount()
+            if unit.kind == "ident" and unit.text.lower().rstrip("s") in {
+                "second",
+                "minute",
+                "hour",
+                "day",
+                "week",
+                "month",
+                "year",
+            }:
+                raise self.error(f"Unknown duration unit {unit.text}", unit, hint="use days, hours or minutes")
             if unit.kind == "ident" and unit.text in SIZE_UNITS:
                 self.advance()
                 self.advance()
