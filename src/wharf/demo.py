@@ -283,6 +283,62 @@ SELECT * FROM tickets.sales WHERE sold_at >= '2025-03-05' AND sold_at < '2025-03
         ],
     )
 
+    yield wap_step(lake)
+
+
+_READINGS = """
+SELECT * FROM (VALUES
+  ('lab',    TIMESTAMP '2025-03-01 09:00', 21.4, 40.0),
+  ('hall',   TIMESTAMP '2025-03-01 09:00', 999.0, 44.0),
+  ('attic',  TIMESTAMP '2025-03-01 09:00', -40.0, 61.0),
+  ('cellar', TIMESTAMP '2025-03-01 09:00', 12.5, 70.0)
+) AS r(room, time, temperature, humidity)
+"""
+
+
+def wap_step(lake: Lakehouse) -> Step:
+    """Write-audit-publish on sensor readings: impossible temperatures never reach main."""
+    lake.sql("CREATE SCHEMA IF NOT EXISTS iot")
+    for table in ("readings", "readings__quarantine"):
+        lake.sql(f"DROP TABLE IF EXISTS iot.{table} PURGE")
+    lake.sql("CREATE TABLE iot.readings (room VARCHAR, time TIMESTAMP, temperature DOUBLE, humidity DOUBLE)")
+    lake.sql("INSERT INTO iot.readings VALUES ('lab', TIMESTAMP '2025-03-01 08:00', 20.9, 41.0)")
+    ruleset = _run(
+        lake,
+        """
+CREATE OR REPLACE DATA QUALITY RULESET sensor_rules ON iot.readings
+  AS 'Rules = [ ColumnValues "temperature" between -10 and 50, IsComplete "room" ]'
+""",
+    )
+    source = " ".join(_READINGS.split()).replace("'", "''")
+    published = _run(
+        lake,
+        f"""
+CALL system.write_audit_publish(table => 'iot.readings', ruleset_name => 'sensor_rules', on_failure => 'quarantine',
+  source => '{source}')
+""",
+    )
+    batch = published.result.to_arrow().column("batch_id")[0].as_py()
+    return Step(
+        "Write-audit-publish",
+        "New sensor readings land on a staging branch first; a data quality ruleset (AWS Glue's DQDL) audits them. "
+        "Valid readings are published to main by a fast-forward, impossible ones go to a quarantine table with the "
+        "rule they broke. Every run is recorded in system.quality_results.",
+        [
+            ruleset,
+            published,
+            _run(lake, "SELECT room, temperature FROM iot.readings ORDER BY room"),
+            _run(lake, "SELECT room, temperature, DataQualityRulesFail FROM iot.readings__quarantine ORDER BY room"),
+            _run(
+                lake,
+                f"""
+SELECT step, snapshot_id, outcome, message FROM system.quality_results
+WHERE batch_id = '{batch}' AND rule IS NULL ORDER BY evaluated_at
+""",
+            ),
+        ],
+    )
+
 
 def run(path: str | None = None, rows: int = DEFAULT_ROWS) -> Lakehouse:
     """Build the demo lake at ``path`` and print the tour to the terminal (what ``wharf demo`` does)."""

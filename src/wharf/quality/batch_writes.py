@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.schema import Schema
 from pyiceberg.table import Table as IcebergTable
 from pyiceberg.table.refs import MAIN_BRANCH
 from pyiceberg.table.update.snapshot import ManageSnapshots
@@ -69,12 +70,43 @@ def append(lake: Lakehouse, table: str, rows: pa.Table, *, branch: str, batch_id
     text = f"-- {what}: {rows.num_rows} row(s) into {ns}.{name} (branch {branch}), batch {batch_id}"
     with lake.api_statement("insert", text) as ctx:
         target = resolve_reference(ctx, (ns, name), role="write").table
+        rows = exact_casts(rows, target.schema())
         added = write_data_files(target, conform(rows, target.schema(), table_name=f"{ns}.{name}"))
         snapshot = commit_files(
             target, added=added, branch=branch, properties={BATCH_PROPERTY: batch_id, RULESET_PROPERTY: ruleset}
         )
         ctx.forget_table(ns, name)
     return snapshot.snapshot_id if snapshot is not None else None
+
+
+def exact_casts(rows: pa.Table, schema: Schema) -> pa.Table:
+    """Columns whose type differs from the table's, cast by DuckDB as an INSERT would cast them.
+
+    Arrow's own casts are not always exact (decimal 21.4 becomes the double 21.400000000000002);
+    DuckDB's are. Columns the table lacks are left for ``conform`` to report.
+    """
+    import duckdb
+
+    from wharf.tables.commit import arrow_schema
+    from wharf.tables.types import iceberg_to_duckdb
+
+    target = arrow_schema(schema)
+    fields = {f.name.lower(): (f, target.field(f.name).type) for f in schema.fields}
+    differing = [
+        c for c in rows.column_names if c.lower() in fields and not rows.schema.field(c).type.equals(fields[c.lower()][1])
+    ]
+    if not differing:
+        return rows
+    select = ", ".join(
+        f"CAST({quote_ident(c)} AS {iceberg_to_duckdb(fields[c.lower()][0].field_type)}) AS {quote_ident(c)}"
+        if c in differing
+        else quote_ident(c)
+        for c in rows.column_names
+    )
+    with duckdb.connect(":memory:") as con:
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("incoming", rows)
+        return con.execute(f"SELECT {select} FROM incoming").to_arrow_table()
 
 
 def position_branch(lake: Lakehouse, table: str, branch: str, at: int | None) -> None:

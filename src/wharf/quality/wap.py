@@ -212,10 +212,7 @@ def _quarantine(quality: Quality, spec: RulesetSpec, rows: pa.Table, result: Wap
     result.quarantine_table = name
     result.quarantined_rows = bad.num_rows
     result.outcome = QUARANTINED
-    result.message = (
-        f"{good.num_rows} valid row(s) published (main at {result.main_after}), "
-        f"{bad.num_rows} row(s) quarantined in {name}: {failed}"
-    )
+    result.message = f"{good.num_rows} valid row(s) published, {bad.num_rows} quarantined in {name}"
 
 
 def split_rows(quality: Quality, spec: RulesetSpec, rows: pa.Table, *, batch_id: str) -> tuple[pa.Table, pa.Table]:
