@@ -62,7 +62,8 @@ def write_with_dlq(quality: Quality, table: str, data: Any, ruleset: str | Any) 
     if rows.num_rows == 0:
         return result
     before = batch_writes.table_head(lake, label)
-    good, bad = split_rows(quality, spec, rows, batch_id=batch_id)
+    pending: list[ResultRow] = []
+    good, bad = split_rows(quality, spec, rows, batch_id=batch_id, kind=DLQ, sink=pending)
     name: str | None = None
     if bad.num_rows:
         name = quarantine.ensure(lake, label)
@@ -88,11 +89,11 @@ def write_with_dlq(quality: Quality, table: str, data: Any, ruleset: str | Any) 
                 lake.sql(f"DELETE FROM {batch_writes.quoted(name)} WHERE wharf_batch_id = {quote_str(batch_id)}")
         raise
     result.written_rows = good.num_rows
-    _record(quality, spec.name if spec.name != "inline" else spec.digest, spec.digest, result, before)
+    _record(quality, spec.name if spec.name != "inline" else spec.digest, spec.digest, result, before, pending)
     return result
 
 
-def _record(quality: Quality, ruleset: str, digest: str, result: DlqResult, before: int | None) -> None:
+def _record(quality: Quality, ruleset: str, digest: str, result: DlqResult, before: int | None, pending: list[ResultRow]) -> None:
     row = ResultRow(
         run_id=new_id(),
         kind=DLQ,
@@ -114,7 +115,7 @@ def _record(quality: Quality, ruleset: str, digest: str, result: DlqResult, befo
         + (f" in {result.quarantine_table} (snapshot {result.quarantine_snapshot_id})" if result.quarantine_table else ""),
     )
     try:
-        quality.log.append([row])
+        quality.log.append([*pending, row])
     except Exception:  # noqa: BLE001 - the rows are written; losing the summary row must not undo that
         log.exception("could not record dead-letter summary of batch %s", result.batch_id)
 

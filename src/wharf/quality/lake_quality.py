@@ -269,8 +269,12 @@ class Quality:
         step: str = CHECK,
         batch_id: str | None = None,
         principal: str | None = None,
+        sink: list[ResultRow] | None = None,
     ) -> QualityRun:
-        """Evaluate an already resolved ruleset on an already resolved source (WAP and the gate use this)."""
+        """Evaluate an already resolved ruleset on an already resolved source (WAP and the gate use this).
+
+        ``sink`` collects the run's result rows instead of appending them now (a write records
+        its runs together, in fewer commits)."""
         from wharf.quality import evaluate
 
         history = StoredHistory(self.log, source.table, spec.name if spec.name != INLINE else spec.digest)
@@ -278,9 +282,11 @@ class Quality:
         result = evaluate(self.lake, source.sql, spec.parsed, row_level=row_level, history=history, aliases=aliases)
         run = QualityRun(result, new_id(), spec, source, evaluated_at, recorded=record)
         if record:
-            self.log.append(
-                run_rows(run, kind=kind, step=step, batch_id=batch_id, principal=principal or self.lake.principal.name)
-            )
+            rows = run_rows(run, kind=kind, step=step, batch_id=batch_id, principal=principal or self.lake.principal.name)
+            if sink is not None:
+                sink.extend(rows)
+            else:
+                self.log.append(rows)
         if not run.passed and spec.webhook:
             run.alert = self.alert(run, batch_id=batch_id)
         return run

@@ -72,6 +72,8 @@ class WapResult:
     attempts: int = 1
     message: str = ""
     branches_kept: list[str] = field(default_factory=list)
+    # Result rows of this batch's runs not yet in system.quality_results (recorded together).
+    pending: list[ResultRow] = field(default_factory=list, repr=False)
 
     @property
     def published(self) -> bool:
@@ -149,9 +151,10 @@ def _attempt(quality: Quality, spec: RulesetSpec, rows: pa.Table, result: WapRes
     assert staged is not None  # rows is not empty
     result.staged_snapshot_id = staged
     source = Source(f"{batch_writes.quoted(label)} FOR VERSION AS OF {staged}", label, result.staging_branch, staged)
-    report = quality.run(spec, source, kind=WAP, step=STAGE, batch_id=batch)
+    report = quality.run(spec, source, kind=WAP, step=STAGE, batch_id=batch, sink=result.pending)
     result.report = report
     if report.passed:
+        _flush(quality, result)  # the gate of a gated table finds the audit it may skip
         batch_writes.publish(lake, label, base, staged, batch_id=batch)
         result.outcome, result.main_after, result.published_rows = PUBLISHED, staged, rows.num_rows
         result.message = f"all {len(report.rules)} rules passed; main fast-forwarded to snapshot {staged}"
@@ -169,7 +172,7 @@ def _quarantine(quality: Quality, spec: RulesetSpec, rows: pa.Table, result: Wap
     from wharf.quality.lake_quality import Source
 
     lake, label, batch = quality.lake, result.table, result.batch_id
-    good, bad = split_rows(quality, spec, rows, batch_id=batch)
+    good, bad = split_rows(quality, spec, rows, batch_id=batch, sink=result.pending)
     if bad.num_rows == 0:
         # Every row passes the row-level rules: what failed is a dataset-level rule, and
         # quarantining rows cannot fix that.
@@ -186,13 +189,14 @@ def _quarantine(quality: Quality, spec: RulesetSpec, rows: pa.Table, result: Wap
     result.audit_snapshot_id = target
     if target is not None:
         source = Source(f"{batch_writes.quoted(label)} FOR VERSION AS OF {target}", label, audit, target)
-        result.audit_report = quality.run(spec, source, kind=WAP, step=AUDIT, batch_id=batch)
+        result.audit_report = quality.run(spec, source, kind=WAP, step=AUDIT, batch_id=batch, sink=result.pending)
         if not result.audit_report.passed:
             still = ", ".join(r.rule for r in result.audit_report.failed_rules())
             result.outcome = REJECTED
             result.message = f"rejected, main unchanged: without its {bad.num_rows} failing row(s) the batch still fails: {still}"
             return
     if audited is not None:
+        _flush(quality, result)
         batch_writes.publish(lake, label, base, audited, batch_id=batch)
         result.main_after = audited
     result.published_rows = good.num_rows
@@ -215,7 +219,15 @@ def _quarantine(quality: Quality, spec: RulesetSpec, rows: pa.Table, result: Wap
     result.message = f"{good.num_rows} valid row(s) published, {bad.num_rows} quarantined in {name}"
 
 
-def split_rows(quality: Quality, spec: RulesetSpec, rows: pa.Table, *, batch_id: str) -> tuple[pa.Table, pa.Table]:
+def split_rows(
+    quality: Quality,
+    spec: RulesetSpec,
+    rows: pa.Table,
+    *,
+    batch_id: str,
+    kind: str = WAP,
+    sink: list[ResultRow] | None = None,
+) -> tuple[pa.Table, pa.Table]:
     """``rows`` split by the row-level rules: (passing rows as they came, failing rows with outcome columns).
 
     The row-level run is recorded (step ``rows``) against no table: it describes the batch.
@@ -226,7 +238,7 @@ def split_rows(quality: Quality, spec: RulesetSpec, rows: pa.Table, *, batch_id:
     name = f"__wharf_batch_{batch_id[:12]}"
     lake.register(name, rows)
     try:
-        run = quality.run(spec, Source(name), row_level=True, kind=WAP, step=ROWS, batch_id=batch_id)
+        run = quality.run(spec, Source(name), row_level=True, kind=kind, step=ROWS, batch_id=batch_id, sink=sink)
         evaluated = run.rows("all")
     finally:
         lake.unregister(name)
@@ -278,10 +290,17 @@ def _record(quality: Quality, spec: RulesetSpec, result: WapResult, *, outcome: 
         quarantined_rows=result.quarantined_rows,
         message=message,
     )
+    result.pending.append(row)
+    _flush(quality, result)
+
+
+def _flush(quality: Quality, result: WapResult) -> None:
+    """Record the batch's pending result rows in one commit (never fails the write)."""
+    rows, result.pending[:] = list(result.pending), []
     try:
-        quality.log.append([row])
-    except Exception:  # noqa: BLE001 - the write itself is done; losing its summary row must not undo it
-        log.exception("could not record write-audit-publish summary of batch %s", result.batch_id)
+        quality.log.append(rows)
+    except Exception:  # noqa: BLE001 - the write itself is done or refused; losing its record must not change that
+        log.exception("could not record the quality runs of batch %s", result.batch_id)
 
 
 __all__ = [
