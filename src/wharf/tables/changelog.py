@@ -21,6 +21,7 @@ as one DuckDB query; nothing loops over rows in Python.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -251,17 +252,27 @@ def snapshot_changes(table: Table, planner: ScanPlanner, snapshot: Snapshot, sch
         return changes
     columns = ", ".join(f"d.{q(f.name)}" for f in schema.fields)
     positional_only = not removed_deletes and all(d.content == DataFileContent.POSITION_DELETES for d in added_deletes)
-    if positional_only:
-        # The newly deleted positions of the kept files, less those deleted before (``before``
-        # applies the older deletes): one read of each touched file, an integer join.
+    if positional_only and not before.equality_deletes:
+        # The rows at the newly deleted positions of the kept files, less positions an older
+        # delete had removed already: the new positions select a few rows of each touched file
+        # first (an integer join), and only those few are checked against the older deletes.
         paths = ", ".join(f"({s(f.path)}, {s(f.data_file.file_path)})" for f in touched)
-        deletes = ", ".join(s(local_path(d.file_path)) for d in added_deletes)
-        changes.deleted.append(
-            f"(SELECT {columns} FROM {before.relation_sql(with_position=True, files=touched)} d "
-            f"SEMI JOIN (SELECT m.path, p.pos FROM read_parquet([{deletes}], {NO_HIVE}) p "
-            f"JOIN (VALUES {paths}) m(path, uri) ON p.file_path = m.uri) n "
-            f"ON d.{FILE_COLUMN} = n.path AND d.{POS_COLUMN} = n.pos)"
+        mapping = f"(VALUES {paths}) m(path, uri)"
+
+        def positions(files: Sequence[str]) -> str:
+            listed = ", ".join(s(p) for p in files)
+            return f"(SELECT m.path, p.pos FROM read_parquet([{listed}], {NO_HIVE}) p JOIN {mapping} ON p.file_path = m.uri)"
+
+        raw = dataclasses.replace(before, position_deletes=[], equality_deletes=[], delete_files=[])
+        on = f"ON d.{FILE_COLUMN} = n.path AND d.{POS_COLUMN} = n.pos"
+        picked = (
+            f"SELECT d.* FROM {raw.relation_sql(with_position=True, files=touched)} d "
+            f"SEMI JOIN {positions([local_path(d.file_path) for d in added_deletes])} n {on}"
         )
+        if before.position_deletes:
+            picked = f"SELECT d.* FROM ({picked}) d ANTI JOIN {positions(before.position_deletes)} n {on}"
+        sql = f"SELECT {columns} FROM ({picked}) d"
+        changes.deleted.append(f"({sql})")
         return changes
     # Equality deletes (or deletes removed without their data files): compare the touched files'
     # live rows before and after, by file and position.
