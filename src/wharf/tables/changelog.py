@@ -149,6 +149,9 @@ def snapshots_in_range(table: Table, options: ChangelogOptions) -> list[Snapshot
         chain = chain[: ids.index(start)]
     if options.start_ms is not None:
         chain = [snap for snap in chain if snap.timestamp_ms > options.start_ms]
+    # After snapshot expiry the oldest remaining snapshot's parent is gone: what it deleted
+    # cannot be read any more, so history starts after it.
+    chain = [snap for snap in chain if snap.parent_snapshot_id is None or table.metadata.snapshot_by_id(snap.parent_snapshot_id)]
     return list(reversed(chain))
 
 
