@@ -40,6 +40,7 @@ EXPECTED_CASES = {
     "ingest": {"append 100,000 rows", "20 appends of 1,000 rows"},
     "memory": {"Q01 (aggregation)", "Q09 (joins)", "SELECT * FROM lineitem, streamed"},
     "concurrency": {"4 writers × 5 appends", "4 writers × 5 updates"},
+    "history": {"changelog of 10 snapshots (20,000 rows)", "SCD2 view of 200,000 rows, 2 × 5% churn"},
 }
 
 

@@ -189,6 +189,7 @@ PAGES = [
     "maintenance.md",
     "optimizer.md",
     "quality.md",
+    "history.md",
     "../README.md",
 ]
 

@@ -263,6 +263,8 @@ WHEN NOT MATCHED THEN INSERT (product_id, name, category, price, active)
         ],
     )
 
+    yield _history_step(lake)
+
     good = _head(lake, "tickets.sales")
     yield Step(
         "Rollback",
@@ -334,6 +336,42 @@ CALL system.write_audit_publish(table => 'iot.readings', ruleset_name => 'sensor
                 f"""
 SELECT step, snapshot_id, outcome, message FROM system.quality_results
 WHERE batch_id = '{batch}' AND rule IS NULL ORDER BY evaluated_at
+""",
+            ),
+        ],
+    )
+
+
+def _history_step(lake: Lakehouse) -> Step:
+    """Change history of the products the MERGE changed: the changelog and SCD Type-2 versions."""
+    return Step(
+        "Change history",
+        "Every snapshot records what it changed. A changelog view lists inserted, deleted and updated rows "
+        "with their commit; an SCD Type-2 view gives each version of a row its validity period (docs/history.md).",
+        [
+            _run(
+                lake,
+                "CALL system.create_changelog_view(table => 'tickets.products', changelog_view => 'product_changes', "
+                "identifier_columns => array('product_id'))",
+            ),
+            _run(
+                lake,
+                """
+SELECT product_id, name, price, _change_type, _commit_timestamp
+FROM product_changes WHERE product_id IN (3, 15)
+ORDER BY product_id, _change_ordinal, _change_type DESC
+""",
+            ),
+            _run(
+                lake,
+                "CALL system.create_scd2_view(table => 'tickets.products', view => 'products_scd2', "
+                "identifier_columns => array('product_id'))",
+            ),
+            _run(
+                lake,
+                """
+SELECT product_id, price, effective_start, effective_end, is_current
+FROM products_scd2 WHERE product_id = 3 ORDER BY effective_start
 """,
             ),
         ],

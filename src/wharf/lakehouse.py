@@ -107,6 +107,7 @@ class Lakehouse:
         self.principal: Principal = principal if principal is not None else self._runtime.principal(user)
         self._session = Session()
         self._registered: dict[str, pa.Table] = {}
+        self._temp_views: dict[tuple[str, str], Any] = {}  # CREATE TEMPORARY VIEW: this handle's only
 
     # --- the runtime's parts ----------------------------------------------------------------
 
@@ -299,6 +300,7 @@ class Lakehouse:
             set_session=set_session,
             registered=dict(self._registered),
             lake=self,
+            temp_views=self._temp_views,
         )
 
     @contextmanager

@@ -76,6 +76,9 @@ class Statement:
     reads: list[TableRead] = field(default_factory=list)
     writes: list[TableWrite] = field(default_factory=list)
     retries: int = 0  # commit attempts repeated after a concurrent commit
+    # Extra snapshot-summary properties for the snapshots this statement's DML commits (what a
+    # procedure records about its progress, e.g. the source snapshot an SCD2 refresh processed).
+    summary: dict[str, str] = field(default_factory=dict)
 
     def record_read(self, read: TableRead) -> None:
         """Remember a table read (merging the columns of repeated reads of one snapshot)."""

@@ -250,6 +250,65 @@ class Table:
             f"CALL system.rollback_to_timestamp(table => {quote_str(self.full_name)}, timestamp => {quote_str(str(timestamp))})"
         )
 
+    def changes(
+        self,
+        start: int | str | Any = None,
+        end: int | str | Any = None,
+        *,
+        net: bool = False,
+        compute_updates: bool | None = None,
+        identifier_columns: list[str] | None = None,
+        branch: str | None = None,
+    ) -> Result:
+        """The rows each snapshot after ``start`` up to ``end`` changed (``system.create_changelog_view``).
+
+        ``start``/``end``: snapshot ids (int) or times (``'2024-01-01 10:00:00'``, datetime);
+        ``start`` is exclusive, ``end`` inclusive, both open when None. Columns: the table's, plus
+        ``_change_type``, ``_change_ordinal``, ``_commit_snapshot_id``, ``_commit_timestamp``.
+        ``net=True`` collapses the range to its net effect; updates are paired when the table has
+        identifier fields (or ``identifier_columns`` are given) unless ``compute_updates=False``.
+        """
+        options: list[str] = []
+        for bound, value in (("start", start), ("end", end)):
+            if value is None:
+                continue
+            kind = "snapshot-id" if isinstance(value, int) and not isinstance(value, bool) else "timestamp"
+            options += [quote_str(f"{bound}-{kind}"), quote_str(str(value))]
+        keys = identifier_columns or []
+        if net and compute_updates is None:
+            compute_updates = False  # net changes have no update pairs
+        if compute_updates is None and not keys:
+            keys = [self.schema.find_column_name(i) or "" for i in self.schema.identifier_field_ids]
+        view = f"__wharf_changes_{next(_names)}"
+        source = self.full_name + (f".branch_{branch}" if branch else "")
+        args = [f"table => {quote_str(source)}", f"changelog_view => {quote_str(view)}", f"net_changes => {str(net).lower()}"]
+        if options:
+            args.append(f"options => map({', '.join(options)})")
+        if compute_updates is not None:
+            args.append(f"compute_updates => {str(compute_updates).lower()}")
+        if keys:
+            args.append(f"identifier_columns => array({', '.join(quote_str(k) for k in keys)})")
+        self.lake.sql(f"CALL system.create_changelog_view({', '.join(args)})")
+        try:
+            return self.lake.sql(f"SELECT * FROM {quote_ident(view)} ORDER BY _change_ordinal")
+        finally:
+            self.lake.sql(f"DROP VIEW IF EXISTS {quote_ident(view)}")
+
+    def scd2(
+        self, identifier_columns: list[str] | None = None, *, delete_markers: bool = False, branch: str | None = None
+    ) -> Result:
+        """One row per version of each key, with ``effective_start``, ``effective_end`` and ``is_current`` (SCD Type-2)."""
+        view = f"__wharf_scd2_{next(_names)}"
+        source = self.full_name + (f".branch_{branch}" if branch else "")
+        args = [f"table => {quote_str(source)}", f"view => {quote_str(view)}", f"delete_markers => {str(delete_markers).lower()}"]
+        if identifier_columns:
+            args.append(f"identifier_columns => array({', '.join(quote_str(k) for k in identifier_columns)})")
+        self.lake.sql(f"CALL system.create_scd2_view({', '.join(args)})")
+        try:
+            return self.lake.sql(f"SELECT * FROM {quote_ident(view)}")
+        finally:
+            self.lake.sql(f"DROP VIEW IF EXISTS {quote_ident(view)}")
+
     # --- maintenance -------------------------------------------------------------------------
 
     def expire_snapshots(

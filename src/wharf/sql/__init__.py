@@ -1,6 +1,7 @@
 """SQL: one parser, one executor; one module per statement kind (each registers its handler)."""
 
 import wharf.sql.adoption_procedures  # noqa: F401  (registers its procedures)
+import wharf.sql.history_procedures  # noqa: F401  (registers its procedures)
 import wharf.sql.maintenance_procedures  # noqa: F401  (registers its procedures)
 import wharf.sql.quality  # noqa: F401  (data quality statements and procedures; the wharf.wap.ruleset gate)
 from wharf.sql import branches, columns, ddl, delete, insert, layout, merge, procedures, query, session, show, update, views  # noqa: F401

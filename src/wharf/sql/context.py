@@ -65,6 +65,8 @@ class Context:
     dialect: str = "duckdb"
     # The lake handle running the statement (features built on the Python API, e.g. data quality).
     lake: Lakehouse | None = None
+    # Temporary views of the lake handle (session-scoped, never in the catalog), by (namespace, name) lower-cased.
+    temp_views: dict[tuple[str, str], View] = field(default_factory=dict)
     # Tables (and views) looked up by this statement: a name used twice costs one catalog query.
     _tables: dict[tuple[str, str], Table | None] = field(default_factory=dict)
     _views: dict[tuple[str, str], View | None] = field(default_factory=dict)
@@ -81,7 +83,10 @@ class Context:
         return self._tables[key]
 
     def find_view(self, namespace: str, name: str) -> View | None:
-        """The view ``namespace.name`` as of this statement's first lookup, or None."""
+        """The view ``namespace.name`` as of this statement's first lookup (temporary views first), or None."""
+        temporary = self.temp_views.get((namespace.lower(), name.lower()))
+        if temporary is not None:
+            return temporary
         key = (namespace, name)
         if key not in self._views:
             from pyiceberg.exceptions import NoSuchViewError

@@ -41,7 +41,10 @@ class WharfDuckDB(DuckDB):
 
 def relation_sql(ref: Reference, registered_name: str | None = None) -> str:
     """The DuckDB SQL one reference reads: planned files (or a registered metadata table) under its policy."""
-    if ref.metadata is not None:
+    if ref.metadata is not None and "relation" in ref.extra:  # t.changes, t.scd2: SQL, not registered rows
+        base = f"({ref.extra['relation']})"
+        columns = [quote_ident(name) for name in ref.extra["columns"]]  # type: ignore[attr-defined]
+    elif ref.metadata is not None:
         assert registered_name is not None
         base = quote_ident(registered_name)
         columns = [quote_ident(name) for name in ref.data.column_names] if ref.data is not None else []

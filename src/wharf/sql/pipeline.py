@@ -97,7 +97,7 @@ def authorize_pass(expression: exp.Expression, c: Compilation) -> exp.Expression
 
 def plan_pass(expression: exp.Expression, c: Compilation) -> exp.Expression:
     for ref in c.references:
-        if ref.plan is None and ref.data is None:
+        if ref.plan is None and ref.data is None and "relation" not in ref.extra:
             plan_reference(c.ctx, ref)
     return expression
 
@@ -106,7 +106,7 @@ def generate_pass(expression: exp.Expression, c: Compilation) -> exp.Expression:
     relations: dict[int, str] = {}
     for index, ref in enumerate(c.references):
         name = None
-        if ref.metadata is not None:
+        if ref.metadata is not None and "relation" not in ref.extra:
             name = generation.metadata_name()
             c.ctx.con.register(name, ref.data)
             c.registered.append(name)

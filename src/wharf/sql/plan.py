@@ -12,6 +12,7 @@ from pyiceberg import expressions as ie
 from sqlglot import exp
 
 from wharf.sql.context import Context
+from wharf.sql.history_tables import HISTORY_TABLES, plan_history
 from wharf.sql.metadata_tables import METADATA_TABLES
 from wharf.sql.qualify import pushdown_safe
 from wharf.sql.references import Reference
@@ -20,6 +21,9 @@ from wharf.tables import predicates
 
 def plan_reference(ctx: Context, ref: Reference, row_filter: ie.BooleanExpression | None = None) -> None:
     """Plan ``ref`` (metadata tables: compute their rows). ``row_filter`` overrides the derived pushdown."""
+    if ref.metadata in HISTORY_TABLES:
+        plan_history(ctx, ref)  # t.changes, t.scd2: SQL over the table's files, not Arrow rows
+        return
     if ref.metadata is not None:
         ref.data = METADATA_TABLES[ref.metadata](ref.table, ref.snapshot_id if not ref.version.is_default else None)
         return

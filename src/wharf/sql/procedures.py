@@ -236,8 +236,6 @@ COERCE: dict[str, Callable[[Context, Any, str], Any]] = {
 
 # Iceberg's Spark procedures Wharf does not run yet, with why and what to do meanwhile.
 NOT_YET = {
-    "create_changelog_view": "change history comes with the history issue (see ROADMAP); "
-    "the snapshots and entries metadata tables show what each snapshot changed",
     "rewrite_table_path": "copying a table to a new location is not supported; CREATE TABLE … AS SELECT copies its current rows",
     "compute_partition_stats": "partition statistics files are not written; "
     "the partitions metadata table computes the same figures on demand",

@@ -101,7 +101,7 @@ def commit(
     operation: Operation | None = None,
 ) -> Snapshot | None:
     """Commit one snapshot for a statement (the commit path runs the gates and announces it)."""
-    extra = {WAP_ID_PROPERTY: target.wap_id} if target.wap_id else {}
+    extra = {**ctx.statement.summary, **({WAP_ID_PROPERTY: target.wap_id} if target.wap_id else {})}
     files = [f.data_file if isinstance(f, PlannedFile) else f for f in removed]
     return commit_files(
         target.table,
@@ -123,7 +123,7 @@ def commit_delta(
     Iceberg's RowDelta names the operation: ``delete`` when only delete files are added,
     ``overwrite`` otherwise.
     """
-    extra = {WAP_ID_PROPERTY: target.wap_id} if target.wap_id else {}
+    extra = {**ctx.statement.summary, **({WAP_ID_PROPERTY: target.wap_id} if target.wap_id else {})}
     only_deletes = changes.added_deletes and not changes.added and not changes.removed
     return commit_changes(
         target.table,

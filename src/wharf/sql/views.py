@@ -26,6 +26,7 @@ from wharf.identifiers import check_identifier
 from wharf.result import Result
 from wharf.sql.context import Context
 from wharf.sql.executor import handles, run_duckdb
+from wharf.sql.history_tables import annotate
 from wharf.sql.parser import TokenStream, dialect_types, extension
 from wharf.tables.loader import split_name
 from wharf.tables.types import sql_type_to_iceberg
@@ -110,6 +111,7 @@ def expand_views(ctx: Context, expression: exp.Expr, chain: tuple[str, ...] = ()
                 hint="a view may read other views, but not, directly or through them, itself",
             )
         query = view_query(view)
+        annotate(query, view.metadata.properties)  # changelog / SCD2 views: their options
         expand_views(ctx, query, (*chain, label))
         # The view's columns are the ones stored when it was defined (by position, as Spark does):
         # a column added to a table its query selects with * does not change the view.
@@ -186,6 +188,7 @@ def create_view(ctx: Context, node: exp.Create) -> Result:
             if isinstance(c.kind, exp.CommentColumnConstraint)
         }
     properties: dict[str, str] = {}
+    temporary = False
     props = node.args.get("properties")
     for prop in props.expressions if props else []:
         if isinstance(prop, exp.SchemaCommentProperty):
@@ -198,16 +201,23 @@ def create_view(ctx: Context, node: exp.Create) -> Result:
                 hint="CREATE VIEW stores the query; CREATE TABLE … AS SELECT materializes its result",
             )
         elif isinstance(prop, exp.TemporaryProperty):
-            raise UnsupportedStatement(
-                "temporary views are not supported",
-                hint="CREATE VIEW creates a catalog view every engine sees; DROP VIEW removes it",
-            )
+            temporary = True
         else:
             raise UnsupportedStatement(f"CREATE VIEW does not take {prop.sql('spark')!r}", hint="see docs/sql.md#views")
     if ctx.find_table(ns, name) is not None:
         raise AlreadyExists(f"{ns}.{name} is a table", hint="choose another name for the view")
     expand_views(ctx, query.copy(), (f"{ns}.{name}",))  # a view that would read itself is refused now
     schema = _schema_of(ctx, query, names, comments or {})
+    if temporary:
+        return create_temporary_view(
+            ctx,
+            (ns, name),
+            query,
+            schema,
+            properties,
+            replace=bool(node.args.get("replace")),
+            if_not_exists=bool(node.args.get("exists")),
+        )
     version = _version(ctx, query, DEFAULT_NAMESPACE)
     exists = ctx.catalog.view_exists((ns, name))
     if exists and node.args.get("exists"):
@@ -226,11 +236,53 @@ def create_view(ctx: Context, node: exp.Create) -> Result:
     return _ok(f"Created view {ns}.{name}")
 
 
+def create_temporary_view(
+    ctx: Context,
+    ident: tuple[str, str],
+    query: exp.Expr,
+    schema: Schema,
+    properties: dict[str, str],
+    *,
+    replace: bool = False,
+    if_not_exists: bool = False,
+) -> Result:
+    """A view that lives in this lake handle only (``CREATE TEMPORARY VIEW``; changelog views by default).
+
+    It is an Iceberg view object like a catalog view — the same expansion, ``SHOW CREATE TABLE``
+    and ``DROP VIEW`` — kept in the handle's memory, so other handles and engines never see it.
+    """
+    import uuid
+
+    from pyiceberg.view.metadata import ViewMetadata
+
+    key = (ident[0].lower(), ident[1].lower())
+    if key in ctx.temp_views and not replace:
+        if if_not_exists:
+            return _ok(f"Temporary view {_label(ident)} already exists")
+        raise AlreadyExists(f"Temporary view {_label(ident)} already exists", hint="use CREATE OR REPLACE TEMPORARY VIEW")
+    version = _version(ctx, query, DEFAULT_NAMESPACE).model_copy(update={"version_id": 1, "schema_id": 0})
+    metadata = ViewMetadata(
+        view_uuid=str(uuid.uuid4()),
+        format_version=1,
+        location=f"memory://{_label(ident)}",
+        schemas=[Schema(*schema.fields, schema_id=0)],
+        current_version_id=1,
+        versions=[version],
+        version_log=[],
+        properties=dict(properties),
+    )
+    ctx.temp_views[key] = View(ident, metadata)
+    return _ok(f"Created temporary view {_label(ident)}")
+
+
 def drop_view(ctx: Context, node: exp.Drop) -> Result:
     ctx.statement.kind = "drop_view"
     dropped = []
     for target in node.args.get("tables") or [node.this]:
         ns, name = split_name(tuple(p.name for p in target.parts)[-2:])
+        if ctx.temp_views.pop((ns.lower(), name.lower()), None) is not None:
+            dropped.append(f"{ns}.{name}")
+            continue
         try:
             ctx.catalog.drop_view((ns, name))
         except NoSuchViewError as exc:
