@@ -1,5 +1,6 @@
 """SQL: one parser, one executor; one module per statement kind (each registers its handler)."""
 
+import wharf.ingest.apply_changes  # noqa: F401  (registers system.apply_changes)
 import wharf.sql.adoption_procedures  # noqa: F401  (registers its procedures)
 import wharf.sql.maintenance_procedures  # noqa: F401  (registers its procedures)
 from wharf.sql import branches, columns, ddl, delete, insert, layout, merge, procedures, query, session, show, update, views  # noqa: F401
