@@ -219,18 +219,23 @@ class Table:
         from wharf.ingest.apply_changes import call_sql
 
         target = self.full_name + (f".branch_{branch}" if branch else "")
-        spec = dict(
-            keys=[keys] if isinstance(keys, str) else list(keys),
-            sequence_by=sequence_by,
-            operation_column=operation_column,
-            delete_when=delete_when,
-            columns_except=list(columns_except or ()),
-            scd_type=scd_type,
-            ignore_null_updates=ignore_null_updates,
-        )
+
+        def sql_for(events: str) -> str:
+            return call_sql(
+                target,
+                events,
+                keys=[keys] if isinstance(keys, str) else list(keys),
+                sequence_by=sequence_by,
+                operation_column=operation_column,
+                delete_when=delete_when,
+                columns_except=list(columns_except or ()),
+                scd_type=scd_type,
+                ignore_null_updates=ignore_null_updates,
+            )
+
         if isinstance(source, str):
-            return self.lake.sql(call_sql(target, source, **spec))
-        return self._run_with(to_arrow(source), lambda name: call_sql(target, name, **spec))
+            return self.lake.sql(sql_for(source))
+        return self._run_with(to_arrow(source), sql_for)
 
     def snapshots(self) -> pa.Table:
         return self.lake.sql(f"SELECT * FROM {self._ref()}.snapshots ORDER BY committed_at").to_arrow()

@@ -314,7 +314,8 @@ def test_errors_say_what_and_where(cdc: wharf.Lakehouse) -> None:
     assert parse_error.value.column is not None
     with pytest.raises(SchemaMismatch, match="(?s)no column 'op'.*columns_except"):
         cdc.sql(
-            "CALL system.apply_changes(target => 'db.t', source => 'SELECT *, 1 AS extra FROM db.events', keys => array('id'), sequence_by => 'lsn')"
+            "CALL system.apply_changes(target => 'db.t', source => 'SELECT *, 1 AS extra FROM db.events', "
+            "keys => array('id'), sequence_by => 'lsn')"
         )
     with pytest.raises(InvalidArgument, match="NULL key"):
         call(cdc, "SELECT NULL::INT AS id, 'x' AS name, 1 AS price, 'I' AS op, 1 AS lsn")
