@@ -40,6 +40,7 @@ EXPECTED_CASES = {
     "ingest": {"append 100,000 rows", "20 appends of 1,000 rows"},
     "memory": {"Q01 (aggregation)", "Q09 (joins)", "SELECT * FROM lineitem, streamed"},
     "concurrency": {"4 writers × 5 appends", "4 writers × 5 updates"},
+    "cdc": {"apply 10k events onto 10k rows (copy-on-write)", "apply 10k events onto 10k rows (merge-on-read)"},
 }
 
 

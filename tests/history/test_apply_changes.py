@@ -328,3 +328,16 @@ def test_errors_say_what_and_where(cdc: wharf.Lakehouse) -> None:
     with pytest.raises(SchemaMismatch, match="do not fit"):
         call(cdc, "SELECT 1 AS id, 'x' AS name, 'not a number' AS price, 'I' AS op, 1 AS lsn")
     assert cdc.table("db.t").current_snapshot_id() is None  # nothing was committed
+
+
+def test_branches_keep_their_own_high_water_mark(cdc: wharf.Lakehouse) -> None:
+    t = cdc.table("db.t")
+    t.apply_changes([{"id": 1, "name": "main", "price": 1, "lsn": 5}], keys="id", sequence_by="lsn")
+    t.create_branch("dev")
+    row = t.apply_changes([{"id": 2, "name": "dev", "price": 2, "lsn": 9}], keys="id", sequence_by="lsn", branch="dev")
+    assert row.to_arrow().column("high_water_mark")[0].as_py() == "9"
+    # main's mark is still 5: an event at 7 applies there.
+    main = call(cdc, "SELECT 3 AS id, 'late for dev' AS name, 3 AS price, 'I' AS op, 7 AS lsn")
+    assert main["status"] == "applied" and main["high_water_mark"] == "7"
+    assert cdc.sql("SELECT id FROM db.t ORDER BY id").fetchall() == [(1,), (3,)]
+    assert cdc.sql("SELECT id FROM db.t.branch_dev ORDER BY id").fetchall() == [(1,), (2,)]
