@@ -341,3 +341,21 @@ def test_branches_keep_their_own_high_water_mark(cdc: wharf.Lakehouse) -> None:
     assert main["status"] == "applied" and main["high_water_mark"] == "7"
     assert cdc.sql("SELECT id FROM db.t ORDER BY id").fetchall() == [(1,), (3,)]
     assert cdc.sql("SELECT id FROM db.t.branch_dev ORDER BY id").fetchall() == [(1,), (2,)]
+
+
+def test_scd2_reads_only_the_files_that_can_hold_the_batch_keys(lake: wharf.Lakehouse) -> None:
+    t = new_target(lake, 2, mor=False)
+    for batch in range(3):  # one data file per key range
+        apply(t, [Event(batch * 100 + i, i, "U", batch * 1000 + i) for i in range(5)], 2)
+    reads: list[Any] = []
+    unsubscribe = lake.events.subscribe("on_statement", lambda event: reads.extend(event.inputs))
+    try:
+        apply(t, [Event(102, 7, "U", 5000)], 2)
+    finally:
+        unsubscribe()
+    # The history read and the MERGE each plan the one file of keys 100..104.
+    assert [r.files for r in reads if r.table == t.full_name] == [2]
+    assert lake.sql(f"SELECT v, __end_at FROM {t.full_name} WHERE id = 102 ORDER BY __start_at").fetchall() == [
+        (2, 5000),
+        (7, None),
+    ]

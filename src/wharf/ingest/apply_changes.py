@@ -398,9 +398,8 @@ class _Run:
             nulls = ", ".join(f"CAST(NULL AS {types[c]}) AS {_q(c)}" for c in columns)
             return self.temp("rows", f"SELECT {nulls} LIMIT 0")
         name = f"{_q(target.namespace)}.{_q(target.name)}"
-        query = parse(f"SELECT {', '.join(_q(c) for c in columns)} FROM {name} FOR VERSION AS OF {target.snapshot_id}", "duckdb")[
-            0
-        ].node
+        select = f"SELECT {', '.join(_q(c) for c in columns)} FROM {name} FOR VERSION AS OF {target.snapshot_id}"
+        query = parse(select + self.key_bounds(keys_from), "duckdb")[0].node
         compiled = compile_query(self.ctx, query).sql
         keys = self.layout.keys
         return self.temp(
@@ -408,6 +407,23 @@ class _Run:
             f"SELECT r.* FROM ({compiled}) AS r WHERE EXISTS "
             f"(SELECT 1 FROM {keys_from} AS k WHERE {_keys_equal(keys, 'k', 'r')})",
         )
+
+    def key_bounds(self, keys_from: str) -> str:
+        """``WHERE k BETWEEN lo AND hi`` for each key over the events in ``keys_from``, so the scan
+        planner skips the target's files that cannot hold them (literals cast to the column's type)."""
+        bounds = []
+        fields = {f.name: f for f in self.scan.schema.fields}
+        for key in self.layout.keys:
+            kind = iceberg_to_duckdb(fields[key].field_type)
+            if kind in ("FLOAT", "DOUBLE", "BLOB", "BOOLEAN") or ("(" in kind and not kind.startswith("DECIMAL")):
+                continue
+            row = self.sql(f"SELECT CAST(min({_q(key)}) AS VARCHAR), CAST(max({_q(key)}) AS VARCHAR) FROM {keys_from}").fetchone()
+            if row is None or row[0] is None:
+                continue
+            numeric = kind in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT") or kind.startswith("DECIMAL")
+            low, high = (v if numeric else f"CAST({quote_str(v)} AS {kind})" for v in row)
+            bounds.append(f"{_q(key)} BETWEEN {low} AND {high}")
+        return f" WHERE {' AND '.join(bounds)}" if bounds else ""
 
     def apply(self, source: str) -> ApplyResult:
         spec, scan = self.spec, self.scan
@@ -707,7 +723,6 @@ def _apply_changes(ctx: Context, a: dict[str, Any]) -> dict[str, Any]:
         ignore_null_updates=bool(a["ignore_null_updates"]),
     )
     return apply_changes(ctx, a["target"], a["source"], spec).as_row()
-
 
 
 def call_sql(
