@@ -2,7 +2,7 @@
 
 Benchmarks: scan (TPC-H), pruning (events by day), merge (MERGE/UPDATE/DELETE), ingest
 (bulk and small appends), memory (peak RSS of scan queries), compaction
-(queries on a streamed table before and after compaction), or all of them.
+(queries on a streamed table before and after compaction), cdc (apply_changes), or all of them.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ BENCHMARKS: dict[str, str] = {
     "compaction": "2,000 merge-on-read MERGE commits into employee: 4 queries before/after compaction vs Athena; --scale × 2,000",
     "history": "changelog of 100 snapshots of 1M rows, SCD2 of 10M rows × 5% churn: vs hand-written DuckDB; --scale × 1M/10M",
     "concurrency": "8 processes × 25 appends / disjoint updates on one table vs one process doing them all; --scale × 25",
+    "cdc": "apply_changes: 1M change events onto 1M rows (CoW and MoR) vs DuckDB dedup + MERGE (limit); --scale × 1M",
 }
 
 

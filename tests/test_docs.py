@@ -190,6 +190,7 @@ PAGES = [
     "optimizer.md",
     "quality.md",
     "history.md",
+    "cdc.md",
     "../README.md",
 ]
 

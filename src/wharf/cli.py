@@ -35,6 +35,8 @@ from rich.text import Text
 
 from wharf import __version__
 from wharf.errors import InternalError, InvalidArgument, NotFound, WharfError
+from wharf.ingest.commands import Cli as CdcCli
+from wharf.ingest.commands import register as register_cdc
 from wharf.lakehouse import Lakehouse, default_path
 from wharf.optimizer.commands import Cli as OptimizerCli
 from wharf.optimizer.commands import register as register_optimizer
@@ -769,6 +771,9 @@ def print_step(out: Console, number: int, step: Any) -> None:
 
 register_optimizer(app, OptimizerCli(lambda ctx: _state(ctx).lake(), lambda ctx: reporting(_state(ctx)), _out, _err))
 register_quality(app, QualityCli(lambda ctx: _state(ctx).lake(), lambda ctx: reporting(_state(ctx)), _out, _err))
+register_cdc(
+    app, CdcCli(lambda ctx: _state(ctx).lake(), lambda ctx: reporting(_state(ctx)), lambda r: _out().print(render_table(r)))
+)
 
 
 # --- entry point ------------------------------------------------------------------------------

@@ -201,6 +201,42 @@ class Table:
 
     # --- history and refs --------------------------------------------------------------------
 
+    def apply_changes(
+        self,
+        source: Any,
+        *,
+        keys: list[str] | str,
+        sequence_by: str,
+        operation_column: str | None = None,
+        delete_when: str | None = None,
+        columns_except: list[str] | None = None,
+        scd_type: int = 1,
+        ignore_null_updates: bool = False,
+        branch: str | None = None,
+    ) -> Result:
+        """Apply a batch of change events (a DataFrame / Arrow table, or a query or table name) as one
+        commit, exactly once: ``CALL system.apply_changes`` (docs/cdc.md)."""
+        from wharf.ingest.apply_changes import call_sql
+
+        target = self.full_name + (f".branch_{branch}" if branch else "")
+
+        def sql_for(events: str) -> str:
+            return call_sql(
+                target,
+                events,
+                keys=[keys] if isinstance(keys, str) else list(keys),
+                sequence_by=sequence_by,
+                operation_column=operation_column,
+                delete_when=delete_when,
+                columns_except=list(columns_except or ()),
+                scd_type=scd_type,
+                ignore_null_updates=ignore_null_updates,
+            )
+
+        if isinstance(source, str):
+            return self.lake.sql(sql_for(source))
+        return self._run_with(to_arrow(source), sql_for)
+
     def snapshots(self) -> pa.Table:
         return self.lake.sql(f"SELECT * FROM {self._ref()}.snapshots ORDER BY committed_at").to_arrow()
 

@@ -1,5 +1,6 @@
 """SQL: one parser, one executor; one module per statement kind (each registers its handler)."""
 
+import wharf.ingest.apply_changes  # noqa: F401  (registers system.apply_changes)
 import wharf.sql.adoption_procedures  # noqa: F401  (registers its procedures)
 import wharf.sql.history_procedures  # noqa: F401  (registers its procedures)
 import wharf.sql.maintenance_procedures  # noqa: F401  (registers its procedures)

@@ -190,7 +190,12 @@ def _matched_filter(
 
 @handles(exp.Merge, kind="merge")
 def run_merge(ctx: Context, node: exp.Merge) -> Result:
-    scan = TargetScan.of(ctx, node.this)
+    return merge_into(ctx, TargetScan.of(ctx, node.this), node)
+
+
+def merge_into(ctx: Context, scan: TargetScan, node: exp.Merge) -> Result:
+    """Run ``node`` against an already resolved target (``apply_changes`` resolves it first, to read
+    the snapshot it merges into and to stamp the commit)."""
     using = node.args["using"]
     source_alias = using.alias_or_name
     if source_alias.lower() == scan.alias.lower():

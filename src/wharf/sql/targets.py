@@ -9,7 +9,7 @@ pipeline (role ``write``), so policies see it like any other reference.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 from pyiceberg import expressions as ie
@@ -35,6 +35,13 @@ class Target:
     branch: str
     stage_only: bool = False
     wap_id: str | None = None
+    # Extra snapshot-summary properties for the statement's commit (``apply_changes`` records its
+    # high-water mark and batch fingerprint here, in the same snapshot as the rows).
+    properties: dict[str, str] = field(default_factory=dict)
+
+    def summary_properties(self) -> dict[str, str]:
+        """What the statement adds to its snapshot's summary (WAP id, ``properties``)."""
+        return {**self.properties, **({WAP_ID_PROPERTY: self.wap_id} if self.wap_id else {})}
 
     @property
     def table(self) -> Table:
@@ -101,7 +108,7 @@ def commit(
     operation: Operation | None = None,
 ) -> Snapshot | None:
     """Commit one snapshot for a statement (the commit path runs the gates and announces it)."""
-    extra = {**ctx.statement.summary, **({WAP_ID_PROPERTY: target.wap_id} if target.wap_id else {})}
+    extra = {**ctx.statement.summary, **target.summary_properties()}
     files = [f.data_file if isinstance(f, PlannedFile) else f for f in removed]
     return commit_files(
         target.table,
@@ -123,7 +130,7 @@ def commit_delta(
     Iceberg's RowDelta names the operation: ``delete`` when only delete files are added,
     ``overwrite`` otherwise.
     """
-    extra = {**ctx.statement.summary, **({WAP_ID_PROPERTY: target.wap_id} if target.wap_id else {})}
+    extra = {**ctx.statement.summary, **target.summary_properties()}
     only_deletes = changes.added_deletes and not changes.added and not changes.removed
     return commit_changes(
         target.table,

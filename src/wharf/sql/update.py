@@ -73,6 +73,9 @@ class TargetScan:
     target: Target
     alias: str
     qualifiers: set[str]
+    # The statement kind whose ``write.<kind>.mode`` applies (default: the running statement's);
+    # a procedure that writes through MERGE (``apply_changes``) says "merge".
+    mode_kind: str | None = None
 
     @classmethod
     def of(cls, ctx: Context, node: exp.Table) -> TargetScan:
@@ -184,7 +187,7 @@ class TargetScan:
         """``copy-on-write`` or ``merge-on-read``, from the table's ``write.<statement>.mode``.
 
         INSERT OVERWRITE replaces whole files whatever the mode (as in Spark)."""
-        kind = self.ctx.statement.kind
+        kind = self.mode_kind or self.ctx.statement.kind
         return write_mode(self.target.table, kind) if kind in ("delete", "update", "merge") else COPY_ON_WRITE
 
     def rewrite(self, plan: ScanPlan, changes: str, *, with_values: bool = True) -> Rewrite:

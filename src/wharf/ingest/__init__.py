@@ -1,0 +1,1 @@
+"""Ingestion: sources → commits (CDC apply; exactly-once state kept in snapshot summaries)."""
