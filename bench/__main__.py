@@ -23,6 +23,7 @@ BENCHMARKS: dict[str, str] = {
     "ingest": "10M-row append and 1,000 small appends: vs pyarrow write_table and PyIceberg; --scale × 10M / 1,000",
     "memory": "peak RSS of scan queries: Wharf vs DuckDB on the same Parquet; --scale = TPC-H SF (1)",
     "compaction": "2,000 merge-on-read MERGE commits into employee: 4 queries before/after compaction vs Athena; --scale × 2,000",
+    "latency": "statement fixed cost vs DuckDB, 1-row appends at 10/1k/10k snapshots vs PyIceberg, point lookups",
     "concurrency": "8 processes × 25 appends / disjoint updates on one table vs one process doing them all; --scale × 25",
 }
 

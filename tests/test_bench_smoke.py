@@ -39,6 +39,14 @@ EXPECTED_CASES = {
     },
     "ingest": {"append 100,000 rows", "20 appends of 1,000 rows"},
     "memory": {"Q01 (aggregation)", "Q09 (joins)", "SELECT * FROM lineitem, streamed"},
+    "latency": {
+        "SELECT 1",
+        "trivial query on an Iceberg table",
+        "3-table join, repeated",
+        "3-table join, new shape",
+        "point lookup by key, 10,000 rows in 10 files",
+        *(f"append 1 row at {n} snapshots" for n in (10, 100, 300)),
+    },
     "concurrency": {"4 writers × 5 appends", "4 writers × 5 updates"},
 }
 
