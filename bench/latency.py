@@ -106,7 +106,6 @@ def run(opts: Options) -> Report:
         ("wharf p99", "wharf", "p99_ms"),
         ("duckdb p99", "duckdb", "p99_ms"),
         ("overhead ms", "wharf", "overhead_ms"),
-        ("pyiceberg p99", "pyiceberg", "p99_ms"),
         ("files", "wharf", "files"),
     ]
     lake = wharf.connect(work / "lake", user="bench")
@@ -230,7 +229,7 @@ def _point_lookups(
         return con.execute(f"SELECT * FROM {_read_parquet([path])} WHERE id = ?", [key]).to_arrow_table()
 
     c = Case(
-        f"point lookup by key, {rows:,} rows in {len(ranges)} files",
+        f"point lookup, {rows:,} rows / {len(ranges)} files",
         [
             Runner("wharf", wharf_lookup, extra=lambda _a: dict(files_read)),
             Runner("duckdb", duck_lookup, extra=lambda _a: {"files": 1}),

@@ -44,7 +44,7 @@ EXPECTED_CASES = {
         "trivial query on an Iceberg table",
         "3-table join, repeated",
         "3-table join, new shape",
-        "point lookup by key, 10,000 rows in 10 files",
+        "point lookup, 10,000 rows / 10 files",
         *(f"append 1 row at {n} snapshots" for n in (10, 100, 300)),
     },
     "concurrency": {"4 writers × 5 appends", "4 writers × 5 updates"},
