@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, str] = {
     "memory": "peak RSS of scan queries: Wharf vs DuckDB on the same Parquet; --scale = TPC-H SF (1)",
     "compaction": "2,000 merge-on-read MERGE commits into employee: 4 queries before/after compaction vs Athena; --scale × 2,000",
     "history": "changelog of 100 snapshots of 1M rows, SCD2 of 10M rows × 5% churn: vs hand-written DuckDB; --scale × 1M/10M",
+    "latency": "statement fixed cost vs DuckDB, 1-row appends at 10/1k/10k snapshots vs PyIceberg, point lookups",
     "concurrency": "8 processes × 25 appends / disjoint updates on one table vs one process doing them all; --scale × 25",
     "cdc": "apply_changes: 1M change events onto 1M rows (CoW and MoR) vs DuckDB dedup + MERGE (limit); --scale × 1M",
 }

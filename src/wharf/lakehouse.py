@@ -29,10 +29,11 @@ from wharf.events import Events, StatementEvent
 from wharf.principal import Principal, default_user
 from wharf.quality.gate import set_lake_opener
 from wharf.result import Result
-from wharf.sql import execute, parse
+from wharf.sql import execute, parse, statement_cache
 from wharf.sql.context import Context, Session
 from wharf.sql.executor import statement_kind
 from wharf.sql.policy import Policy
+from wharf.sql.query import run_cached_query
 from wharf.sql.translate import translate
 from wharf.statement import Statement, running
 from wharf.tables.loader import TableLoader, split_name
@@ -84,6 +85,7 @@ class Runtime:
 
     def close(self) -> None:
         self.engines.close()
+        self.catalog.freshness.close()
         self.catalog.engine.dispose()
 
 
@@ -192,21 +194,33 @@ class Lakehouse:
         works in every dialect. Each statement commits at most one snapshot, or nothing.
         """
         try:
-            statements = parse(text, dialect or self._session.dialect)
+            # The parser's own trees: queries compile from them without a copy (statement_cache).
+            statements = parse(text, dialect or self._session.dialect, copy=False)
         except Exception as exc:
             raise translate(exc, text) from exc
         if not statements:
             raise InvalidArgument("No SQL statement to run")
         result = Result()
-        for parsed in statements:
+        for position, parsed in enumerate(statements):
+            shared = parsed.node
+            cached_path = isinstance(shared, exp.Query)
             try:
-                node = _bind(parsed.node, params) if params is not None else parsed.node
+                if cached_path and params is not None:
+                    statement_cache.parameter_values(_placeholder_names(shared, params), params)
+                    node = shared
+                elif params is not None:
+                    node = _bind(shared, params)
+                else:
+                    node = shared.copy() if isinstance(shared, exp.Expression) else shared
             except Exception as exc:
                 raise translate(exc, parsed.text) from exc
             statement = Statement(parsed.text, self.principal, kind=statement_kind(node))
             with self._statement(statement) as ctx:
                 ctx.dialect = dialect or self._session.dialect
-                result = execute(ctx, node)
+                if cached_path:
+                    result = run_cached_query(ctx, parsed.text, position, node, params)
+                else:
+                    result = execute(ctx, node)
                 result.translate = lambda exc, text=parsed.text: translate(exc, text)
                 ctx.result = result
         return result
@@ -396,26 +410,14 @@ class Lakehouse:
         return f"<Lakehouse {self.path} as {self.principal.name}>"
 
 
+def _placeholder_names(node: exp.Expression, params: list[Any] | dict[str, Any]) -> list[str | int]:
+    found = statement_cache.placeholders(node)
+    return list(range(len(found))) if isinstance(params, list) else [p.name for p in found]
+
+
 def _bind(node: Any, params: list[Any] | dict[str, Any]) -> Any:
     """Replace ``?`` / ``$name`` placeholders with literals (so planning can prune on them too)."""
-    if not isinstance(node, exp.Expression):
-        return node
-    node = node.copy()
-    positional = iter(params) if isinstance(params, list) else None
-    named = params if not isinstance(params, list) else {}
-    for placeholder in list(node.find_all(exp.Placeholder, exp.Parameter)):
-        if positional is not None:
-            try:
-                value = next(positional)
-            except StopIteration as exc:
-                raise InvalidArgument("Fewer parameters than ? placeholders") from exc
-        else:
-            key = placeholder.name
-            if key not in named:
-                raise InvalidArgument(f"No value for parameter ${key}")
-            value = named[key]
-        placeholder.replace(exp.convert(value))
-    return node
+    return statement_cache.bind(node, params)
 
 
 def lake_for_catalog(catalog: LakeCatalog) -> Lakehouse:

@@ -60,6 +60,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from wharf import pyiceberg_compat as compat
 from wharf.catalog.changes import TableChange
+from wharf.catalog.freshness import ChangeToken
 from wharf.catalog.locations import PATH_PROPERTIES, Locations
 from wharf.catalog.locks import CommitLocks
 from wharf.catalog.names import NameFolding
@@ -147,6 +148,9 @@ class LakeCatalog(NameFolding, ViewStore, SqlCatalog):
         self.events = Events()
         self.principal = Principal(properties.get("wharf.user") or default_user(), kind="external")
         self._open(name, properties)
+        # Metadata locations looked up while the catalog database was unchanged (see catalog.freshness).
+        self.freshness = ChangeToken(self.engine)
+        self._locations: dict[tuple[str, ...], tuple[int, str | None]] = {}
         if lake is not None:
             from wharf.catalog import migrations
 
@@ -157,10 +161,23 @@ class LakeCatalog(NameFolding, ViewStore, SqlCatalog):
         self.locks = CommitLocks(Path(lake)) if lake is not None else None
 
     def metadata_location(self, identifier: tuple[str, ...]) -> str | None:
-        """The table's current metadata file (one indexed query: cheaper than loading the table)."""
+        """The table's current metadata file (one indexed query: cheaper than loading the table).
+
+        Reused without a query while no connection, in any process, has changed the catalog
+        database since it was read (``catalog.freshness``): every statement looks its tables up.
+        """
+        token = self.freshness.current()  # read before the query: a commit after it changes the token
+        if token is not None:
+            known = self._locations.get(identifier)
+            if known is not None and known[0] == token:
+                return known[1]
         found = self._lookup(identifier)
         if found is None and (stored := self.canonical(identifier)) != identifier:
             found = self._lookup(stored)
+        if token is not None:
+            if len(self._locations) > 10_000:
+                self._locations.clear()
+            self._locations[identifier] = (token, found)
         return found
 
     def _lookup(self, identifier: tuple[str, ...]) -> str | None:

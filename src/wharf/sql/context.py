@@ -70,6 +70,9 @@ class Context:
     # Tables (and views) looked up by this statement: a name used twice costs one catalog query.
     _tables: dict[tuple[str, str], Table | None] = field(default_factory=dict)
     _views: dict[tuple[str, str], View | None] = field(default_factory=dict)
+    # The statement cache's view of resolution: False once something made this statement's
+    # compiled form depend on more than the catalog lookups above (e.g. TIMESTAMP AS OF now()).
+    cacheable: bool = True
 
     @property
     def principal(self) -> Principal:

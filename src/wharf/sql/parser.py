@@ -195,8 +195,11 @@ def split(script: str) -> list[tuple[str, int]]:
     return pieces
 
 
-def parse(script: str, dialect: str = "duckdb") -> list[ParsedStatement]:
-    """Parse every statement of ``script``; raises ``SqlParseError`` pointing at the bad token."""
+def parse(script: str, dialect: str = "duckdb", *, copy: bool = True) -> list[ParsedStatement]:
+    """Parse every statement of ``script``; raises ``SqlParseError`` pointing at the bad token.
+
+    ``copy=False`` returns the cached trees themselves (shared: the caller must not change them).
+    """
     if dialect not in DIALECTS:
         raise UnsupportedStatement(f"Unknown SQL dialect '{dialect}'", hint=f"use one of: {', '.join(DIALECTS)}")
     key = (script, dialect)
@@ -210,6 +213,8 @@ def parse(script: str, dialect: str = "duckdb") -> list[ParsedStatement]:
             _PARSED[key] = cached
             if len(_PARSED) > _PARSED_MAX:
                 _PARSED.popitem(last=False)
+    if not copy:
+        return list(cached)
     # ParsedStatement handlers may rewrite their AST in place: every caller gets its own copy.
     return [ParsedStatement(s.node.copy() if isinstance(s.node, exp.Expression) else s.node, s.text, s.line) for s in cached]
 

@@ -152,6 +152,7 @@ def _timestamp_ms(ctx: Context, value: exp.Expression) -> int:
         )
     from wharf.sql.executor import run_duckdb
 
+    ctx.cacheable = False  # the point in time moves with the clock: never reuse this resolution
     # Epoch milliseconds in DuckDB itself: no time-zone objects cross into Python.
     row = run_duckdb(ctx.con, f"SELECT epoch_ms(CAST({node.sql('duckdb')} AS TIMESTAMPTZ))").fetchone()
     if row is None or row[0] is None:

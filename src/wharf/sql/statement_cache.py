@@ -1,0 +1,275 @@
+"""Compiled queries, reused by the next statement of the same text while everything it resolved is unchanged.
+
+A query's compiled form — the references it resolved, their snapshots and scan plans, the DuckDB
+SQL — depends on the statement text, who runs it (principal, policies, session settings,
+registered DataFrames) and the catalog answers its resolution got: the metadata location of each
+table it named, and each view. The cache is keyed on the first and validated on the second, so a
+commit invalidates exactly the statements that read the table it changed: a commit, a branch or
+tag move, DDL, a view replaced or dropped, a table created under a name that was a view or free —
+from this process or any other (the lookups are re-checked once the catalog database changed,
+``wharf.catalog.freshness``; while it has not, validation costs one ``PRAGMA``).
+
+The compiled SQL is kept as a *template*: fragments between slots, one slot per table reference
+(its relation: a subquery over the planned files) and one per parameter. A repeated statement
+fills the slots with the cached relations; a prepared statement (``lake.sql(text, params)``)
+fills the parameter slots with the values' SQL literals — exactly what binding them into the tree
+produced — and re-plans only the references whose pushed-down predicates hold a parameter, so a
+key lookup with a new key still opens only the files that may hold it. Slot markers carry a
+random per-process nonce, so no text a user writes can be taken for one.
+
+Not cached: statements reading metadata tables (their rows are registered per statement),
+time travel to a computed point in time (``TIMESTAMP AS OF now() - …``), parameters inside a
+table reference (``FOR VERSION AS OF ?``), and statements under a policy that exposes no
+``cache_version`` (governance hook: a policy whose decisions can change declares a version that
+changes with them; without one, statements it sees are compiled every time).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from types import SimpleNamespace
+from typing import Any
+
+from sqlglot import exp
+
+from wharf.errors import InvalidArgument
+from wharf.sql import generate as generation
+from wharf.sql.context import Context
+from wharf.sql.pipeline import Compilation, authorize_pass, guard_pass, qualify_pass, resolve_pass
+from wharf.sql.plan import plan_reference, pushdown_filter
+from wharf.sql.references import Reference
+from wharf.statement import TableRead
+
+MAX_ENTRIES = 1024
+_NONCE = os.urandom(6).hex()
+_RELATION = f"__wharf_rel_{_NONCE}_"
+_PARAM = f"__wharf_prm_{_NONCE}_"
+_SLOT = re.compile(f"({_RELATION}|{_PARAM})(\\d+)_")
+_PARAM_KEY = "wharf.param"  # meta of a placeholder node: its position among the statement's placeholders
+
+Params = list[Any] | dict[str, Any] | None
+
+
+@dataclass
+class Compiled:
+    """One statement's compiled form: the SQL template, its references and what their resolution saw."""
+
+    fragments: tuple[str, ...]  # text around the slots: len(slots) + 1 pieces
+    slots: tuple[tuple[str, int], ...]  # ("rel", reference index) | ("param", placeholder position)
+    references: tuple[Reference, ...]
+    relations: tuple[str | None, ...]  # per reference: its relation SQL (None: re-planned for each call's parameters)
+    placeholders: tuple[str | int, ...]  # per placeholder: its parameter (list position or name)
+    tables: tuple[tuple[tuple[str, str], str | None], ...]  # (namespace, name) → metadata location it resolved to
+    views: tuple[tuple[tuple[str, str], Any], ...]  # (namespace, name) → the view's metadata (None: no view)
+    lineage_source: Any  # what column lineage is derived from (qualified tree, schema, references)
+    token: int | None  # the catalog's change token when the lookups were last seen valid
+
+
+_cache: OrderedDict[tuple[Any, ...], Compiled] = OrderedDict()
+_lock = threading.Lock()
+
+
+def clear() -> None:
+    """Forget every compiled statement (tests)."""
+    with _lock:
+        _cache.clear()
+
+
+def cache_key(ctx: Context, text: str, position: int, params: Params) -> tuple[Any, ...] | None:
+    """What a compiled statement depends on besides the catalog (None: do not cache this statement)."""
+    policies: tuple[Any, ...] = ()
+    if ctx.policies:
+        versions = tuple(getattr(p, "cache_version", None) for p in ctx.policies)
+        if any(v is None for v in versions):
+            return None
+        policies = tuple(zip((id(p) for p in ctx.policies), versions, strict=True))
+    registered = tuple((name, tuple(data.schema.names)) for name, data in sorted(ctx.registered.items()))
+    shape: Any = None if params is None else (len(params) if isinstance(params, list) else tuple(sorted(params)))
+    catalog = ctx.catalog.freshness.catalog_id  # one lake's compiled statements never serve another's
+    return (catalog, text, position, ctx.dialect, ctx.principal, ctx.session, registered, policies, shape)
+
+
+def lookup(ctx: Context, key: tuple[Any, ...]) -> Compiled | None:
+    """The compiled statement for ``key`` if everything it resolved is unchanged, else None."""
+    with _lock:
+        found = _cache.get(key)
+        if found is not None:
+            _cache.move_to_end(key)
+    if found is None:
+        return None
+    token = ctx.catalog.freshness.current()
+    if token is not None and token == found.token:
+        return found
+    for (namespace, name), location in found.tables:
+        if ctx.loader.metadata_location(namespace, name) != location:
+            return None
+    for (namespace, name), metadata in found.views:
+        view = ctx.find_view(namespace, name)
+        if (view.metadata if view is not None else None) != metadata:
+            return None
+    found.token = token
+    return found
+
+
+def store(key: tuple[Any, ...], compiled: Compiled) -> None:
+    with _lock:
+        _cache[key] = compiled
+        _cache.move_to_end(key)
+        while len(_cache) > MAX_ENTRIES:
+            _cache.popitem(last=False)
+
+
+def placeholders(node: exp.Expr) -> list[exp.Expr]:
+    """The statement's ``?`` / ``$name`` placeholders, in the order parameters bind to them."""
+    return list(node.find_all(exp.Placeholder, exp.Parameter))
+
+
+def literal_sql(value: Any) -> str:
+    """A parameter value as the DuckDB literal binding it into the tree generates."""
+    node = exp.convert(value)
+    text = node.sql("duckdb")
+    return text if isinstance(node, (exp.Literal, exp.Boolean, exp.Null)) and not text.startswith("-") else f"({text})"
+
+
+def parameter_values(compiled_placeholders: Sequence[str | int], params: Params) -> list[Any]:
+    """The value of each placeholder (raising the same errors as binding them into the tree)."""
+    if params is None:
+        return []
+    if isinstance(params, list):
+        if len(params) < len(compiled_placeholders):
+            raise InvalidArgument("Fewer parameters than ? placeholders")
+        return [params[i] for i in range(len(compiled_placeholders))]
+    values = []
+    for name in compiled_placeholders:
+        if name not in params:
+            raise InvalidArgument(f"No value for parameter ${name}")
+        values.append(params[name])  # type: ignore[index]  # names for a dict of parameters
+    return values
+
+
+def compile_statement(ctx: Context, shared: exp.Expression, params: Params) -> tuple[Compiled, bool] | None:
+    """Compile ``shared`` (the parser's tree: copied, never changed) into a template; (compiled, cacheable).
+
+    None when the statement cannot take this path (a parameter inside a table reference): the
+    caller binds the parameters into the tree and runs it as before.
+    """
+    tree: exp.Expression = shared.copy()
+    names: list[str | int] = []
+    for position, node in enumerate(placeholders(tree)):
+        if node.find_ancestor(exp.Table) is not None:
+            return None
+        names.append(position if isinstance(params, list) else node.name)
+        node.meta[_PARAM_KEY] = position
+    values = parameter_values(names, params)
+    c = Compilation(ctx)
+    for run in (guard_pass, resolve_pass, qualify_pass, authorize_pass):
+        tree = run(tree, c)
+    relations: list[str | None] = []
+    for ref in c.references:
+        if ref.metadata is not None or ref.data is not None:
+            return None  # metadata tables register their rows on the statement's cursor
+        if _parametrised(ref):
+            relations.append(None)
+        else:
+            plan_reference(ctx, ref)
+            relations.append(generation.relation_sql(ref))
+    tree = generation.replace_references(tree, {i: f"{_RELATION}{i}_" for i in range(len(c.references))})
+    for node in placeholders(tree):
+        node.replace(exp.var(f"{_PARAM}{node.meta[_PARAM_KEY]}_"))
+    pieces = _SLOT.split(generation.to_duckdb(tree))
+    fragments = tuple(pieces[0::3])
+    slots = tuple(
+        ("rel" if kind == _RELATION else "param", int(index)) for kind, index in zip(pieces[1::3], pieces[2::3], strict=True)
+    )
+    compiled = Compiled(
+        fragments=fragments,
+        slots=slots,
+        references=tuple(c.references),
+        relations=tuple(relations),
+        placeholders=tuple(names),
+        tables=tuple((key, table.metadata_location if table is not None else None) for key, table in ctx._tables.items()),
+        views=tuple((key, view.metadata if view is not None else None) for key, view in ctx._views.items()),
+        lineage_source=SimpleNamespace(qualified=c.qualified, schema=c.schema, references=c.references),
+        token=None,
+    )
+    del values  # checked above: missing parameters fail before anything runs
+    return compiled, ctx.cacheable
+
+
+def bind(node: Any, params: list[Any] | dict[str, Any]) -> Any:
+    """Replace ``?`` / ``$name`` placeholders with literals (so planning can prune on them too)."""
+    if not isinstance(node, exp.Expression):
+        return node
+    node = node.copy()
+    positional = iter(params) if isinstance(params, list) else None
+    named = params if not isinstance(params, list) else {}
+    for placeholder in list(node.find_all(exp.Placeholder, exp.Parameter)):
+        if positional is not None:
+            try:
+                value = next(positional)
+            except StopIteration as exc:
+                raise InvalidArgument("Fewer parameters than ? placeholders") from exc
+        else:
+            key = placeholder.name
+            if key not in named:
+                raise InvalidArgument(f"No value for parameter ${key}")
+            value = named[key]
+        placeholder.replace(exp.convert(value))
+    return node
+
+
+def _parametrised(ref: Reference) -> bool:
+    """Whether the predicates pushed to ``ref`` hold a parameter (its plan depends on the values)."""
+    if ref.pushdown is None:
+        return False  # the syntactic fallback: a placeholder translates to no filter, the plan stays valid
+    return any(c.find(exp.Placeholder, exp.Parameter) is not None for c in ref.pushdown)
+
+
+def _bound(ref: Reference, values: list[Any]) -> Reference:
+    """``ref`` with the parameters of its pushed-down predicates replaced by their values (a copy)."""
+    pushdown: list[exp.Expr] = []
+    for conjunct in ref.pushdown or []:
+        copy: exp.Expr = conjunct.copy()
+        for node in placeholders(copy):
+            bound = exp.convert(values[node.meta[_PARAM_KEY]])
+            if node is copy:
+                copy = bound
+            else:
+                node.replace(bound)
+        pushdown.append(copy)
+    return replace(ref, pushdown=pushdown, plan=None, row_filter=None)
+
+
+def render(ctx: Context, compiled: Compiled, params: Params) -> tuple[str, list[TableRead]]:
+    """The DuckDB SQL for this call, and the reads to record (files planned for these parameter values)."""
+    values = parameter_values(compiled.placeholders, params)
+    relations = list(compiled.relations)
+    plans = [ref.plan for ref in compiled.references]
+    for index, ref in enumerate(compiled.references):
+        if relations[index] is None:
+            bound = _bound(ref, values)
+            plan_reference(ctx, bound, row_filter=pushdown_filter(bound))
+            relations[index] = generation.relation_sql(bound)
+            plans[index] = bound.plan
+    parts = [compiled.fragments[0]]
+    for (kind, index), fragment in zip(compiled.slots, compiled.fragments[1:], strict=True):
+        parts.append(relations[index] if kind == "rel" else literal_sql(values[index]))  # type: ignore[arg-type]
+        parts.append(fragment)
+    reads = [
+        TableRead(ref.label, ref.snapshot_id, ref.version.ref, ref.columns, len(plan.files) if plan is not None else None)
+        for ref, plan in zip(compiled.references, plans, strict=True)
+        if ref.role in ("read", "write")
+    ]
+    return "".join(parts), reads
+
+
+def lineage(compiled: Compiled) -> Callable[[], dict[str, tuple[str, ...]]]:
+    from wharf.sql.lineage import column_lineage
+
+    source = compiled.lineage_source
+    return lambda: column_lineage(source, None)
