@@ -42,6 +42,7 @@ from wharf.optimizer.commands import Cli as OptimizerCli
 from wharf.optimizer.commands import register as register_optimizer
 from wharf.quality.commands import Cli as QualityCli
 from wharf.quality.commands import register as register_quality
+from wharf.server.commands import register as register_server
 from wharf.tables.types import iceberg_to_duckdb
 
 if TYPE_CHECKING:
@@ -774,6 +775,10 @@ register_quality(app, QualityCli(lambda ctx: _state(ctx).lake(), lambda ctx: rep
 register_cdc(
     app, CdcCli(lambda ctx: _state(ctx).lake(), lambda ctx: reporting(_state(ctx)), lambda r: _out().print(render_table(r)))
 )
+
+# --- wharf serve (wharf.server.commands) ----------------------------------------------------
+
+register_server(app, lambda ctx: _state(ctx).lake_path, lambda ctx: reporting(_state(ctx)))
 
 
 # --- entry point ------------------------------------------------------------------------------

@@ -79,6 +79,9 @@ class Statement:
     # Extra snapshot-summary properties for the snapshots this statement's DML commits (what a
     # procedure records about its progress, e.g. the source snapshot an SCD2 refresh processed).
     summary: dict[str, str] = field(default_factory=dict)
+    # The snapshots this statement commits reference files a client wrote (a REST commit), not
+    # Wharf: the commit path checks that each lies inside the lake, as for an external client.
+    client_files: bool = False
 
     def record_read(self, read: TableRead) -> None:
         """Remember a table read (merging the columns of repeated reads of one snapshot)."""
