@@ -34,6 +34,8 @@ from rich.table import Table as RichTable
 from rich.text import Text
 
 from wharf import __version__
+from wharf.auth.commands import Cli as AuthCli
+from wharf.auth.commands import register as register_auth
 from wharf.errors import InternalError, InvalidArgument, NotFound, WharfError
 from wharf.lakehouse import Lakehouse, default_path
 from wharf.optimizer.commands import Cli as OptimizerCli
@@ -766,6 +768,7 @@ def print_step(out: Console, number: int, step: Any) -> None:
 # --- wharf optimize / wharf optimizer (wharf.optimizer.commands) ------------------------------
 
 register_optimizer(app, OptimizerCli(lambda ctx: _state(ctx).lake(), lambda ctx: reporting(_state(ctx)), _out, _err))
+register_auth(app, AuthCli(lambda ctx: _state(ctx).lake(), lambda ctx: reporting(_state(ctx)), _out, _err))  # users, tokens, …
 
 
 # --- entry point ------------------------------------------------------------------------------
