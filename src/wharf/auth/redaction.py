@@ -33,13 +33,13 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], .
         lambda m: f"{m.group(1)}{m.group(2) + ' ' if m.group(2) else ''}{REDACTED}",
     ),
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9\-._~+/]+=*"), lambda m: f"{m.group(1)} {REDACTED}"),
-    (re.compile(r"\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), REDACTED),  # a JWT anywhere
-    (re.compile(r"\b(wharf_(?:pat|sec)_)[A-Za-z0-9_-]+"), rf"\1{REDACTED}"),
     # key=value, "key": "value", key: value (query strings, JSON bodies, reprs of dicts).
     (
         re.compile(rf"""(?i)(["']?\b[\w-]*{_SECRET_KEYS}["']?\s*(?:=|:)\s*["']?)(?!\[REDACTED\])[^\s"'&,;}}\]]+"""),
         rf"\1{REDACTED}",
     ),
+    (re.compile(r"\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), REDACTED),  # a JWT anywhere
+    (re.compile(r"\b(wharf_(?:pat|sec)_)[A-Za-z0-9_-]+"), rf"\1{REDACTED}"),
 )
 
 
