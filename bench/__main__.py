@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, str] = {
     "memory": "peak RSS of scan queries: Wharf vs DuckDB on the same Parquet; --scale = TPC-H SF (1)",
     "compaction": "2,000 merge-on-read MERGE commits into employee: 4 queries before/after compaction vs Athena; --scale × 2,000",
     "concurrency": "8 processes × 25 appends / disjoint updates on one table vs one process doing them all; --scale × 25",
+    "auth": "verify_bearer per request (JWT, personal token), argon2 login vs stateless checks; --scale × 5,000 requests",
 }
 
 

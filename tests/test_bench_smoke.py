@@ -40,6 +40,7 @@ EXPECTED_CASES = {
     "ingest": {"append 100,000 rows", "20 appends of 1,000 rows"},
     "memory": {"Q01 (aggregation)", "Q09 (joins)", "SELECT * FROM lineitem, streamed"},
     "concurrency": {"4 writers × 5 appends", "4 writers × 5 updates"},
+    "auth": {"verify signed token (JWT) × 200", "verify personal access token × 200", "password login (argon2 defaults) × 1"},
 }
 
 
