@@ -188,6 +188,7 @@ PAGES = [
     "adoption.md",
     "maintenance.md",
     "optimizer.md",
+    "auth.md",
     "../README.md",
 ]
 
