@@ -40,6 +40,7 @@ from wharf.errors import InternalError, InvalidArgument, NotFound, WharfError
 from wharf.lakehouse import Lakehouse, default_path
 from wharf.optimizer.commands import Cli as OptimizerCli
 from wharf.optimizer.commands import register as register_optimizer
+from wharf.server.commands import register as register_server
 from wharf.tables.types import iceberg_to_duckdb
 
 if TYPE_CHECKING:
@@ -769,6 +770,10 @@ def print_step(out: Console, number: int, step: Any) -> None:
 
 register_optimizer(app, OptimizerCli(lambda ctx: _state(ctx).lake(), lambda ctx: reporting(_state(ctx)), _out, _err))
 register_auth(app, AuthCli(lambda ctx: _state(ctx).lake(), lambda ctx: reporting(_state(ctx)), _out, _err))  # users, tokens, …
+
+# --- wharf serve (wharf.server.commands) ----------------------------------------------------
+
+register_server(app, lambda ctx: _state(ctx).lake_path, lambda ctx: reporting(_state(ctx)))
 
 
 # --- entry point ------------------------------------------------------------------------------

@@ -76,6 +76,9 @@ class Statement:
     reads: list[TableRead] = field(default_factory=list)
     writes: list[TableWrite] = field(default_factory=list)
     retries: int = 0  # commit attempts repeated after a concurrent commit
+    # The snapshots this statement commits reference files a client wrote (a REST commit), not
+    # Wharf: the commit path checks that each lies inside the lake, as for an external client.
+    client_files: bool = False
 
     def record_read(self, read: TableRead) -> None:
         """Remember a table read (merging the columns of repeated reads of one snapshot)."""

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextvars
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -301,7 +301,7 @@ class LakeCatalog(NameFolding, ViewStore, SqlCatalog):
         if not creating:
             updates = _keep_ref_retention(table.metadata, updates)
         if self.locations is not None:
-            self._contain(table, creating, updates, statement is None)
+            self._contain(table, creating, updates, statement is None or statement.client_files)
         change = TableChange(
             kind="create" if creating else "update",
             table=_label(table.name()),
@@ -335,6 +335,108 @@ class LakeCatalog(NameFolding, ViewStore, SqlCatalog):
             _WRITTEN_METADATA.reset(token)
         self._announce(change, response.metadata_location, None if creating else table.metadata_location)
         return response
+
+    def commit_tables(
+        self, changes: Sequence[tuple[Identifier, tuple[TableRequirement, ...], tuple[TableUpdate, ...]]]
+    ) -> list[CommitTableResponse]:
+        """Commit changes to several tables atomically: every change lands, or none does.
+
+        Each change gets what ``commit_table`` gives one: its requirements are checked, the
+        summary properties stamped, its files contained, the gates run (one refusal refuses the
+        whole transaction) and its event emitted. A change whose requirements include
+        ``AssertCreate`` creates its table. The tables' metadata pointers are then swapped in one
+        database transaction, each compare-and-swap on the location its change was checked
+        against: a concurrent commit to any of them fails the whole transaction with
+        ``CommitFailedException`` and nothing is committed.
+        """
+        from pyiceberg.catalog.sql import IcebergTables
+        from sqlalchemy import insert, update
+
+        principal, statement = self._who()
+        external = statement is None or statement.client_files
+        prepared: list[tuple[TableChange, Table | None, StagedTable]] = []
+        written: list[tuple[Any, str]] = []
+        token = _WRITTEN_METADATA.set(written)
+        swapping = False
+        try:
+            for identifier, requirements, updates in changes:
+                ident = self.canonical(identifier)
+                creating = any(isinstance(r, AssertCreate) for r in requirements)
+                current = None if creating else self.load_table(ident)
+                if creating and self.metadata_location(ident) is not None:
+                    raise CommitFailedException(f"Requirement failed: table {_label(ident)} already exists")
+                for requirement in requirements:
+                    requirement.validate(current.metadata if current is not None else None)
+                updates = _stamp(updates, principal, statement)
+                if current is not None:
+                    updates = _keep_ref_retention(current.metadata, updates)
+                staged = self._update_and_stage_table(current, ident, (), updates)
+                if self.locations is not None:
+                    self._contain(current if current is not None else staged, creating, updates, external)
+                change = TableChange(
+                    kind="create" if creating else "update",
+                    table=_label(ident),
+                    principal=principal,
+                    statement=statement,
+                    base=current.metadata if current is not None else None,
+                    updates=updates,
+                    requirements=requirements,
+                    io=staged.io,
+                    start=compat.empty_table_metadata(self) if creating else None,
+                )
+                prepared.append((change, current, staged))
+            for change, _, _ in prepared:
+                try:
+                    self._gate(change)
+                except BaseException:
+                    for other, _, _ in prepared:
+                        if other is not change:
+                            discard_written_files(other)
+                    raise
+            for _, _, staged in prepared:
+                self._write_metadata(staged.metadata, staged.io, staged.metadata_location)
+            swapping = True
+            with self.engine.begin() as conn:
+                for change, current, staged in prepared:
+                    ident = Catalog.identifier_to_tuple(staged.name())
+                    namespace, name = Catalog.namespace_to_string(ident[:-1]), ident[-1]
+                    if current is None:
+                        try:
+                            with conn.begin_nested():
+                                conn.execute(
+                                    insert(IcebergTables).values(
+                                        **self._create_table_row(namespace, name, staged.metadata_location)
+                                    )
+                                )
+                        except IntegrityError as exc:
+                            raise CommitFailedException(f"Table {change.table} was created concurrently") from exc
+                        continue
+                    swapped = conn.execute(
+                        update(IcebergTables)
+                        .where(
+                            IcebergTables.catalog_name == self.name,
+                            IcebergTables.table_namespace == namespace,
+                            IcebergTables.table_name == name,
+                            IcebergTables.metadata_location == current.metadata_location,
+                        )
+                        .values(metadata_location=staged.metadata_location, previous_metadata_location=current.metadata_location)
+                    ).rowcount
+                    if swapped != 1:
+                        raise CommitFailedException(f"Table {change.table} has been updated by another process")
+        except BaseException as exc:
+            # Before the swap nothing can have landed; during it, only a failed compare-and-swap
+            # is certain to have rolled back. Otherwise the metadata files stay for maintenance.
+            if not swapping or isinstance(exc, CommitFailedException):
+                for io, path in written:
+                    _delete(io, path)
+            raise
+        finally:
+            _WRITTEN_METADATA.reset(token)
+        responses = []
+        for change, current, staged in prepared:
+            self._announce(change, staged.metadata_location, current.metadata_location if current is not None else None)
+            responses.append(CommitTableResponse(metadata=staged.metadata, metadata_location=staged.metadata_location))
+        return responses
 
     def _write_metadata(self, metadata: Any, io: Any, metadata_path: str) -> None:  # type: ignore[override]
         """PyIceberg's metadata writer, remembering the file for ``commit_table`` to remove if the commit fails."""

@@ -52,6 +52,10 @@ class ViewStore:
             ).first()
         return str(row[0]) if row else None
 
+    def view_metadata_location(self, identifier: str | Identifier) -> str | None:
+        """The view's current metadata file, or None if there is no such view."""
+        return self._view_row(Catalog.identifier_to_tuple(identifier))
+
     def view_exists(self, identifier: str | Identifier) -> bool:
         return self._view_row(Catalog.identifier_to_tuple(identifier)) is not None
 

@@ -1,0 +1,170 @@
+"""``ServerConfig``: how ``wharf serve`` runs, from defaults, a TOML file, ``WHARF_*`` variables and flags.
+
+Later sources win: defaults < ``--config FILE`` (its ``[server]`` table, or the top level) <
+environment (``WHARF_<FIELD>``, e.g. ``WHARF_PORT=9000``, ``WHARF_NO_AUTH=1``; the lake also from
+``WHARF_HOME``) < command-line flags. Every value is checked once, here, with a message that
+names the source it came from.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from wharf.errors import InvalidArgument
+
+ENV_PREFIX = "WHARF_"
+# The environment variable a parent ``wharf serve`` hands the full configuration to its workers in.
+WORKER_CONFIG_ENV = "WHARF_SERVER_CONFIG_JSON"
+_DURATION = re.compile(r"^PT(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?$")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything ``wharf serve`` can be told. See docs/server.md for each setting."""
+
+    lake: str = "lake"
+    host: str = "127.0.0.1"
+    port: int = 8181
+    workers: int = 1
+    no_auth: bool = False
+    # The warehouse name clients give (``ATTACH 'wharf' …``, ``warehouse=wharf``); also the REST prefix.
+    warehouse: str = "wharf"
+    # Requests with a larger body are refused (413) before they are read.
+    max_body_bytes: int = 32 * 1024 * 1024
+    # How long a response is kept for replay under its Idempotency-Key (ISO-8601, announced in /v1/config).
+    idempotency_lifetime: str = "PT30M"
+    # Origins allowed by CORS; empty (the default) sends no CORS headers at all.
+    cors_origins: tuple[str, ...] = ()
+    # Token requests per client address and minute (the OAuth endpoint guesses no passwords fast).
+    token_rate_per_minute: int = 30
+    # On SIGTERM/SIGINT: seconds in-flight requests (commits) get to finish before workers stop.
+    graceful_timeout_s: int = 30
+    default_page_size: int = 100
+    max_page_size: int = 1000
+    log_level: str = "info"
+    # "module:callable" returning an ``Authenticator`` for the lake (see wharf.server.context).
+    authenticator: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise InvalidArgument(f"port {self.port} is not a TCP port", hint="give a number between 1 and 65535")
+        if self.workers < 1:
+            raise InvalidArgument(f"workers must be at least 1, not {self.workers}")
+        if self.max_body_bytes < 1024:
+            raise InvalidArgument(f"max_body_bytes {self.max_body_bytes} is too small", hint="allow at least 1024 bytes")
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,128}", self.warehouse):
+            raise InvalidArgument(
+                f"warehouse name {self.warehouse!r} is not usable in a URL path",
+                hint="use letters, digits, '_', '-' and '.' only",
+            )
+        if self.log_level.lower() not in ("debug", "info", "warning", "error"):
+            raise InvalidArgument(f"log_level {self.log_level!r} is unknown", hint="use debug, info, warning or error")
+        self.idempotency_seconds()  # validates the duration
+        if self.no_auth and not is_loopback(self.host):
+            raise InvalidArgument(
+                f"--no-auth serves every request as the lake owner, so it binds only to loopback, not {self.host}",
+                hint="use --host 127.0.0.1 (or ::1), or turn authentication on",
+            )
+
+    def idempotency_seconds(self) -> int:
+        """The idempotency-key lifetime in seconds."""
+        match = _DURATION.match(self.idempotency_lifetime)
+        if not match or not any(match.groups()):
+            raise InvalidArgument(
+                f"idempotency_lifetime {self.idempotency_lifetime!r} is not an ISO-8601 duration",
+                hint="write it like PT30M, PT1H or PT90S",
+            )
+        hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+        return hours * 3600 + minutes * 60 + seconds
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> ServerConfig:
+        values = json.loads(text)
+        values["cors_origins"] = tuple(values.get("cors_origins") or ())
+        return cls(**values)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names only this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _coerce(name: str, raw: Any, source: str) -> Any:
+    """Turn a file or environment value into the field's type, or say which source holds a bad value."""
+    kind = {f.name: f.type for f in fields(ServerConfig)}[name]
+    try:
+        if kind == "int":
+            if isinstance(raw, bool):
+                raise ValueError
+            return int(raw)
+        if kind == "bool":
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError
+        if kind.startswith("tuple"):
+            items = raw if isinstance(raw, list) else [p for p in str(raw).split(",") if p.strip()]
+            return tuple(str(p).strip() for p in items)
+        if raw is None:
+            return None
+        return str(raw)
+    except (TypeError, ValueError):
+        raise InvalidArgument(f"{source}: {raw!r} is not a valid value for {name} ({kind})") from None
+
+
+def load_config(
+    file: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    **flags: Any,
+) -> ServerConfig:
+    """The configuration from defaults, ``file``, ``environ`` (default ``os.environ``) and ``flags`` (None: unset)."""
+    environ = os.environ if environ is None else environ
+    names = [f.name for f in fields(ServerConfig)]
+    values: dict[str, Any] = {}
+    if file is not None:
+        path = Path(file)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise InvalidArgument(f"Cannot read the configuration file {path}: {exc.strerror or exc}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise InvalidArgument(f"The configuration file {path} is not valid TOML: {exc}") from exc
+        table = data.get("server", data)
+        unknown = sorted(set(table) - set(names) - {"server"})
+        if unknown:
+            raise InvalidArgument(
+                f"The configuration file {path} has unknown settings: {', '.join(unknown)}",
+                hint=f"known settings: {', '.join(names)}",
+            )
+        values |= {k: _coerce(k, v, str(path)) for k, v in table.items() if k in names}
+    if "lake" not in values and environ.get("WHARF_HOME"):
+        values["lake"] = environ["WHARF_HOME"]
+    for name in names:
+        key = ENV_PREFIX + name.upper()
+        if key in environ:
+            values[name] = _coerce(name, environ[key], f"${key}")
+    values |= {k: v for k, v in flags.items() if v is not None}
+    return ServerConfig(**values)
+
+
+__all__ = ["ServerConfig", "is_loopback", "load_config"]

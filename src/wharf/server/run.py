@@ -1,0 +1,39 @@
+"""Run the server: one process, or ``workers`` processes sharing one listening socket (uvicorn's supervisor).
+
+Workers are separate processes that each open the lake; commits from all of them serialise in
+the catalog (compare-and-swap on the metadata pointer), as commits from separate programs do.
+On SIGINT/SIGTERM uvicorn stops accepting connections and lets in-flight requests — commits
+included — finish for up to ``graceful_timeout_s`` seconds before the lake is closed.
+"""
+
+from __future__ import annotations
+
+import os
+
+from wharf.server import require_server_extra
+from wharf.server.config import WORKER_CONFIG_ENV, ServerConfig
+from wharf.server.logs import configure_logging, uvicorn_log_config
+
+
+def serve(config: ServerConfig) -> None:
+    """Serve ``config.lake`` until interrupted."""
+    require_server_extra()
+    import uvicorn
+
+    configure_logging(config.log_level)
+    common = {
+        "host": config.host,
+        "port": config.port,
+        "log_config": uvicorn_log_config(config.log_level),
+        "access_log": False,
+        "timeout_graceful_shutdown": config.graceful_timeout_s,
+        "server_header": False,
+        "proxy_headers": False,
+    }
+    if config.workers == 1:
+        from wharf.server.app import create_app
+
+        uvicorn.run(create_app(config), **common)  # type: ignore[arg-type]
+        return
+    os.environ[WORKER_CONFIG_ENV] = config.to_json()
+    uvicorn.run("wharf.server.app:app_from_environment", factory=True, workers=config.workers, **common)  # type: ignore[arg-type]
