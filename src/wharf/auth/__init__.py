@@ -5,7 +5,7 @@
     service.py     AuthService: identities, tokens, verify_bearer / issue_token / authenticate_password
     hashing.py     argon2 for passwords, SHA-256 + constant-time compare for generated secrets
     signing.py     JWT signing keys in the metadata database, rotation
-    tables.py      the tables (migration 0003)
+    tables.py      the tables (migration 0004)
     rate_limit.py  token buckets for the token endpoint
     redaction.py   a logging filter that keeps credentials out of logs
     lake_auth.py   ``lake.auth``: the same operations from Python, owner-checked

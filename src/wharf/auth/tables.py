@@ -1,4 +1,4 @@
-"""The authentication tables of the metadata database, as SQLAlchemy Core tables (created by migration 0003)."""
+"""The authentication tables of the metadata database, as SQLAlchemy Core tables (created by migration 0004)."""
 
 from __future__ import annotations
 

@@ -8,8 +8,8 @@
 - ``wharf_auth_keys``: the keys that sign Wharf's JWTs; the newest unretired one signs, retired
   ones still verify the tokens they signed until those expire.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
