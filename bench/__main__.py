@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, str] = {
     "latency": "statement fixed cost vs DuckDB, 1-row appends at 10/1k/10k snapshots vs PyIceberg, point lookups",
     "concurrency": "8 processes × 25 appends / disjoint updates on one table vs one process doing them all; --scale × 25",
     "cdc": "apply_changes: 1M change events onto 1M rows (CoW and MoR) vs DuckDB dedup + MERGE (limit); --scale × 1M",
+    "auth": "verify_bearer per request (JWT, personal token), argon2 login vs stateless checks; --scale × 5,000 requests",
 }
 
 

@@ -50,6 +50,7 @@ EXPECTED_CASES = {
     "concurrency": {"4 writers × 5 appends", "4 writers × 5 updates"},
     "history": {"changelog of 10 snapshots (20,000 rows)", "SCD2 view of 200,000 rows, 2 × 5% churn"},
     "cdc": {"apply 10k events onto 10k rows (copy-on-write)", "apply 10k events onto 10k rows (merge-on-read)"},
+    "auth": {"verify signed token (JWT) × 200", "verify personal access token × 200", "password login (argon2 defaults) × 1"},
 }
 
 

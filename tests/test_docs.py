@@ -191,6 +191,7 @@ PAGES = [
     "quality.md",
     "history.md",
     "cdc.md",
+    "auth.md",
     "../README.md",
 ]
 

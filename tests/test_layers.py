@@ -17,7 +17,7 @@ LAYERS: list[set[str]] = [
     {"cli", "demo", "server", "web", "__init__", "__main__"},
     {"optimizer"},
     {"lakehouse", "table"},
-    {"sql", "governance", "quality", "lineage", "metrics", "ingest", "search"},
+    {"sql", "governance", "quality", "lineage", "metrics", "ingest", "search", "auth"},
     {"tables"},
     {"catalog"},
     {"engine", "events", "errors", "identifiers", "principal", "statement", "pyiceberg_compat", "result"},

@@ -34,6 +34,8 @@ from rich.table import Table as RichTable
 from rich.text import Text
 
 from wharf import __version__
+from wharf.auth.commands import Cli as AuthCli
+from wharf.auth.commands import register as register_auth
 from wharf.errors import InternalError, InvalidArgument, NotFound, WharfError
 from wharf.ingest.commands import Cli as CdcCli
 from wharf.ingest.commands import register as register_cdc
@@ -775,6 +777,7 @@ register_quality(app, QualityCli(lambda ctx: _state(ctx).lake(), lambda ctx: rep
 register_cdc(
     app, CdcCli(lambda ctx: _state(ctx).lake(), lambda ctx: reporting(_state(ctx)), lambda r: _out().print(render_table(r)))
 )
+register_auth(app, AuthCli(lambda ctx: _state(ctx).lake(), lambda ctx: reporting(_state(ctx)), _out, _err))  # users, tokens, …
 
 # --- wharf serve (wharf.server.commands) ----------------------------------------------------
 

@@ -15,7 +15,9 @@
     ├── ConflictError                status 409: a concurrent commit conflicts with this one
     ├── ValidationError              status 409: an operation's precondition fails (not an ancestor, …)
     ├── CommitRejected               status 422: a commit gate (quality, governance) refused a change
+    ├── AuthenticationError          status 401: no valid credentials (bad password, expired or revoked token)
     ├── AccessDenied                 status 403: the principal may not do this
+    ├── RateLimited                  status 429: too many attempts; ``retry_after_s`` says when to retry
     ├── StorageError                 status 500: a file could not be read or written (disk, permissions)
     ├── CatalogUnavailable           status 503: the metadata database could not be reached or is locked
     ├── ResourceExhausted            status 503: out of memory, or interrupted
@@ -170,6 +172,32 @@ class AccessDenied(WharfError):
     status = 403
 
 
+class AuthenticationError(WharfError):
+    """The caller did not prove who it is: a wrong password or secret, or a bad, expired or revoked token.
+
+    ``reason`` is short and safe to send to the client (it never contains the credential, and it
+    does not say whether a user name exists); ``error`` is the OAuth 2 error code for the token
+    endpoint (RFC 6749 §5.2): ``invalid_client``, ``invalid_grant`` or ``invalid_token``.
+    """
+
+    status = 401
+
+    def __init__(self, reason: str, *, error: str = "invalid_token", hint: str | None = None) -> None:
+        self.reason = reason
+        self.error = error
+        super().__init__(reason, hint=hint)
+
+
+class RateLimited(WharfError):
+    """Too many attempts from one client or address; retry after ``retry_after_s`` seconds."""
+
+    status = 429
+
+    def __init__(self, message: str, *, retry_after_s: float, hint: str | None = None) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(message, hint=hint)
+
+
 class StorageError(WharfError):
     """A file of the lake could not be read or written (disk full, permissions, a missing file)."""
 
@@ -203,6 +231,7 @@ class MissingExtra(WharfError):
 __all__ = [
     "AccessDenied",
     "AlreadyExists",
+    "AuthenticationError",
     "CatalogUnavailable",
     "CommitRejected",
     "ConflictError",
@@ -212,6 +241,7 @@ __all__ = [
     "MergeCardinalityError",
     "MissingExtra",
     "NotFound",
+    "RateLimited",
     "ResourceExhausted",
     "SchemaMismatch",
     "SqlError",

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 from sqlglot import exp
 
+from wharf.auth import LakeAuth
 from wharf.catalog import LakeCatalog, lake_owner, open_catalog
 from wharf.engine import Engines
 from wharf.errors import AccessDenied, AlreadyExists, InvalidArgument
@@ -179,6 +180,11 @@ class Lakehouse:
     def locations(self) -> list[str]:
         """The external locations registered on this lake (the warehouse is always allowed)."""
         return self.catalog.locations.registered() if self.catalog.locations is not None else []
+
+    @property
+    def auth(self) -> LakeAuth:
+        """Users, personal access tokens, service principals and signing keys of this lake (``wharf.auth.LakeAuth``)."""
+        return LakeAuth.of(self)
 
     def add_policy(self, policy: Policy) -> None:
         """Register a policy for the reference pipeline's policy pass (governance builds on this)."""

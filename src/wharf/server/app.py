@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from wharf.errors import InvalidArgument
 from wharf.server.config import ServerConfig
-from wharf.server.context import Authenticator, FailClosed, OwnerOnly
+from wharf.server.context import Authenticator, OwnerOnly
 from wharf.server.middleware import BodyLimit, InFlight, RequestLog
 from wharf.server.rest import config_routes, namespaces, tables, views
 from wharf.server.rest.common import error_kind
@@ -54,7 +54,9 @@ def load_authenticator(config: ServerConfig, lake: Any) -> Authenticator:
     if config.no_auth:
         return OwnerOnly(lake.owner)
     if not config.authenticator:
-        return FailClosed()
+        from wharf.server.authentication import BearerAuthenticator  # wharf.auth: users, tokens, service principals
+
+        return BearerAuthenticator(lake)
     module_name, _, attribute = config.authenticator.partition(":")
     try:
         factory = getattr(importlib.import_module(module_name), attribute)

@@ -4,8 +4,9 @@ Every catalog route takes a ``RequestContext`` through the ``request_context`` d
 dependency is the only place that turns a request into a ``Principal``:
 
 - ``--no-auth`` (loopback only): every request acts as the lake owner;
-- otherwise the configured ``Authenticator`` decides (``wharf.auth`` provides one); with none
-  configured every request is refused with 401 — the server fails closed.
+- otherwise the configured ``Authenticator`` decides; by default ``wharf.server.authentication``'s
+  ``BearerAuthenticator`` (``wharf.auth``: users, personal access tokens, service principals),
+  which refuses any request without a valid token with 401 — the server fails closed.
 
 Authorization (governance) attaches here too: ``RequestContext.authorize(action, target)`` asks
 every registered ``Authorizer``; route code calls it before it acts, so a policy added later

@@ -13,6 +13,8 @@ import sys
 import time
 from typing import Any
 
+from wharf.auth.redaction import RedactSecrets
+
 REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("wharf_request_id", default=None)
 # Attributes every LogRecord has: anything else on a record came in through ``extra=``.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
@@ -35,7 +37,7 @@ class JsonFormatter(logging.Formatter):
             if key not in _STANDARD and key not in entry:
                 entry[key] = value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = record.exc_text or self.formatException(record.exc_info)  # exc_text: redacted
         return json.dumps(entry, ensure_ascii=False)
 
 
@@ -43,6 +45,7 @@ def configure_logging(level: str = "info") -> None:
     """Send Wharf's and uvicorn's logs to stderr as JSON lines (replacing their handlers)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(RedactSecrets())  # no credential reaches the log, whatever a message carries
     for name in ("wharf", "uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
@@ -58,7 +61,15 @@ def uvicorn_log_config(level: str) -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": "wharf.server.logs.JsonFormatter"}},
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+        "filters": {"redact": {"()": "wharf.auth.redaction.RedactSecrets"}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+                "filters": ["redact"],
+            }
+        },
         "loggers": {
             "uvicorn": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
             "uvicorn.error": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from wharf.errors import RateLimited
 from wharf.server.context import ClientCredentials, NotAuthenticated, OwnerOnly, TokenIssuer
 from wharf.server.rest.common import json_response
 from wharf.server.rest.errors import RestError
@@ -118,6 +119,8 @@ async def get_token(request: Request) -> Response:
         issued = server.authenticator.issue_token(ClientCredentials(client_id, client_secret, form.get("scope")))
     except NotAuthenticated as exc:
         return _oauth_error(401, "invalid_client", exc.message)
+    except RateLimited as exc:
+        return _oauth_error(429, "slow_down", f"Too many token requests for this client; retry in {exc.retry_after_s:.0f} s")
     return json_response(
         {
             "access_token": issued.access_token,

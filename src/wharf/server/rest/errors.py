@@ -58,6 +58,8 @@ _ICEBERG: tuple[tuple[type[BaseException], int, str], ...] = (
 # Wharf's errors → status and Iceberg type (the first class that matches; subclasses first).
 _WHARF: tuple[tuple[type[errors.WharfError], int, str], ...] = (
     (NotAuthenticated, 401, "NotAuthorizedException"),
+    (errors.AuthenticationError, 401, "NotAuthorizedException"),
+    (errors.RateLimited, 429, "TooManyRequestsException"),
     (errors.AccessDenied, 403, "ForbiddenException"),
     (errors.AlreadyExists, 409, "AlreadyExistsException"),
     (errors.ConflictError, 409, COMMIT_FAILED),
