@@ -331,6 +331,7 @@ class LakeCatalog(NameFolding, ViewStore, SqlCatalog):
             start=compat.empty_table_metadata(self) if creating else None,
             catalog=self,
         )
+        self._check_proposal(change, table)
         self._gate(change)
         written: list[tuple[Any, str]] = []
         token = _WRITTEN_METADATA.set(written)
@@ -388,7 +389,13 @@ class LakeCatalog(NameFolding, ViewStore, SqlCatalog):
                 updates = _stamp(updates, principal, statement)
                 if current is not None:
                     updates = _keep_ref_retention(current.metadata, updates)
-                staged = self._update_and_stage_table(current, ident, (), updates)
+                try:
+                    staged = self._update_and_stage_table(current, ident, (), updates)
+                except ValueError as exc:
+                    raise InvalidArgument(
+                        f"The updates to {_label(ident)} cannot be applied: {exc}",
+                        hint="nothing was committed; check the update against the table's current metadata",
+                    ) from None
                 if self.locations is not None:
                     self._contain(current if current is not None else staged, creating, updates, external)
                 change = TableChange(
@@ -610,6 +617,25 @@ class LakeCatalog(NameFolding, ViewStore, SqlCatalog):
         self._gate(change)
         super().rename_view(from_identifier, to_identifier)
         self._announce(change, None, None)
+
+    @staticmethod
+    def _check_proposal(change: TableChange, table: Table) -> None:
+        """Refuse a change that cannot apply before any gate sees it.
+
+        Gates read ``change.metadata``; a stale or invalid proposal must fail as what it is — a
+        failed requirement (``CommitFailedException``: a conflict the client retries on a fresh
+        base) or an update that does not apply (``InvalidArgument``) — not as a broken gate.
+        """
+        if change.base is not None:
+            for requirement in change.requirements:
+                requirement.validate(table.metadata)
+        try:
+            change.metadata  # noqa: B018  (computed and cached here, where its failure is the client's)
+        except ValueError as exc:
+            raise InvalidArgument(
+                f"The updates to {change.table} cannot be applied: {exc}",
+                hint="nothing was committed; check the update against the table's current metadata",
+            ) from None
 
     def _gate(self, change: TableChange) -> None:
         """Run the gates; on refusal remove what was written for the change and raise a typed error."""

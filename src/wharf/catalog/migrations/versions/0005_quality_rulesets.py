@@ -5,8 +5,8 @@ row; the text is kept as written (it was parsed before it was stored). ``webhook
 called when a run of the ruleset fails. Evaluations are not stored here but in the Iceberg
 table ``system.quality_results``, where every engine can query them.
 
-Revision ID: 0003_quality
-Revises: 0002
+Revision ID: 0005
+Revises: 0004
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_quality"
-down_revision = "0002"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
