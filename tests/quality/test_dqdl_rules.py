@@ -322,16 +322,18 @@ def test_errors_stay_per_rule(lake: wharf.Lakehouse) -> None:
             'Mean "status" > 1',  # avg of text
             'CustomSql "select * from primary" > 1',  # not one value
             'ReferentialIntegrity "customer_id" "db.nothere.id" = 1',
+            'ColumnValues "price" > avg(last(3))',  # dynamic values compare metrics, not rows
             "RowCount = 5",
         ],
     )
     outcomes_ = [r.outcome for r in result.rules]
-    assert outcomes_ == ["Error"] * 6 + ["Passed"]
+    assert outcomes_ == ["Error"] * 7 + ["Passed"]
     reasons = [r.failure_reason or "" for r in result.rules]
     assert 'Column "nope" does not exist' in reasons[0]
     assert "Invalid where clause" in reasons[1]
     assert "not applicable to tables" in reasons[2]
     assert "one row with one number" in reasons[4]
+    assert "dynamic values" in reasons[6]
     assert not result.passed
     with pytest.raises(DataQualityRuleError):
         evaluate(lake, "db.orders", "Rules = [ RowCount > ]")

@@ -706,6 +706,8 @@ def guarded(thunk: Thunk) -> Thunk:
             return thunk()
         except (RuleError, MetricError) as exc:
             return Outcome(ERROR, str(exc))
+        except WharfError as exc:
+            return Outcome(ERROR, exc.message)
 
     return run
 
@@ -723,6 +725,9 @@ def compile_rule(rule: Rule, ctx: Context) -> Thunk:
     except (RuleError, MetricError) as exc:
         message = str(exc)
         return lambda: Outcome(ERROR, message)
+    except WharfError as exc:  # e.g. a dynamic value where a row value is compared
+        wharf_message = exc.message
+        return lambda: Outcome(ERROR, wharf_message)
 
 
 # --- composites ----------------------------------------------------------------------------------
