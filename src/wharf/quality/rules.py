@@ -9,7 +9,7 @@ row (``row_test``) used both for their compliance ratio and for the row-level ou
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -33,7 +33,7 @@ from wharf.quality.history import (
     uses_history,
 )
 from wharf.quality.metrics import MetricBook, MetricError
-from wharf.quality.model import Composite, Condition, Keyword, Rule, RuleNode, String
+from wharf.quality.model import BinaryOp, Call, Composite, Condition, Keyword, Number, Rule, RuleNode, String
 from wharf.quality.result import ERROR, FAILED, PASSED
 
 # Glue's type names for ColumnDataType, and the DuckDB type a string value must cast to.
@@ -187,7 +187,10 @@ def judge(condition: Condition, value: float | None, metric: str, ctx: Context, 
             if isinstance(operand, Keyword):
                 bounds.append(None)
                 continue
-            resolved = evaluate_number(operand, past)  # type: ignore[arg-type]
+            if isinstance(operand, (Number, Call, BinaryOp)):
+                resolved = evaluate_number(operand, past)
+            else:
+                raise RuleError(f"'{operand}' is not a number")
             if isinstance(resolved, list):
                 raise RuleError(f"'{operand}' is a list of values; reduce it with avg, min, max, std or index")
             bounds.append(resolved)
@@ -315,7 +318,7 @@ def _primary_columns(spec: str) -> tuple[str, ...]:
     return (spec,)
 
 
-def _exists_in(reference_sql: str, pairs: list[tuple[str, str]], *, null_safe: list[tuple[str, str]] = ()) -> str:  # type: ignore[assignment]
+def _exists_in(reference_sql: str, pairs: list[tuple[str, str]], *, null_safe: Sequence[tuple[str, str]] = ()) -> str:
     on = [f'__ref.{sql_ident(r)} = "primary".{sql_ident(p)}' for p, r in pairs]
     on += [f'__ref.{sql_ident(r)} IS NOT DISTINCT FROM "primary".{sql_ident(p)}' for p, r in null_safe]
     return f"EXISTS (SELECT 1 FROM ({reference_sql}) AS __ref WHERE {' AND '.join(on)})"
