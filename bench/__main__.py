@@ -3,6 +3,8 @@
 Benchmarks: scan (TPC-H), pruning (events by day), merge (MERGE/UPDATE/DELETE), ingest
 (bulk and small appends), memory (peak RSS of scan queries), compaction
 (queries on a streamed table before and after compaction), cdc (apply_changes), or all of them.
+(queries on a streamed table before and after compaction), quality (data-quality checks vs
+Great Expectations), or all of them.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ BENCHMARKS: dict[str, str] = {
     "concurrency": "8 processes × 25 appends / disjoint updates on one table vs one process doing them all; --scale × 25",
     "cdc": "apply_changes: 1M change events onto 1M rows (CoW and MoR) vs DuckDB dedup + MERGE (limit); --scale × 1M",
     "auth": "verify_bearer per request (JWT, personal token), argon2 login vs stateless checks; --scale × 5,000 requests",
+    "quality": "50 DQDL checks on 10M rows: Wharf vs Great Expectations 1.x (own venv, SQL on DuckDB); --scale × 10M rows",
 }
 
 

@@ -199,6 +199,7 @@ def test_other_datasets(lake: wharf.Lakehouse) -> None:
         {
             'ReferentialIntegrity "customer_id" "db.customers.id" = 0.75': "Passed",  # 99 missing, NULL ignored
             'ReferentialIntegrity "customer_id" "reference.id" > 0.75': "Failed",
+            'ReferentialIntegrity "id" "reference.id" = 0': "Passed",  # same reference, other column: own metric
             'DatasetMatch "changed" "id" "price" = 0.8': "Passed",
             'DatasetMatch "changed" "id->id" = 0.8': "Passed",  # all other common columns compared
             'RowCountMatch "db.customers" = 1.25': "Passed",
@@ -213,6 +214,7 @@ def test_other_datasets(lake: wharf.Lakehouse) -> None:
         aliases={"reference": "db.customers", "changed": "SELECT * FROM db.orders WHERE id <> 2"},
     )
     assert result.metrics["Column.reference.id.ReferentialIntegrity"] == pytest.approx(0.75)
+    assert result.metrics["Column.reference.id.ReferentialIntegrity#2"] == 0
 
 
 def test_aliases_from_data_sources(lake: wharf.Lakehouse) -> None:
@@ -320,16 +322,18 @@ def test_errors_stay_per_rule(lake: wharf.Lakehouse) -> None:
             'Mean "status" > 1',  # avg of text
             'CustomSql "select * from primary" > 1',  # not one value
             'ReferentialIntegrity "customer_id" "db.nothere.id" = 1',
+            'ColumnValues "price" > avg(last(3))',  # dynamic values compare metrics, not rows
             "RowCount = 5",
         ],
     )
     outcomes_ = [r.outcome for r in result.rules]
-    assert outcomes_ == ["Error"] * 6 + ["Passed"]
+    assert outcomes_ == ["Error"] * 7 + ["Passed"]
     reasons = [r.failure_reason or "" for r in result.rules]
     assert 'Column "nope" does not exist' in reasons[0]
     assert "Invalid where clause" in reasons[1]
     assert "not applicable to tables" in reasons[2]
     assert "one row with one number" in reasons[4]
+    assert "dynamic values" in reasons[6]
     assert not result.passed
     with pytest.raises(DataQualityRuleError):
         evaluate(lake, "db.orders", "Rules = [ RowCount > ]")
