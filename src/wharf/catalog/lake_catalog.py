@@ -518,11 +518,13 @@ class LakeCatalog(NameFolding, ViewStore, SqlCatalog):
         principal, statement = self._who()
         check_identifier(Catalog.identifier_to_tuple(identifier))
         identifier = self.canonical(identifier)
+        roots = self.locations.roots() if self.locations is not None else []
+        if self.locations is not None:
+            # Before the file is read: a client must not make the server read files outside the lake.
+            self.locations.check(metadata_location, "Metadata file", roots)
         io = compat.catalog_file_io(self, metadata_location)
         metadata = FromInputFile.table_metadata(io.new_input(metadata_location))
         if self.locations is not None:
-            roots = self.locations.roots()
-            self.locations.check(metadata_location, "Metadata file", roots)
             self.locations.check(metadata.location, "Table location", roots)
             for key in PATH_PROPERTIES:
                 if metadata.properties.get(key):

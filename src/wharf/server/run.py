@@ -14,6 +14,8 @@ from wharf.server import require_server_extra
 from wharf.server.config import WORKER_CONFIG_ENV, ServerConfig
 from wharf.server.logs import configure_logging, uvicorn_log_config
 
+WORKER_HEALTHCHECK_S = 120
+
 
 def serve(config: ServerConfig) -> None:
     """Serve ``config.lake`` until interrupted."""
@@ -36,4 +38,13 @@ def serve(config: ServerConfig) -> None:
         uvicorn.run(create_app(config), **common)  # type: ignore[arg-type]
         return
     os.environ[WORKER_CONFIG_ENV] = config.to_json()
-    uvicorn.run("wharf.server.app:app_from_environment", factory=True, workers=config.workers, **common)  # type: ignore[arg-type]
+    # A worker imports Wharf (and its engines) before it can answer the supervisor's health
+    # check; on a busy machine that takes longer than uvicorn's 5-second default, which would
+    # kill and restart workers in a loop.
+    uvicorn.run(
+        "wharf.server.app:app_from_environment",
+        factory=True,
+        workers=config.workers,
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
+        **common,  # type: ignore[arg-type]
+    )

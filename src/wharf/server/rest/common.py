@@ -91,7 +91,7 @@ def page(
     after: str | None = None
     if page_token:
         try:
-            after = base64.urlsafe_b64decode(page_token.encode()).decode()
+            after = base64.b64decode(page_token.encode(), altchars=b"-_", validate=True).decode()
         except (binascii.Error, UnicodeDecodeError, ValueError):
             raise bad_request(f"pageToken {page_token[:40]!r} is not a token this server issued") from None
     start = 0

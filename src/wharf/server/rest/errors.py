@@ -103,6 +103,9 @@ def classify(exc: BaseException, not_found: str = NOT_FOUND_TABLE, commit: bool 
         if isinstance(e, RestError):
             return e.status, e.error_type, _message(e)
     for e in chain:
+        if isinstance(e, errors.AlreadyExists):  # deliberate, whatever PyIceberg error it wraps
+            return 409, "AlreadyExistsException", _message(e)
+    for e in chain:
         for klass, status, kind in _ICEBERG:
             if isinstance(e, klass):
                 # The Wharf error on top says it better (with a hint) when there is one.

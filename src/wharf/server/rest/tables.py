@@ -11,7 +11,9 @@ import gzip
 import hashlib
 import json
 import logging
+from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import unquote, urlparse
 
 import pydantic
 from fastapi import APIRouter, Body, Depends, Query, Request
@@ -63,6 +65,20 @@ def only_ref_snapshots(raw: bytes) -> bytes:
         referenced.add(metadata["current-snapshot-id"])
     metadata["snapshots"] = [s for s in metadata.get("snapshots") or [] if s["snapshot-id"] in referenced]
     return json.dumps(metadata, separators=(",", ":")).encode()
+
+
+def prepare_local_location(location: str) -> None:
+    """Create a staged table's directories when the warehouse is on the local file system.
+
+    A client writes the data and manifests of a staged table (DuckDB's ``CREATE TABLE … AS``)
+    before the table exists; on object storage any key can be written, but a local file write
+    needs its directory, which nobody has made yet.
+    """
+    parsed = urlparse(location)
+    if parsed.scheme in ("", "file"):
+        root = Path(unquote(parsed.path) if parsed.scheme == "file" else location)
+        for sub in ("data", "metadata"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
 
 
 def load_result(location: str | None, metadata: bytes | str) -> bytes:
@@ -138,6 +154,7 @@ def create_table(request: Request, ctx: Ctx, namespace: str, body: Annotated[Any
                 raise TableAlreadyExistsError(f"Table already exists: {label(identifier)}")
             txn = catalog.create_table_transaction(identifier, schema, location, spec, order, properties)
             metadata = txn.table_metadata
+        prepare_local_location(metadata.location)
         return raw_json_response(load_result(None, metadata.model_dump_json()))
 
     def run() -> Response:
@@ -249,6 +266,10 @@ def register_table(request: Request, ctx: Ctx, namespace: str, body: Annotated[A
 
     def run() -> Response:
         with statement(ctx, "registerTable", label(identifier)):
+            if catalog.locations is not None:
+                catalog.locations.check(body["metadata-location"], "Metadata file")
+            if not compat.catalog_file_io(catalog, body["metadata-location"]).new_input(body["metadata-location"]).exists():
+                raise bad_request(f"No metadata file at {body['metadata-location']}")
             table = catalog.register_table(identifier, body["metadata-location"], overwrite)
         return raw_json_response(load_result(table.metadata_location, read_metadata(catalog, table.metadata_location)))
 
