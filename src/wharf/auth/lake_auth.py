@@ -26,14 +26,15 @@ from wharf.errors import AccessDenied, InvalidArgument
 from wharf.principal import Principal
 
 if TYPE_CHECKING:
-    from wharf.lakehouse import Lakehouse, Runtime
+    from wharf.catalog import LakeCatalog
+    from wharf.lakehouse import Lakehouse
 
 DEFAULT_TOKEN_EXPIRY = "30d"
 _DURATION = re.compile(r"(\d+)\s*([smhdw])")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
-# One service per open lake (its key cache is shared by every handle on the lake).
-_services: weakref.WeakKeyDictionary[Runtime, AuthService] = weakref.WeakKeyDictionary()
+# One service per open lake, keyed by its catalog (its caches are shared by every handle on the lake).
+_services: weakref.WeakKeyDictionary[LakeCatalog, AuthService] = weakref.WeakKeyDictionary()
 
 
 def parse_duration(text: str | timedelta | None) -> float | None:
@@ -51,11 +52,11 @@ def parse_duration(text: str | timedelta | None) -> float | None:
     return float(sum(int(n) * _UNIT_S[unit] for n, unit in parts))
 
 
-def service_for(runtime: Runtime) -> AuthService:
-    """The lake's ``AuthService`` (made once per open lake)."""
-    service = _services.get(runtime)
+def service_for(lake: Lakehouse) -> AuthService:
+    """The lake's ``AuthService`` (made once per open lake, shared by its handles)."""
+    service = _services.get(lake.catalog)
     if service is None:
-        service = _services.setdefault(runtime, AuthService(runtime.catalog.engine, owner=runtime.owner))
+        service = _services.setdefault(lake.catalog, AuthService(lake.catalog.engine, owner=lake.owner))
     return service
 
 
@@ -68,7 +69,7 @@ class LakeAuth:
 
     @classmethod
     def of(cls, lake: Lakehouse) -> LakeAuth:
-        return cls(service_for(lake._runtime), lake.principal)
+        return cls(service_for(lake), lake.principal)
 
     def _admin(self, action: str) -> AuthService:
         if not self.principal.is_owner:
@@ -117,6 +118,9 @@ class LakeAuth:
 
     def tokens(self, user: str | None = None) -> list[TokenInfo]:
         return self._admin("list tokens").tokens(user)
+
+    def token(self, token_id: str) -> TokenInfo:
+        return self._admin("read tokens").token(token_id)
 
     def revoke_token(self, token_id: str) -> TokenInfo:
         return self._admin("revoke tokens").revoke_token(token_id)

@@ -386,10 +386,16 @@ class AuthService:
         return [self._token_info(row) for row in rows]
 
     def token(self, token_id: str) -> TokenInfo:
-        for info in self.tokens():
-            if info.id == token_id:
-                return info
-        raise NotFound(f"No personal access token with id {token_id!r}", hint="see wharf tokens list")
+        """One personal access token, by id."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(tokens, principals.c.name.label("user"))
+                .select_from(tokens.join(principals, principals.c.id == tokens.c.principal_id))
+                .where(tokens.c.id == token_id)
+            ).first()
+        if row is None:
+            raise NotFound(f"No personal access token with id {token_id!r}", hint="see wharf tokens list")
+        return self._token_info(row)
 
     def revoke_token(self, token_id: str) -> TokenInfo:
         """Revoke a personal access token: it stops working on the next request."""

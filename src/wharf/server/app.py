@@ -50,7 +50,7 @@ class WarehousePrefix:
 
 
 def load_authenticator(config: ServerConfig, lake: Any) -> Authenticator:
-    """The authenticator the configuration asks for: owner-only, ``module:callable``, or fail closed."""
+    """The authenticator the configuration asks for: owner-only, ``module:callable``, or wharf.auth's bearer tokens."""
     if config.no_auth:
         return OwnerOnly(lake.owner)
     if not config.authenticator:
