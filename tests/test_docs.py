@@ -188,6 +188,7 @@ PAGES = [
     "adoption.md",
     "maintenance.md",
     "optimizer.md",
+    "server.md",
     "../README.md",
 ]
 
