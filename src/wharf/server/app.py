@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from wharf.errors import InvalidArgument
 from wharf.server.config import ServerConfig
 from wharf.server.context import Authenticator, FailClosed, OwnerOnly
-from wharf.server.middleware import BodyLimit, InFlight, RequestLog
+from wharf.server.middleware import BodyLimit, BodyTooLarge, InFlight, RequestLog
 from wharf.server.rest import config_routes, namespaces, tables, views
 from wharf.server.rest.common import error_kind
 from wharf.server.rest.errors import EXPECTED_ERRORS, classify, error_body
@@ -155,6 +155,9 @@ def create_app(config: ServerConfig, *, lake: Any = None, authenticator: Authent
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> Response:
+        if isinstance(exc.__cause__, BodyTooLarge):  # a streamed body FastAPI was parsing outgrew the limit
+            limit = config.max_body_bytes
+            return _error_response(413, "RequestTooLargeException", f"The request body is larger than the limit of {limit} bytes")
         if exc.status_code == 404:
             state = getattr(request.app.state, "wharf", None)
             warehouse = state.config.warehouse if state is not None else config.warehouse
