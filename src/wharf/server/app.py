@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from wharf.errors import InvalidArgument
+from wharf.server.api import sql_routes
 from wharf.server.config import ServerConfig
 from wharf.server.context import Authenticator, FailClosed, OwnerOnly
 from wharf.server.middleware import BodyLimit, BodyTooLarge, InFlight, RequestLog
@@ -135,7 +136,7 @@ def create_app(config: ServerConfig, *, lake: Any = None, authenticator: Authent
             return _error_response(503, "ServiceUnavailableException", "The lake's metadata database does not answer")
         return Response(json.dumps({"status": "ready", "in_flight": state.in_flight.count}), media_type="application/json")
 
-    for router in (config_routes.router, namespaces.router, tables.router, views.router):
+    for router in (config_routes.router, namespaces.router, tables.router, views.router, sql_routes.router):
         app.include_router(router)
 
     async def on_error(request: Request, exc: Exception) -> Response:
