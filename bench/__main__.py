@@ -2,9 +2,9 @@
 
 Benchmarks: scan (TPC-H), pruning (events by day), merge (MERGE/UPDATE/DELETE), ingest
 (bulk and small appends), memory (peak RSS of scan queries), compaction
-(queries on a streamed table before and after compaction), cdc (apply_changes), or all of them.
 (queries on a streamed table before and after compaction), quality (data-quality checks vs
-Great Expectations), or all of them.
+Great Expectations), history (changelog, SCD2), cdc (apply_changes), latency (statement and
+commit overhead), auth (token checks), or all of them.
 """
 
 from __future__ import annotations

@@ -192,6 +192,7 @@ PAGES = [
     "history.md",
     "cdc.md",
     "auth.md",
+    "server.md",
     "../README.md",
 ]
 

@@ -6,9 +6,6 @@ temporary directory. Tests keep out of each other's way by working in their own 
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,13 +15,8 @@ from typing import Any
 import pytest
 
 import wharf
+from wharf.server.background import BackgroundServer, free_port, serve_in_background
 from wharf.server.config import ServerConfig
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -40,45 +32,15 @@ class RunningServer:
         return load_catalog("wharf", **{"type": "rest", "uri": self.url, **properties})
 
 
-class ThreadedServer:
-    """uvicorn serving an app in a background thread; ``stop`` is a graceful shutdown."""
-
-    def __init__(self, app: Any, port: int, graceful_timeout_s: int = 30) -> None:
-        import uvicorn
-
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=graceful_timeout_s
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=60)
-
-
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    from wharf.server import create_app
-
     root = tmp_path_factory.mktemp("served") / "lake"
     lake = wharf.connect(root, user="owner")
-    port = free_port()
-    config = ServerConfig(lake=str(root), port=port, no_auth=True)
-    threaded = ThreadedServer(create_app(config, lake=lake), port)
-    threaded.start()
+    background = serve_in_background(lake)
     try:
-        yield RunningServer(f"http://127.0.0.1:{port}", lake, config)
+        yield RunningServer(background.url, lake, background.config)
     finally:
-        threaded.stop()
+        background.stop()
         lake.close()
 
 
@@ -100,3 +62,6 @@ def http(server: RunningServer) -> Iterator[Any]:
 
 def lake_root(server: RunningServer) -> Path:
     return Path(server.config.lake)
+
+
+__all__ = ["BackgroundServer", "RunningServer", "free_port"]

@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.server.conftest import RunningServer
 
@@ -171,6 +172,36 @@ def test_bad_identifiers_are_400(http: httpx.Client, namespace: str) -> None:
 def test_request_size_limit(http: httpx.Client, server: RunningServer, namespace: str) -> None:
     big = b"{" + b" " * (server.config.max_body_bytes + 10) + b"}"
     assert_error(http.post(f"/v1/namespaces/{namespace}/tables", content=big), 413, "RequestTooLargeException")
+
+    def chunks() -> Any:  # no Content-Length: the limit applies while the body streams in
+        yield b"{"
+        for _ in range(server.config.max_body_bytes // (1 << 20) + 1):
+            yield b" " * (1 << 20)
+        yield b"}"
+
+    streamed = http.post(f"/v1/namespaces/{namespace}/tables", content=chunks(), headers={"content-type": "application/json"})
+    assert_error(streamed, 413, "RequestTooLargeException")
+
+
+def test_a_gate_refuses_a_rest_commit_as_it_refuses_sql(http: httpx.Client, server: RunningServer, namespace: str) -> None:
+    from wharf.errors import CommitRejected
+
+    create(http, namespace, "guarded")
+
+    def no_properties(change: Any) -> None:
+        if change.table == f"{namespace}.guarded" and change.kind == "update":
+            raise CommitRejected("guarded tables keep their properties", gate="freeze")
+
+    unsubscribe = server.lake.events.subscribe("before_commit", no_properties)
+    try:
+        body = {"requirements": [], "updates": [{"action": "set-properties", "updates": {"x": "1"}}]}
+        refused = http.post(f"/v1/namespaces/{namespace}/tables/guarded", json=body)
+        assert "keep their properties" in assert_error(refused, 422, "CommitRejectedException")["message"]
+        with pytest.raises(CommitRejected):
+            server.lake.sql(f"ALTER TABLE {namespace}.guarded SET TBLPROPERTIES ('x' = '1')")
+    finally:
+        unsubscribe()
+    assert "x" not in server.lake.catalog.load_table((namespace, "guarded")).properties
 
 
 def test_list_paging(http: httpx.Client, namespace: str) -> None:

@@ -22,10 +22,10 @@ import pytest
 from typer.testing import CliRunner
 
 import wharf
-from tests.server.conftest import ThreadedServer, free_port
+from tests.server.conftest import free_port
 from wharf.errors import AccessDenied, InvalidArgument
 from wharf.principal import Principal
-from wharf.server import create_app
+from wharf.server.background import serve_in_background
 from wharf.server.config import ServerConfig, load_config
 from wharf.server.context import ClientCredentials, IssuedToken, NotAuthenticated
 from wharf.server.logs import JsonFormatter
@@ -63,17 +63,10 @@ def lake(tmp_path: Path) -> Iterator[wharf.Lakehouse]:
 @contextmanager
 def client(lake: wharf.Lakehouse, **settings: Any) -> Iterator[httpx.Client]:
     """A server for ``lake`` with ``settings`` on a free loopback port, and an HTTP client of it."""
-    authenticator = settings.pop("authenticator", None)
-    port = free_port()
-    app = create_app(ServerConfig(lake=str(lake.path), port=port, **settings), lake=lake, authenticator=authenticator)
-    threaded = ThreadedServer(app, port)
-    threaded.start()
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
-            http.app = app  # type: ignore[attr-defined]  # for tests that reach into the server's state
+    with serve_in_background(lake, **{"no_auth": False, **settings}) as background:
+        with httpx.Client(base_url=background.url, timeout=60) as http:
+            http.app = background.app  # type: ignore[attr-defined]  # for tests that reach into the server's state
             yield http
-    finally:
-        threaded.stop()
 
 
 def test_auth_on_without_authenticator_fails_closed(lake: wharf.Lakehouse) -> None:
@@ -106,16 +99,11 @@ def test_requests_run_as_the_authenticated_principal(lake: wharf.Lakehouse) -> N
     lake.events.subscribe("on_commit", events.append)
     from pyiceberg.catalog import load_catalog
 
-    port = free_port()
-    threaded = ThreadedServer(create_app(ServerConfig(lake=str(lake.path), port=port), lake=lake, authenticator=Tokens()), port)
-    threaded.start()
-    try:
-        url = f"http://127.0.0.1:{port}"
+    with serve_in_background(lake, no_auth=False, authenticator=Tokens()) as background:
+        url = background.url
         settings = {"credential": "etl:s3cret", "scope": "PRINCIPAL_ROLE:ALL", "oauth2-server-uri": f"{url}/v1/oauth/tokens"}
         catalog = load_catalog("w", type="rest", uri=url, **settings)
         catalog.load_table("db.t").append(pa.table({"id": pa.array([2], pa.int64())}))
-    finally:
-        threaded.stop()
     users = lake.sql("SELECT summary['wharf.user'] FROM db.t.snapshots ORDER BY committed_at").fetchall()
     assert users == [("owner",), ("etl",)]
     assert [e.principal for e in events] == ["etl"]
@@ -204,9 +192,8 @@ def test_graceful_shutdown_finishes_the_commit_in_flight(lake: wharf.Lakehouse) 
             release.wait(30)
 
     lake.events.subscribe("before_commit", slow_gate)
-    port = free_port()
-    threaded = ThreadedServer(create_app(ServerConfig(lake=str(lake.path), port=port, no_auth=True), lake=lake), port)
-    threaded.start()
+    background = serve_in_background(lake)
+    port = background.config.port
     result: dict[str, Any] = {}
 
     def commit() -> None:
@@ -216,12 +203,13 @@ def test_graceful_shutdown_finishes_the_commit_in_flight(lake: wharf.Lakehouse) 
     requester = threading.Thread(target=commit)
     requester.start()
     assert entered.wait(30)
-    threaded.server.should_exit = True  # what SIGTERM does
+    background.request_stop()  # what SIGTERM does
     time.sleep(0.2)
-    assert threaded.thread.is_alive()  # still waiting for the commit
+    assert background.thread.is_alive()  # still waiting for the commit
     release.set()
     requester.join(30)
-    threaded.thread.join(30)
+    background.thread.join(30)
+    assert not background.thread.is_alive()
     assert result["response"].status_code == 200
     assert lake.tables("db") == ["db.slow"]
 

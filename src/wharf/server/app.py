@@ -21,9 +21,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from wharf.errors import InvalidArgument
+from wharf.server.api import sql_routes
 from wharf.server.config import ServerConfig
 from wharf.server.context import Authenticator, OwnerOnly
-from wharf.server.middleware import BodyLimit, InFlight, RequestLog
+from wharf.server.middleware import BodyLimit, BodyTooLarge, InFlight, RequestLog
 from wharf.server.rest import config_routes, namespaces, tables, views
 from wharf.server.rest.common import error_kind
 from wharf.server.rest.errors import EXPECTED_ERRORS, classify, error_body
@@ -137,7 +138,7 @@ def create_app(config: ServerConfig, *, lake: Any = None, authenticator: Authent
             return _error_response(503, "ServiceUnavailableException", "The lake's metadata database does not answer")
         return Response(json.dumps({"status": "ready", "in_flight": state.in_flight.count}), media_type="application/json")
 
-    for router in (config_routes.router, namespaces.router, tables.router, views.router):
+    for router in (config_routes.router, namespaces.router, tables.router, views.router, sql_routes.router):
         app.include_router(router)
 
     async def on_error(request: Request, exc: Exception) -> Response:
@@ -157,6 +158,9 @@ def create_app(config: ServerConfig, *, lake: Any = None, authenticator: Authent
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> Response:
+        if isinstance(exc.__cause__, BodyTooLarge):  # a streamed body FastAPI was parsing outgrew the limit
+            limit = config.max_body_bytes
+            return _error_response(413, "RequestTooLargeException", f"The request body is larger than the limit of {limit} bytes")
         if exc.status_code == 404:
             state = getattr(request.app.state, "wharf", None)
             warehouse = state.config.warehouse if state is not None else config.warehouse

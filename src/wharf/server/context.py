@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from wharf.errors import AccessDenied, WharfError
+from wharf.errors import WharfError
 from wharf.principal import Principal
 
 if TYPE_CHECKING:
@@ -114,7 +114,6 @@ class RequestContext:
 
 
 __all__ = [
-    "AccessDenied",
     "Authenticator",
     "Authorizer",
     "ClientCredentials",

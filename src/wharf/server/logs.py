@@ -17,7 +17,8 @@ from wharf.auth.redaction import RedactSecrets
 
 REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("wharf_request_id", default=None)
 # Attributes every LogRecord has: anything else on a record came in through ``extra=``.
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
+# (uvicorn's "color_message" is its message again, with terminal colours.)
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):

@@ -12,7 +12,6 @@ import re
 import threading
 import time
 import uuid
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -144,4 +143,3 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 __all__ = ["BodyLimit", "InFlight", "RequestLog"]
-_ = Any

@@ -156,7 +156,9 @@ def error_kind(request: Request) -> dict[str, Any]:
     """How a route's errors are typed: which kind of thing a plain NotFound is, and whether it commits."""
     route = request.scope.get("route")
     path = getattr(route, "path", request.url.path)
-    if "/views" in path:
+    if path.startswith("/api/"):
+        not_found = "NotFoundException"
+    elif "/views" in path:
         not_found = "NoSuchViewException"
     elif "/tables" in path or "/register" in path:
         not_found = "NoSuchTableException"

@@ -18,7 +18,7 @@ from urllib.parse import unquote, urlparse
 import pydantic
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import Response
-from pyiceberg.exceptions import NoSuchTableError
+from pyiceberg.exceptions import NoSuchTableError, TableAlreadyExistsError
 from pyiceberg.partitioning import UNPARTITIONED_PARTITION_SPEC, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table.sorting import UNSORTED_SORT_ORDER, SortOrder
@@ -149,8 +149,6 @@ def create_table(request: Request, ctx: Ctx, namespace: str, body: Annotated[Any
         # Nothing is written: the client commits the creation later with assert-create.
         with statement(ctx, "stageCreateTable", label(identifier)):
             if catalog.metadata_location(identifier) is not None:
-                from pyiceberg.exceptions import TableAlreadyExistsError
-
                 raise TableAlreadyExistsError(f"Table already exists: {label(identifier)}")
             txn = catalog.create_table_transaction(identifier, schema, location, spec, order, properties)
             metadata = txn.table_metadata
