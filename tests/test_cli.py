@@ -444,12 +444,16 @@ def test_demo_from_python(tmp_path: Path) -> None:
     with wharf.connect(tmp_path / "lake") as lake:
         demo.build(lake, rows=1000)
         steps = list(demo.tour(lake))
-    assert [s.title for s in steps] == ["Query the lake", "Time travel", "A branch", "MERGE", "Rollback", "Write-audit-publish"]
+    assert [s.title for s in steps] == ["Query the lake", "Time travel", "A branch", "MERGE", "Change history", "Rollback", "Write-audit-publish"]
     time_travel = steps[1].queries[-1].result.fetchone()
     assert time_travel == (1010, 1000, 1000)  # now, at the first snapshot id, at its commit time
     branch = steps[2].queries[2].result.fetchall()
     assert branch == [("main", 12), ("new_season", 14)]
-    rollback = steps[4].queries
+    changes = [(r[0], r[3]) for r in steps[4].queries[1].result.fetchall()]
+    assert changes == [(3, "INSERT"), (3, "UPDATE_BEFORE"), (3, "UPDATE_AFTER"), (15, "INSERT")]
+    versions = steps[4].queries[3].result.fetchall()
+    assert [v[-1] for v in versions] == [False, True] and versions[0][3] == versions[1][2]
+    rollback = steps[5].queries
     assert rollback[1].result.fetchone()[0] > rollback[3].result.fetchone()[0]
 
 

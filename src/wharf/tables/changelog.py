@@ -21,7 +21,6 @@ as one DuckDB query; nothing loops over rows in Python.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -169,10 +168,16 @@ class SnapshotChanges:
 
     inserted: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
+    # Positional delete files it added on files it kept, and those files: read for the whole
+    # range at once (``_positional_deletes_sql``) rather than snapshot by snapshot.
+    position_deletes: list[DataFile] = field(default_factory=list)
+    touched: list[PlannedFile] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)  # Iceberg paths of the data files it added
+    older_deletes: list[str] = field(default_factory=list)  # positional delete files live before it
 
     @property
     def empty(self) -> bool:
-        return not (self.inserted or self.deleted)
+        return not (self.inserted or self.deleted or self.position_deletes)
 
 
 def _own_entries(table: Table, snapshot: Snapshot) -> tuple[list[DataFile], list[DataFile], list[DataFile], list[DataFile]]:
@@ -242,6 +247,7 @@ def snapshot_changes(table: Table, planner: ScanPlanner, snapshot: Snapshot, sch
     after = planner.plan(table, snapshot.snapshot_id, schema=schema)
     before = planner.plan(table, snapshot.parent_snapshot_id, schema=schema)
     added_uris = {f.file_path for f in added}
+    changes.added = sorted(added_uris)
     removed_uris = {f.file_path for f in removed}
     new_files = [f for f in after.files if f.data_file.file_path in added_uris]
     if new_files:
@@ -256,26 +262,9 @@ def snapshot_changes(table: Table, planner: ScanPlanner, snapshot: Snapshot, sch
     columns = ", ".join(f"d.{q(f.name)}" for f in schema.fields)
     positional_only = not removed_deletes and all(d.content == DataFileContent.POSITION_DELETES for d in added_deletes)
     if positional_only and not before.equality_deletes:
-        # The rows at the newly deleted positions of the kept files, less positions an older
-        # delete had removed already: the new positions select a few rows of each touched file
-        # first (an integer join), and only those few are checked against the older deletes.
-        paths = ", ".join(f"({s(f.path)}, {s(f.data_file.file_path)})" for f in touched)
-        mapping = f"(VALUES {paths}) m(path, uri)"
-
-        def positions(files: Sequence[str]) -> str:
-            listed = ", ".join(s(p) for p in files)
-            return f"(SELECT m.path, p.pos FROM read_parquet([{listed}], {NO_HIVE}) p JOIN {mapping} ON p.file_path = m.uri)"
-
-        raw = dataclasses.replace(before, position_deletes=[], equality_deletes=[], delete_files=[])
-        on = f"ON d.{FILE_COLUMN} = n.path AND d.{POS_COLUMN} = n.pos"
-        picked = (
-            f"SELECT d.* FROM {raw.relation_sql(with_position=True, files=touched)} d "
-            f"SEMI JOIN {positions([local_path(d.file_path) for d in added_deletes])} n {on}"
-        )
-        if before.position_deletes:
-            picked = f"SELECT d.* FROM ({picked}) d ANTI JOIN {positions(before.position_deletes)} n {on}"
-        sql = f"SELECT {columns} FROM ({picked}) d"
-        changes.deleted.append(f"({sql})")
+        changes.position_deletes = list(added_deletes)
+        changes.touched = touched
+        changes.older_deletes = list(before.position_deletes)
         return changes
     # Equality deletes (or deletes removed without their data files): compare the touched files'
     # live rows before and after, by file and position.
@@ -327,17 +316,27 @@ def raw_changes_sql(table: Table, planner: ScanPlanner, snapshots: Sequence[Snap
     plain: list[str] = []
     mixed: list[str] = []
     commits: list[str] = []
+    positional: list[tuple[int, SnapshotChanges]] = []
+    added_at: dict[str, int] = {}  # data file → ordinal of the snapshot that added it (in range)
+    any_mixed_positional = False
     ordinal = 0
     for snapshot in snapshots:
         if not _changes_rows(snapshot):
             continue
         changes = snapshot_changes(table, planner, snapshot, schema)
         commits.append(f"({ordinal}, {snapshot.snapshot_id}, {snapshot.timestamp_ms})")
+        for uri in changes.added:
+            added_at.setdefault(uri, ordinal)
         parts = [f"SELECT {columns}, 1 AS {_WEIGHT}, {ordinal} AS {CHANGE_ORDINAL} FROM {r}" for r in changes.inserted]
         parts += [f"SELECT {columns}, -1 AS {_WEIGHT}, {ordinal} AS {CHANGE_ORDINAL} FROM {r}" for r in changes.deleted]
+        if changes.position_deletes:
+            positional.append((ordinal, changes))
+            any_mixed_positional |= bool(changes.inserted)
         # Only a snapshot that both deletes and inserts can carry rows over.
-        (mixed if changes.inserted and changes.deleted else plain).extend(parts)
+        (mixed if changes.inserted and (changes.deleted or changes.position_deletes) else plain).extend(parts)
         ordinal += 1
+    if positional:
+        (mixed if any_mixed_positional else plain).append(_positional_deletes_sql(schema, positional, added_at))
     pieces = list(plain)
     if mixed:
         # Carry-over: an identical row deleted and re-inserted by one snapshot is no change; the
@@ -352,14 +351,59 @@ def raw_changes_sql(table: Table, planner: ScanPlanner, snapshots: Sequence[Snap
     return rows, f"(VALUES {values}) AS c({CHANGE_ORDINAL}, {COMMIT_SNAPSHOT_ID}, __wharf_ms)"
 
 
+def _positional_deletes_sql(schema: Schema, positional: Sequence[tuple[int, SnapshotChanges]], added_at: dict[str, int]) -> str:
+    """Rows the range's positional delete files removed from files they did not add, with the ordinal that removed them.
+
+    One pass for the whole range: every data file is read once (with row numbers) and joined
+    with every position deleted in the range, keeping each position's first deletion; positions
+    deleted before the range (or before the file came into the range: a snapshot's delete of a
+    row it added itself) are no change.
+    """
+    files: dict[str, PlannedFile] = {}
+    deletes: dict[str, int] = {}
+    for ordinal, changes in positional:
+        for f in changes.touched:
+            files.setdefault(f.data_file.file_path, f)
+        for d in changes.position_deletes:
+            deletes.setdefault(local_path(d.file_path), ordinal)
+    older = positional[0][1].older_deletes  # live before the first of them: deleted before the range
+    mapping = ", ".join(f"({s(f.path)}, {s(uri)}, {added_at.get(uri, -1)})" for uri, f in files.items())
+    listed = ", ".join(f"({s(path)}, {ordinal})" for path, ordinal in deletes.items())
+    paths = ", ".join(s(path) for path in deletes)
+    first = (
+        f"(SELECT p.file_path AS uri, p.pos, min(o.ord) AS ord FROM read_parquet([{paths}], {NO_HIVE}, filename = true) p "
+        f"JOIN (VALUES {listed}) o(path, ord) ON p.filename = o.path GROUP BY ALL)"
+    )
+    data = ScanPlan(schema=schema, snapshot_id=None).relation_sql(with_position=True, files=list(files.values()))
+    columns = ", ".join(f"d.{q(f.name)}" for f in schema.fields)
+    sql = (
+        f"SELECT {columns}, -1 AS {_WEIGHT}, n.ord AS {CHANGE_ORDINAL}, m.uri, d.{POS_COLUMN} FROM {data} d "
+        f"JOIN (VALUES {mapping}) m(path, uri, added) ON d.{FILE_COLUMN} = m.path "
+        f"JOIN {first} n ON n.uri = m.uri AND n.pos = d.{POS_COLUMN} WHERE n.ord > m.added"
+    )
+    if older:
+        old = ", ".join(s(p) for p in older)
+        sql = (
+            f"SELECT * FROM ({sql}) k ANTI JOIN (SELECT file_path, pos FROM read_parquet([{old}], {NO_HIVE})) o "
+            f"ON o.file_path = k.uri AND o.pos = k.{POS_COLUMN}"
+        )
+    names = ", ".join(q(f.name) for f in schema.fields)
+    return f"SELECT {names}, {_WEIGHT}, {CHANGE_ORDINAL} FROM ({sql})"
+
+
 def _expanded(summed: str, schema: Schema) -> str:
     """Rows with a summed weight of ±n become n rows of weight ±1 (a row value present n times)."""
     columns = ", ".join(q(f.name) for f in schema.fields)
     return (
-        f"SELECT {columns}, sign({_WEIGHT})::INTEGER AS {_WEIGHT}, {CHANGE_ORDINAL} FROM ({summed}) "
-        f"WHERE abs({_WEIGHT}) = 1 UNION ALL "
-        f"SELECT {columns}, sign({_WEIGHT})::INTEGER AS {_WEIGHT}, {CHANGE_ORDINAL} FROM "
-        f"(SELECT *, unnest(range(abs({_WEIGHT}))) AS __wharf_copy FROM ({summed}) WHERE abs({_WEIGHT}) > 1)"
+        "SELECT * FROM ("
+        + (
+            f"WITH __wharf_summed AS MATERIALIZED ({summed}) "
+            f"SELECT {columns}, sign({_WEIGHT})::INTEGER AS {_WEIGHT}, {CHANGE_ORDINAL} FROM __wharf_summed "
+            f"WHERE abs({_WEIGHT}) = 1 UNION ALL "
+            f"SELECT {columns}, sign({_WEIGHT})::INTEGER AS {_WEIGHT}, {CHANGE_ORDINAL} FROM "
+            f"(SELECT *, unnest(range(abs({_WEIGHT}))) AS __wharf_copy FROM __wharf_summed WHERE abs({_WEIGHT}) > 1)"
+        )
+        + ")"
     )
 
 
