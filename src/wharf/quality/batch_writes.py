@@ -8,6 +8,7 @@ audit started (``AssertRefSnapshotId``), else ``ConflictError``.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
     from wharf.lakehouse import Lakehouse
 
 
+_QUERY = re.compile(r"^\s*(\(|select\b|with\b|from\b|values\b|table\b)", re.IGNORECASE)
+
+
 def quoted(table: str) -> str:
     ns, name = split_name(table)
     return f"{quote_ident(ns)}.{quote_ident(name)}"
@@ -42,7 +46,8 @@ def materialize(lake: Lakehouse, data: Any) -> pa.Table:
     if isinstance(data, str):
         if not data.strip():
             raise InvalidArgument("No data to write: the source query is empty")
-        return lake.sql(data).to_arrow()
+        query = data if _QUERY.match(data) else f"SELECT * FROM {data}"  # a bare name: the table's rows
+        return lake.sql(query).to_arrow()
     name = f"__wharf_incoming_{id(data):x}"
     lake.register(name, data)
     try:
