@@ -2,7 +2,8 @@
 
 Benchmarks: scan (TPC-H), pruning (events by day), merge (MERGE/UPDATE/DELETE), ingest
 (bulk and small appends), memory (peak RSS of scan queries), compaction
-(queries on a streamed table before and after compaction), or all of them.
+(queries on a streamed table before and after compaction), quality (data-quality checks vs
+Great Expectations), or all of them.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ BENCHMARKS: dict[str, str] = {
     "memory": "peak RSS of scan queries: Wharf vs DuckDB on the same Parquet; --scale = TPC-H SF (1)",
     "compaction": "2,000 merge-on-read MERGE commits into employee: 4 queries before/after compaction vs Athena; --scale × 2,000",
     "concurrency": "8 processes × 25 appends / disjoint updates on one table vs one process doing them all; --scale × 25",
+    "quality": "50 DQDL checks on 10M rows: Wharf vs Great Expectations 1.x (own venv, SQL on DuckDB); --scale × 10M rows",
 }
 
 

@@ -63,3 +63,26 @@ def test_quick_benchmark(name: str, tmp_path: Path, capsys: pytest.CaptureFixtur
                 compared += result["agrees_with_reference"] is True
     assert compared >= len(cases), "answers were not compared"
     assert "geometric mean" in capsys.readouterr().out
+
+
+def test_quick_quality_benchmark(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Wharf's side always; Great Expectations' side when its venv (bench/.venv-bench-ge) exists."""
+    from bench.quality import GE_VENV
+
+    results = tmp_path / "results"
+    args = ["quality", "--quick", "--warmup", "0", "--data-dir", str(tmp_path / "data"), "--results-dir", str(results)]
+    assert main(args) == 0
+    report = json.loads((results / "quality-latest.json").read_text())
+    (case,) = report["cases"]
+    wharf = case["systems"]["wharf"]
+    assert wharf["error"] is None and wharf["median"] is not None
+    assert wharf["extra"]["failed"] == []  # all 50 checks pass on the generated data
+    assert wharf["extra"]["scans"] == 3  # two batched passes + the CustomSql query
+    if (GE_VENV / "bin" / "python").exists():
+        for peer in ("great_expectations", "ge_pandas"):  # GE's SQL and pandas backends
+            ge = case["systems"][peer]
+            assert ge["error"] is None, ge
+            assert ge["agrees_with_reference"] is True
+    else:
+        assert "great_expectations" not in case["systems"]
+        assert "Great Expectations not run" in capsys.readouterr().out

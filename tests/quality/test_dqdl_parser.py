@@ -323,7 +323,7 @@ def _normal(node: object) -> object:
     return node
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(rule_tree)
 def test_canonical_text_round_trips(node: Rule | Composite) -> None:
     text = str(node)

@@ -199,6 +199,7 @@ def test_other_datasets(lake: wharf.Lakehouse) -> None:
         {
             'ReferentialIntegrity "customer_id" "db.customers.id" = 0.75': "Passed",  # 99 missing, NULL ignored
             'ReferentialIntegrity "customer_id" "reference.id" > 0.75': "Failed",
+            'ReferentialIntegrity "id" "reference.id" = 0': "Passed",  # same reference, other column: own metric
             'DatasetMatch "changed" "id" "price" = 0.8': "Passed",
             'DatasetMatch "changed" "id->id" = 0.8': "Passed",  # all other common columns compared
             'RowCountMatch "db.customers" = 1.25': "Passed",
@@ -213,6 +214,7 @@ def test_other_datasets(lake: wharf.Lakehouse) -> None:
         aliases={"reference": "db.customers", "changed": "SELECT * FROM db.orders WHERE id <> 2"},
     )
     assert result.metrics["Column.reference.id.ReferentialIntegrity"] == pytest.approx(0.75)
+    assert result.metrics["Column.reference.id.ReferentialIntegrity#2"] == 0
 
 
 def test_aliases_from_data_sources(lake: wharf.Lakehouse) -> None:

@@ -47,6 +47,7 @@ class MetricBook:
     aggregates: dict[str, str] = field(default_factory=dict)
     group_requests: dict[str, tuple[tuple[str, ...], str | None, str]] = field(default_factory=dict)
     lazy: dict[str, Callable[[], float | None]] = field(default_factory=dict)
+    signatures: dict[str, str] = field(default_factory=dict)
     values: dict[str, float | None] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     queries: list[str] = field(default_factory=list)
@@ -55,7 +56,11 @@ class MetricBook:
     # --- requests ----------------------------------------------------------------------------
 
     def aggregate(self, name: str, sql: str) -> str:
-        """Ask for ``sql`` (an aggregate over "primary") under metric ``name``; returns the name."""
+        """Ask for ``sql`` (an aggregate over "primary") under metric ``name``; returns the name used.
+
+        A name already taken by a different expression gets a ``#2``, ``#3`` … suffix.
+        """
+        name = _free_name(name, sql, self.aggregates)
         self.aggregates.setdefault(name, sql)
         return name
 
@@ -68,8 +73,13 @@ class MetricBook:
         self.values[name] = value
         return name
 
-    def deferred(self, name: str, compute: Callable[[], float | None]) -> str:
-        """A metric computed by its own query the first time a rule reads it."""
+    def deferred(self, name: str, compute: Callable[[], float | None], signature: str) -> str:
+        """A metric computed by its own query the first time a rule reads it; returns the name used.
+
+        ``signature`` identifies what is computed: the same name with another signature gets a suffix.
+        """
+        name = _free_name(name, signature, self.signatures)
+        self.signatures.setdefault(name, signature)
         self.lazy.setdefault(name, compute)
         return name
 
@@ -178,6 +188,14 @@ class MetricBook:
             outputs.append(out)
         items = ", ".join(f"{o} AS m{i}" for i, o in enumerate(outputs))
         return f"{self.cte}, __dq_groups AS ({grouped}) SELECT {items} FROM __dq_groups"
+
+
+def _free_name(name: str, key: str, taken: dict[str, str]) -> str:
+    candidate, n = name, 1
+    while taken.get(candidate, key) != key:
+        n += 1
+        candidate = f"{name}#{n}"
+    return candidate
 
 
 def _number(value: Any) -> float | None:

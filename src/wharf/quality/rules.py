@@ -364,13 +364,25 @@ def row_test(rule: Rule, ctx: Context) -> RowTest | None:
     return None
 
 
+def share_sql(predicate: str, where: str | None) -> str:
+    """Share of rows (within ``where``) satisfying ``predicate``; 1.0 when there are none.
+
+    Counted with aggregate FILTERs: far cheaper than averaging a CASE of decimals.
+    """
+    scope = f"coalesce(({where}), FALSE)" if where else None
+    passing = f"({predicate}) AND {scope}" if scope else predicate
+    total = f"count(*) FILTER (WHERE {scope})" if scope else "count(*)"
+    return f"coalesce(count(*) FILTER (WHERE {passing}) / nullif({total}, 0), 1.0)"
+
+
 def compliance_metric(rule: Rule, test: RowTest, ctx: Context) -> str:
     """Share of rows (within the where clause) passing ``test``; 1.0 when there are no rows."""
     column = rule.parameters[0] if rule.parameters else "*"
     base = f"Column.{column}.{rule.rule_type}.Compliance{where_suffix(rule.where)}"
-    sql = f"coalesce(avg(CASE WHEN {test.sql} THEN 1.0 ELSE 0.0 END){where_filter(rule.where)}, 1.0)"
-    name = base if ctx.book.aggregates.get(base, sql) == sql else f"{base}[{rule.condition}]"
-    return ctx.book.aggregate(name, sql)
+    sql = share_sql(test.sql, rule.where)
+    if ctx.book.aggregates.get(base, sql) != sql:
+        base = f"{base}[{rule.condition}]"  # another rule on the column holds the plain name
+    return ctx.book.aggregate(base, sql)
 
 
 def compliance_rule(rule: Rule, ctx: Context, extra: tuple[str, ...] = ()) -> Thunk:
@@ -478,8 +490,7 @@ def _custom_sql(rule: Rule, ctx: Context) -> Thunk:
                 raise MetricError(f"CustomSql returned {value!r}, not a number")
             return None if value is None else float(value)
 
-        key = f"{metric}[{statement}]"
-        ctx.book.deferred(key, scalar)
+        key = ctx.book.deferred(f"{metric}[{statement}]", scalar, query)
 
         def run() -> Outcome:
             value = ctx.book.value(key)
@@ -495,7 +506,7 @@ def _custom_sql(rule: Rule, ctx: Context) -> Thunk:
         total = ctx.book.value(rows_metric)
         return 1.0 if not total else float(returned) / total
 
-    ctx.book.deferred(key, ratio)
+    key = ctx.book.deferred(key, ratio, f"rows:{statement}")
 
     def run_rows() -> Outcome:
         value = ctx.book.value(key)
@@ -511,7 +522,6 @@ def _custom_sql(rule: Rule, ctx: Context) -> Thunk:
 
 def _referential(rule: Rule, ctx: Context) -> Thunk:
     test = _referential_test(rule, ctx)
-    metric = f"Column.{rule.parameters[1]}.ReferentialIntegrity"
     primary = _primary_columns(rule.parameters[0])
 
     def compute() -> float | None:
@@ -521,7 +531,7 @@ def _referential(rule: Rule, ctx: Context) -> Thunk:
         )
         return float(ctx.book.run_query(sql)[0][0])
 
-    ctx.book.deferred(metric, compute)
+    metric = ctx.book.deferred(f"Column.{rule.parameters[1]}.ReferentialIntegrity", compute, test.sql)
     return number_rule(rule, ctx, metric)
 
 
@@ -542,7 +552,6 @@ def _dataset_match(rule: Rule, ctx: Context) -> Thunk:
     alias = rule.parameters[0]
     reference = ctx.dataset(alias)
     keys = [(ctx.column(p), r) for p, r in _mapping(rule.parameters[1])]
-    metric = f"Dataset.{alias}.DatasetMatch"
 
     def compute() -> float | None:
         if len(rule.parameters) > 2:
@@ -555,7 +564,7 @@ def _dataset_match(rule: Rule, ctx: Context) -> Thunk:
         sql = f'{ctx.book.cte} SELECT coalesce(avg(CASE WHEN {exists} THEN 1.0 ELSE 0.0 END), 1.0) FROM "primary"'
         return float(ctx.book.run_query(sql)[0][0])
 
-    ctx.book.deferred(metric, compute)
+    metric = ctx.book.deferred(f"Dataset.{alias}.DatasetMatch", compute, f"{reference}|{rule.parameters[1:]}")
     return number_rule(rule, ctx, metric)
 
 
@@ -563,21 +572,19 @@ def _row_count_match(rule: Rule, ctx: Context) -> Thunk:
     alias = rule.parameters[0]
     reference = ctx.dataset(alias)
     rows = measure("RowCount", (), None, ctx)
-    metric = f"Dataset.{alias}.RowCountMatch"
 
     def compute() -> float | None:
         other = ctx.book.run_query(f"SELECT count(*) FROM ({reference}) AS __ref", scans=0)[0][0]
         mine = ctx.book.value(rows) or 0.0
         return (1.0 if mine == 0 else None) if not other else mine / float(other)
 
-    ctx.book.deferred(metric, compute)
+    metric = ctx.book.deferred(f"Dataset.{alias}.RowCountMatch", compute, reference)
     return number_rule(rule, ctx, metric)
 
 
 def _schema_match(rule: Rule, ctx: Context) -> Thunk:
     alias = rule.parameters[0]
     reference = ctx.dataset(alias)
-    metric = f"Dataset.{alias}.SchemaMatch"
 
     def compute() -> float | None:
         theirs = {f.name.lower(): f.type for f in _reference_schema(reference, ctx)}
@@ -585,7 +592,7 @@ def _schema_match(rule: Rule, ctx: Context) -> Thunk:
         same = sum(1 for name, dtype in mine.items() if theirs.get(name) == dtype)
         return same / max(len(mine), len(theirs), 1)
 
-    ctx.book.deferred(metric, compute)
+    metric = ctx.book.deferred(f"Dataset.{alias}.SchemaMatch", compute, reference)
     return number_rule(rule, ctx, metric)
 
 
@@ -609,13 +616,12 @@ def _aggregate_side(expr: str, ctx: Context, index: int) -> str:
         value = ctx.book.run_query(f"SELECT {func}({column_sql}) FROM ({reference}) AS __ref", scans=0)[0][0]
         return None if value is None else float(value)
 
-    return ctx.book.deferred(name, compute)
+    return ctx.book.deferred(name, compute, f"{func}|{column_sql}|{reference}")
 
 
 def _aggregate_match(rule: Rule, ctx: Context) -> Thunk:
     first = _aggregate_side(rule.parameters[0], ctx, 0)
     second = _aggregate_side(rule.parameters[1], ctx, 1)
-    metric = f"Dataset.*.AggregateMatch[{rule.parameters[0]}, {rule.parameters[1]}]"
 
     def compute() -> float | None:
         a, b = ctx.book.value(first), ctx.book.value(second)
@@ -623,7 +629,9 @@ def _aggregate_match(rule: Rule, ctx: Context) -> Thunk:
             return None
         return 1.0 if a == b else (a / b if b else None)
 
-    ctx.book.deferred(metric, compute)
+    metric = ctx.book.deferred(
+        f"Dataset.*.AggregateMatch[{rule.parameters[0]}, {rule.parameters[1]}]", compute, f"{first}|{second}"
+    )
     return number_rule(rule, ctx, metric)
 
 
@@ -780,9 +788,7 @@ def _row_composite(node: Composite, ctx: Context) -> Thunk:
         members = ", ".join(excluded) or "a member"
         reason = f"Row-wise composite evaluation is not possible: {members} has no row-level outcome"
         return lambda: Outcome(ERROR, reason)
-    metric = ctx.book.aggregate(
-        f"Dataset.*.CompositeRule.Compliance[{node}]", f"coalesce(avg(CASE WHEN {test.sql} THEN 1.0 ELSE 0.0 END), 1.0)"
-    )
+    metric = ctx.book.aggregate(f"Dataset.*.CompositeRule.Compliance[{node}]", share_sql(test.sql, None))
 
     def run() -> Outcome:
         value = ctx.book.value(metric)
