@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pyiceberg.table.refs import MAIN_BRANCH
-from pyiceberg.table.update import SetPropertiesUpdate
+from pyiceberg.table.update import RemovePropertiesUpdate, SetPropertiesUpdate
 
 from wharf.catalog.changes import TableChange
 from wharf.errors import CommitRejected, InvalidArgument
@@ -71,13 +71,24 @@ def _sets_property(change: TableChange) -> str | None:
     return None
 
 
+def _gate_ruleset(change: TableChange) -> str | None:
+    """The ruleset the table names once the change lands, read from the base and the change's
+    property updates — without building the proposed metadata, which most commits never need."""
+    name = change.base.properties.get(GATE_PROPERTY) if change.base is not None else None
+    for update in change.updates:
+        if isinstance(update, SetPropertiesUpdate) and GATE_PROPERTY in update.updates:
+            name = update.updates[GATE_PROPERTY]
+        elif isinstance(update, RemovePropertiesUpdate) and GATE_PROPERTY in update.removals:
+            name = None
+    return name or None
+
+
 def quality_gate(change: TableChange) -> None:
     """The ``before_commit`` gate (see the module docstring)."""
     if is_internal() or change.kind not in ("create", "update") or change.catalog is None:
         return
-    metadata = change.metadata
-    name = metadata.properties.get(GATE_PROPERTY) if metadata is not None else None
-    if not name:
+    name = _gate_ruleset(change)
+    if name is None:
         return
     from wharf.quality.lake_quality import Quality
 
