@@ -17,6 +17,7 @@ Every gate run is recorded (kind ``gate``), refused ones too.
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -109,7 +110,15 @@ def quality_gate(change: TableChange) -> None:
     spec = quality.spec(stored.name)
     if quality.log.passed(change.table, target, spec.name, spec.digest):
         return
-    run = quality.run(spec, _proposed(change, target), kind=GATE, step=CHECK, principal=change.principal.name)
+    # The rules (CustomSql included) run as the committing principal, never as the owner the
+    # bookkeeping handle belongs to: a ruleset must not read what the writer may not read.
+    evaluator = lake.session(principal=change.principal)
+    source, view = _proposed(change, target, evaluator)
+    try:
+        run = quality.run(spec, source, kind=GATE, step=CHECK, principal=change.principal.name, evaluator=evaluator)
+    finally:
+        if view is not None:
+            evaluator.duckdb.execute(f"DROP VIEW IF EXISTS {view}")
     if run.passed:
         return
     failed = run.failed_rules()
@@ -125,9 +134,10 @@ def quality_gate(change: TableChange) -> None:
     )
 
 
-def _proposed(change: TableChange, snapshot_id: int) -> Source:
+def _proposed(change: TableChange, snapshot_id: int, evaluator: Lakehouse) -> tuple[Source, str | None]:
     """What the gate evaluates: the snapshot as a table reference if it is committed already
-    (a fast-forward), else a relation over the files of the proposed metadata."""
+    (a fast-forward), else a DuckDB view (returned, to drop) over the files of the proposed metadata,
+    made in the database the evaluating principal's statements run on."""
     from pyiceberg.table import Table as IcebergTable
 
     from wharf.quality.lake_quality import Source
@@ -135,12 +145,15 @@ def _proposed(change: TableChange, snapshot_id: int) -> Source:
 
     ns, name = change.table.rsplit(".", 1)
     if change.base is not None and change.base.snapshot_by_id(snapshot_id) is not None:
-        return Source(f"{quote_ident(ns)}.{quote_ident(name)} FOR VERSION AS OF {snapshot_id}", change.table, "main", snapshot_id)
+        pinned = f"{quote_ident(ns)}.{quote_ident(name)} FOR VERSION AS OF {snapshot_id}"
+        return Source(pinned, change.table, "main", snapshot_id), None
     metadata = change.metadata
     assert metadata is not None and change.io is not None  # a create or update carries both
     proposed = IcebergTable(identifier=(ns, name), metadata=metadata, metadata_location="", io=change.io, catalog=change.catalog)
     plan = ScanPlanner(max_entries=1).plan(proposed, snapshot_id)
-    return Source(f"SELECT * FROM {plan.relation_sql()} AS proposed", change.table, "main", snapshot_id)
+    view = f"__wharf_proposed_{uuid.uuid4().hex[:16]}"
+    evaluator.duckdb.execute(f"CREATE VIEW {view} AS SELECT * FROM {plan.relation_sql()}")
+    return Source(view, change.table, "main", snapshot_id), view
 
 
 unregister = register_builtin("before_commit", quality_gate)

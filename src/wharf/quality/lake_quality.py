@@ -285,16 +285,19 @@ class Quality:
         batch_id: str | None = None,
         principal: str | None = None,
         sink: list[ResultRow] | None = None,
+        evaluator: Lakehouse | None = None,
     ) -> QualityRun:
         """Evaluate an already resolved ruleset on an already resolved source (WAP and the gate use this).
 
         ``sink`` collects the run's result rows instead of appending them now (a write records
-        its runs together, in fewer commits)."""
+        its runs together, in fewer commits). ``evaluator`` is the handle the rules run on (default:
+        this one) — the gate runs them as the committing principal, and records as the owner."""
         from wharf.quality import evaluate
 
         history = StoredHistory(self.log, source.table, spec.name if spec.name != INLINE else spec.digest)
         evaluated_at = time.time()
-        result = evaluate(self.lake, source.sql, spec.parsed, row_level=row_level, history=history, aliases=aliases)
+        reader = evaluator if evaluator is not None else self.lake
+        result = evaluate(reader, source.sql, spec.parsed, row_level=row_level, history=history, aliases=aliases)
         run = QualityRun(result, new_id(), spec, source, evaluated_at, recorded=record)
         if record:
             rows = run_rows(run, kind=kind, step=step, batch_id=batch_id, principal=principal or self.lake.principal.name)
