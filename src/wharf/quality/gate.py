@@ -11,7 +11,9 @@ Moving main to a snapshot that already passed the same rules (a run of the rules
 fingerprint recorded in ``system.quality_results``, as write-audit-publish records its audit) is
 not evaluated again. The quality machinery's own writes (``system.quality_results``, quarantine
 tables) are not gated. Setting the property to a ruleset that does not exist is refused.
-Every gate run is recorded (kind ``gate``), refused ones too.
+Every gate run is recorded (kind ``gate``), refused ones too. The rules run as the principal
+making the change (so a ``CustomSql`` rule reads only what that writer may read); only the
+bookkeeping (rulesets, ``system.quality_results``) runs as the lake's owner.
 """
 
 from __future__ import annotations
