@@ -90,3 +90,29 @@ def test_quarantine_of_a_gated_table_publishes_only_valid_rows(gated: wharf.Lake
     result = gated.quality.write_audit_publish(TABLE, MIXED, RULESET, on_failure="quarantine")
     assert result.outcome == "quarantined"
     assert temperatures(gated) == [12.5, 19.5, 21.0, 22.0]
+
+
+def test_create_table_as_with_the_property_is_gated(sensors: wharf.Lakehouse) -> None:
+    create = (
+        "CREATE TABLE iot.copy TBLPROPERTIES ('wharf.wap.ruleset' = 'sensor_rules') AS "
+        "SELECT * FROM iot.readings UNION ALL SELECT 'lab', TIMESTAMP '2025-03-09 10:00', {t}, 40.0"
+    )
+    with pytest.raises(CommitRejected):
+        sensors.sql(create.format(t=99.0))
+    assert not sensors.catalog.table_exists(("iot", "copy"))  # CTAS: the table and its data land together or not at all
+    sensors.sql(create.format(t=20.0))
+    assert temperatures(sensors, "iot.copy") == [19.5, 20.0, 21.0]
+
+
+def test_gate_rules_run_as_the_committing_principal(gated: wharf.Lakehouse) -> None:
+    ana = gated.session(user="ana")
+    ana.sql(f"INSERT INTO {TABLE} VALUES ('lab', TIMESTAMP '2025-03-05 10:00', 25.0, 40.0)")  # a non-owner passes
+    with pytest.raises(CommitRejected):
+        ana.sql(f"INSERT INTO {TABLE} VALUES ('lab', TIMESTAMP '2025-03-05 11:00', 85.0, 40.0)")
+    # A ruleset cannot make the gate read files for a writer who may not: its CustomSql runs as the writer.
+    gated.quality.create_ruleset(
+        RULESET, TABLE, """Rules = [ CustomSql "SELECT count(*) FROM read_text('/etc/hostname')" > 0 ]""", replace=True
+    )
+    with pytest.raises(CommitRejected, match="ana may not use the DuckDB table function read_text"):
+        ana.sql(f"INSERT INTO {TABLE} VALUES ('lab', TIMESTAMP '2025-03-05 12:00', 20.0, 40.0)")
+    assert temperatures(gated) == [19.5, 21.0, 25.0]

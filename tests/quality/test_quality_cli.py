@@ -79,3 +79,12 @@ def test_wap_from_a_query(cli, sensors: wharf.Lakehouse) -> None:  # type: ignor
     result = cli("wap", TABLE, "--from", query, "--ruleset", RULESET)
     assert result.exit_code == 0 and "PUBLISHED" in result.output
     assert temperatures(sensors) == [19.5, 20.0, 21.0]
+
+
+def test_sql_writes_from_the_cli_pass_the_gate(cli, sensors: wharf.Lakehouse) -> None:  # type: ignore[no-untyped-def]
+    sensors.sql(f"ALTER TABLE {TABLE} SET TBLPROPERTIES ('wharf.wap.ruleset' = '{RULESET}')")
+    refused = cli("sql", f"INSERT INTO {TABLE} VALUES ('lab', TIMESTAMP '2025-03-08 10:00', 90.0, 40.0)")
+    assert refused.exit_code == 1 and f"Data quality gate '{RULESET}' refused" in refused.output
+    accepted = cli("sql", f"INSERT INTO {TABLE} VALUES ('lab', TIMESTAMP '2025-03-08 10:00', 24.0, 40.0)")
+    assert accepted.exit_code == 0, accepted.output
+    assert temperatures(sensors) == [19.5, 21.0, 24.0]

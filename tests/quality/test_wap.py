@@ -208,3 +208,11 @@ def test_demo_step_publishes_valid_readings_and_quarantines_the_others(lake: wha
     assert [r[0] for r in step.queries[4].result.fetchall()] == ["stage", "rows", "audit", "publish"]
     demo.wap_step(lake)  # the step runs again on a lake that already has it
     assert lake.sql("SELECT count(*) FROM iot.readings__quarantine").scalar() == 2
+
+
+def test_source_may_name_a_table_and_dlq_reports_its_row_level_run(sensors: wharf.Lakehouse) -> None:
+    lake = sensors
+    lake.create_table("iot.incoming", data=MIXED)
+    result = lake.quality.write_with_dlq(TABLE, "iot.incoming", RULESET)
+    assert (result.written_rows, result.quarantined_rows) == (2, 2)
+    assert result.report is not None and [r.rule for r in result.report.failed_rules()] == [RANGE_RULE]

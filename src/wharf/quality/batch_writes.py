@@ -8,6 +8,7 @@ audit started (``AssertRefSnapshotId``), else ``ConflictError``.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
     from wharf.lakehouse import Lakehouse
 
 
+_QUERY = re.compile(r"^\s*(\(|select\b|with\b|from\b|values\b|table\b)", re.IGNORECASE)
+
+
 def quoted(table: str) -> str:
     ns, name = split_name(table)
     return f"{quote_ident(ns)}.{quote_ident(name)}"
@@ -42,7 +46,8 @@ def materialize(lake: Lakehouse, data: Any) -> pa.Table:
     if isinstance(data, str):
         if not data.strip():
             raise InvalidArgument("No data to write: the source query is empty")
-        return lake.sql(data).to_arrow()
+        query = data if _QUERY.match(data) else f"SELECT * FROM {data}"  # a bare name: the table's rows
+        return lake.sql(query).to_arrow()
     name = f"__wharf_incoming_{id(data):x}"
     lake.register(name, data)
     try:
@@ -59,7 +64,16 @@ def table_head(lake: Lakehouse, table: str, branch: str = MAIN_BRANCH) -> int | 
     return ref.snapshot_id if ref is not None else None
 
 
-def append(lake: Lakehouse, table: str, rows: pa.Table, *, branch: str, batch_id: str, ruleset: str, what: str) -> int | None:
+def append(
+    lake: Lakehouse,
+    table: str,
+    rows: pa.Table,
+    *,
+    branch: str,
+    batch_id: str | None,
+    ruleset: str | None,
+    what: str,
+) -> int | None:
     """Append ``rows`` to ``branch`` of ``table`` in one snapshot carrying the batch id; returns its id."""
     from wharf.sql.pipeline import resolve_reference
     from wharf.tables.commit import commit_files, conform, write_data_files
@@ -67,14 +81,13 @@ def append(lake: Lakehouse, table: str, rows: pa.Table, *, branch: str, batch_id
     if rows.num_rows == 0:
         return None
     ns, name = split_name(table)
-    text = f"-- {what}: {rows.num_rows} row(s) into {ns}.{name} (branch {branch}), batch {batch_id}"
+    text = f"-- {what}: {rows.num_rows} row(s) into {ns}.{name} (branch {branch})" + (f", batch {batch_id}" if batch_id else "")
     with lake.api_statement("insert", text) as ctx:
         target = resolve_reference(ctx, (ns, name), role="write").table
         rows = exact_casts(rows, target.schema())
         added = write_data_files(target, conform(rows, target.schema(), table_name=f"{ns}.{name}"))
-        snapshot = commit_files(
-            target, added=added, branch=branch, properties={BATCH_PROPERTY: batch_id, RULESET_PROPERTY: ruleset}
-        )
+        properties = {k: v for k, v in ((BATCH_PROPERTY, batch_id), (RULESET_PROPERTY, ruleset)) if v}
+        snapshot = commit_files(target, added=added, branch=branch, properties=properties)
         ctx.forget_table(ns, name)
     return snapshot.snapshot_id if snapshot is not None else None
 
@@ -93,7 +106,11 @@ def exact_casts(rows: pa.Table, schema: Schema) -> pa.Table:
     target = arrow_schema(schema)
     fields = {f.name.lower(): (f, target.field(f.name).type) for f in schema.fields}
     differing = [
-        c for c in rows.column_names if c.lower() in fields and not rows.schema.field(c).type.equals(fields[c.lower()][1])
+        c
+        for c in rows.column_names
+        if c.lower() in fields
+        and pa.types.is_decimal(rows.schema.field(c).type)
+        and not pa.types.is_decimal(fields[c.lower()][1])
     ]
     if not differing:
         return rows

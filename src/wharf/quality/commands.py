@@ -232,7 +232,7 @@ def register(app: typer.Typer, cli: Cli) -> None:
     def wap(
         ctx: typer.Context,
         table: Annotated[str, typer.Argument(help="db.t to write to.")],
-        source: Annotated[str, typer.Option("--from", help="A .parquet/.csv/.jsonl/.sql file, or a SELECT query.")],
+        source: Annotated[str, typer.Option("--from", help="A .parquet/.csv/.jsonl/.sql file, a SELECT query or a table name.")],
         ruleset: Annotated[str, typer.Option("--ruleset", "-r", help="A stored ruleset name, or a file of DQDL.")],
         on_failure: Annotated[
             OnFailure, typer.Option("--on-failure", help="reject the batch, or quarantine failing rows.")

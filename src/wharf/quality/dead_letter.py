@@ -63,7 +63,7 @@ def write_with_dlq(quality: Quality, table: str, data: Any, ruleset: str | Any) 
         return result
     before = batch_writes.table_head(lake, label)
     pending: list[ResultRow] = []
-    good, bad = split_rows(quality, spec, rows, batch_id=batch_id, kind=DLQ, sink=pending)
+    good, bad, result.report = split_rows(quality, spec, rows, batch_id=batch_id, kind=DLQ, sink=pending)
     name: str | None = None
     if bad.num_rows:
         name = quarantine.ensure(lake, label)

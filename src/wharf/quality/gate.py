@@ -11,17 +11,20 @@ Moving main to a snapshot that already passed the same rules (a run of the rules
 fingerprint recorded in ``system.quality_results``, as write-audit-publish records its audit) is
 not evaluated again. The quality machinery's own writes (``system.quality_results``, quarantine
 tables) are not gated. Setting the property to a ruleset that does not exist is refused.
-Every gate run is recorded (kind ``gate``), refused ones too.
+Every gate run is recorded (kind ``gate``), refused ones too. The rules run as the principal
+making the change (so a ``CustomSql`` rule reads only what that writer may read); only the
+bookkeeping (rulesets, ``system.quality_results``) runs as the lake's owner.
 """
 
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pyiceberg.table.refs import MAIN_BRANCH
-from pyiceberg.table.update import SetPropertiesUpdate
+from pyiceberg.table.update import RemovePropertiesUpdate, SetPropertiesUpdate
 
 from wharf.catalog.changes import TableChange
 from wharf.errors import CommitRejected, InvalidArgument
@@ -71,13 +74,24 @@ def _sets_property(change: TableChange) -> str | None:
     return None
 
 
+def _gate_ruleset(change: TableChange) -> str | None:
+    """The ruleset the table names once the change lands, read from the base and the change's
+    property updates — without building the proposed metadata, which most commits never need."""
+    name = change.base.properties.get(GATE_PROPERTY) if change.base is not None else None
+    for update in change.updates:
+        if isinstance(update, SetPropertiesUpdate) and GATE_PROPERTY in update.updates:
+            name = update.updates[GATE_PROPERTY]
+        elif isinstance(update, RemovePropertiesUpdate) and GATE_PROPERTY in update.removals:
+            name = None
+    return name or None
+
+
 def quality_gate(change: TableChange) -> None:
     """The ``before_commit`` gate (see the module docstring)."""
     if is_internal() or change.kind not in ("create", "update") or change.catalog is None:
         return
-    metadata = change.metadata
-    name = metadata.properties.get(GATE_PROPERTY) if metadata is not None else None
-    if not name:
+    name = _gate_ruleset(change)
+    if name is None:
         return
     from wharf.quality.lake_quality import Quality
 
@@ -98,7 +112,15 @@ def quality_gate(change: TableChange) -> None:
     spec = quality.spec(stored.name)
     if quality.log.passed(change.table, target, spec.name, spec.digest):
         return
-    run = quality.run(spec, _proposed(change, target), kind=GATE, step=CHECK, principal=change.principal.name)
+    # The rules (CustomSql included) run as the committing principal, never as the owner the
+    # bookkeeping handle belongs to: a ruleset must not read what the writer may not read.
+    evaluator = lake.session(principal=change.principal)
+    source, view = _proposed(change, target, evaluator)
+    try:
+        run = quality.run(spec, source, kind=GATE, step=CHECK, principal=change.principal.name, evaluator=evaluator)
+    finally:
+        if view is not None:
+            evaluator.duckdb.execute(f"DROP VIEW IF EXISTS {view}")
     if run.passed:
         return
     failed = run.failed_rules()
@@ -114,9 +136,10 @@ def quality_gate(change: TableChange) -> None:
     )
 
 
-def _proposed(change: TableChange, snapshot_id: int) -> Source:
+def _proposed(change: TableChange, snapshot_id: int, evaluator: Lakehouse) -> tuple[Source, str | None]:
     """What the gate evaluates: the snapshot as a table reference if it is committed already
-    (a fast-forward), else a relation over the files of the proposed metadata."""
+    (a fast-forward), else a DuckDB view (returned, to drop) over the files of the proposed metadata,
+    made in the database the evaluating principal's statements run on."""
     from pyiceberg.table import Table as IcebergTable
 
     from wharf.quality.lake_quality import Source
@@ -124,12 +147,15 @@ def _proposed(change: TableChange, snapshot_id: int) -> Source:
 
     ns, name = change.table.rsplit(".", 1)
     if change.base is not None and change.base.snapshot_by_id(snapshot_id) is not None:
-        return Source(f"{quote_ident(ns)}.{quote_ident(name)} FOR VERSION AS OF {snapshot_id}", change.table, "main", snapshot_id)
+        pinned = f"{quote_ident(ns)}.{quote_ident(name)} FOR VERSION AS OF {snapshot_id}"
+        return Source(pinned, change.table, "main", snapshot_id), None
     metadata = change.metadata
     assert metadata is not None and change.io is not None  # a create or update carries both
     proposed = IcebergTable(identifier=(ns, name), metadata=metadata, metadata_location="", io=change.io, catalog=change.catalog)
     plan = ScanPlanner(max_entries=1).plan(proposed, snapshot_id)
-    return Source(f"SELECT * FROM {plan.relation_sql()} AS proposed", change.table, "main", snapshot_id)
+    view = f"__wharf_proposed_{uuid.uuid4().hex[:16]}"
+    evaluator.duckdb.execute(f"CREATE VIEW {view} AS SELECT * FROM {plan.relation_sql()}")
+    return Source(view, change.table, "main", snapshot_id), view
 
 
 unregister = register_builtin("before_commit", quality_gate)

@@ -166,13 +166,28 @@ class Quality:
 
         check_name(name)
         parse(text)  # raises with line and column
-        label = self.lake.table(table).full_name  # the table must exist; the catalog's spelling
+        label = self._may_alter(table)
+        existing = self.store.find(name)
+        if existing is not None and replace and existing.table.lower() != label.lower():
+            self._may_alter(existing.table)  # replacing moves it off a table: that table's gate changes too
         stored = StoredRuleset(name, label, text, check_webhook(webhook), created_by=self.lake.principal.name)
         return self.store.save(stored, replace=replace)
 
     def drop_ruleset(self, name: str, *, if_exists: bool = False) -> bool:
         """Remove a stored ruleset; False when ``if_exists`` and it did not exist. Recorded runs stay."""
+        existing = self.store.find(name)
+        if existing is not None and self.lake.catalog.table_exists(tuple(existing.table.rsplit(".", 1))):
+            self._may_alter(existing.table)
         return self.store.drop(name, if_exists=if_exists)
+
+    def _may_alter(self, table: str) -> str:
+        """The table's name as the catalog spells it, if this principal may alter it (a ruleset can gate
+        the table's writes, so defining one is altering the table: the reference pipeline decides)."""
+        from wharf.tables.loader import split_name
+
+        ns, name = split_name(table)
+        stored = self.lake.iceberg_table(ns, name, role="alter").name()
+        return ".".join(stored)
 
     def rulesets(self, table: str | None = None) -> list[StoredRuleset]:
         """Stored rulesets (of ``table`` only, if given)."""
@@ -270,16 +285,19 @@ class Quality:
         batch_id: str | None = None,
         principal: str | None = None,
         sink: list[ResultRow] | None = None,
+        evaluator: Lakehouse | None = None,
     ) -> QualityRun:
         """Evaluate an already resolved ruleset on an already resolved source (WAP and the gate use this).
 
         ``sink`` collects the run's result rows instead of appending them now (a write records
-        its runs together, in fewer commits)."""
+        its runs together, in fewer commits). ``evaluator`` is the handle the rules run on (default:
+        this one) — the gate runs them as the committing principal, and records as the owner."""
         from wharf.quality import evaluate
 
         history = StoredHistory(self.log, source.table, spec.name if spec.name != INLINE else spec.digest)
         evaluated_at = time.time()
-        result = evaluate(self.lake, source.sql, spec.parsed, row_level=row_level, history=history, aliases=aliases)
+        reader = evaluator if evaluator is not None else self.lake
+        result = evaluate(reader, source.sql, spec.parsed, row_level=row_level, history=history, aliases=aliases)
         run = QualityRun(result, new_id(), spec, source, evaluated_at, recorded=record)
         if record:
             rows = run_rows(run, kind=kind, step=step, batch_id=batch_id, principal=principal or self.lake.principal.name)

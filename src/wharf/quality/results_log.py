@@ -169,9 +169,11 @@ class ResultsLog:
         """Append the rows of one or more runs in one commit."""
         if not rows:
             return
+        from wharf.quality.batch_writes import append
+
         self.ensure()
         with internal_writes():
-            self.lake.table(RESULTS_NAME).append(to_arrow(rows))
+            append(self.lake, RESULTS_NAME, to_arrow(rows), branch="main", batch_id=None, ruleset=None, what="quality results")
 
     def query(self, where: str = "true", order: str = "evaluated_at DESC") -> pa.Table:
         """Rows matching the SQL condition ``where`` (empty when nothing was ever recorded)."""

@@ -172,7 +172,7 @@ def _quarantine(quality: Quality, spec: RulesetSpec, rows: pa.Table, result: Wap
     from wharf.quality.lake_quality import Source
 
     lake, label, batch = quality.lake, result.table, result.batch_id
-    good, bad = split_rows(quality, spec, rows, batch_id=batch, sink=result.pending)
+    good, bad, _run = split_rows(quality, spec, rows, batch_id=batch, sink=result.pending)
     if bad.num_rows == 0:
         # Every row passes the row-level rules: what failed is a dataset-level rule, and
         # quarantining rows cannot fix that.
@@ -227,8 +227,9 @@ def split_rows(
     batch_id: str,
     kind: str = WAP,
     sink: list[ResultRow] | None = None,
-) -> tuple[pa.Table, pa.Table]:
-    """``rows`` split by the row-level rules: (passing rows as they came, failing rows with outcome columns).
+) -> tuple[pa.Table, pa.Table, QualityRun]:
+    """``rows`` split by the row-level rules: (passing rows as they came, failing rows with outcome
+    columns, the row-level run).
 
     The row-level run is recorded (step ``rows``) against no table: it describes the batch.
     """
@@ -246,7 +247,7 @@ def split_rows(
     passing = pc.equal(verdict, "Passed")
     good = evaluated.filter(passing).select(rows.column_names)
     bad = evaluated.filter(pc.invert(passing))
-    return good.cast(rows.schema), bad
+    return good.cast(rows.schema), bad, run
 
 
 def _tidy_branches(quality: Quality, result: WapResult, *, named_branch: bool) -> None:
