@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import random
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -359,3 +360,27 @@ def test_scd2_reads_only_the_files_that_can_hold_the_batch_keys(lake: wharf.Lake
         (2, 5000),
         (7, None),
     ]
+
+
+def test_cli_reads_parquet_and_csv_events(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+    from typer.testing import CliRunner
+
+    from wharf.cli import app
+
+    lake_dir = str(tmp_path / "lake")
+    with wharf.connect(lake_dir) as lake:
+        lake.sql("CREATE NAMESPACE db")
+        lake.sql("CREATE TABLE db.t (id INT, v BIGINT)")
+    pq.write_table(events_table([Event(1, 10, "U", 1), Event(2, 20, "U", 2)]), tmp_path / "one.parquet")
+    (tmp_path / "two.csv").write_text("id,v,op,lsn\n1,,D,3\n3,30,I,4\n")
+    runner = CliRunner()
+    base = ["--lake", lake_dir, "cdc", "apply", "db.t", "--keys", "id", "--sequence-by", "lsn", "--operation-column", "op"]
+    for source in ("one.parquet", "two.csv", "two.csv"):
+        result = runner.invoke(app, [*base, "--from", str(tmp_path / source)])
+        assert result.exit_code == 0, result.output
+    assert "already applied" in result.output
+    missing = runner.invoke(app, [*base, "--from", str(tmp_path / "nope.parquet")])
+    assert missing.exit_code == 1 and "does not exist" in missing.output
+    with wharf.connect(lake_dir) as lake:
+        assert lake.sql("SELECT * FROM db.t ORDER BY id").fetchall() == [(2, 20), (3, 30)]
