@@ -201,6 +201,8 @@ def test_later_batch_with_older_sequences_is_ignored(cdc: wharf.Lakehouse) -> No
     assert late["num_late_events"] == 2 and late["status"] == "unchanged" and late["snapshot_id"] is None
     assert cdc.sql("SELECT * FROM db.t ORDER BY id").fetchall() == [(1, "a", 15), (3, "c", 30)]
     assert cdc.table("db.t").current_snapshot_id() == head
+    empty = call(cdc, "SELECT * FROM db.events WHERE false")
+    assert (empty["num_events"], empty["status"], empty["high_water_mark"]) == (0, "unchanged", "5")
 
 
 def test_delete_of_absent_key_is_harmless_and_moves_the_mark(cdc: wharf.Lakehouse) -> None:

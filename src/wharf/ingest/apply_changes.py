@@ -437,7 +437,11 @@ class _Run:
         types = {str(r[0]): str(r[1]) for r in self.sql(f"DESCRIBE {raw}").fetchall()}
         self.layout = layout = _layout(self.ctx, scan, types, spec)
         result = ApplyResult(events=self._check_not_null(raw, layout))
+        applied = last_applied(scan.target.table, scan.target.snapshot_id)
+        if applied is not None and applied.sequence_by.lower() != spec.sequence_by.lower():
+            applied = None  # a different sequence: its mark says nothing about this one
         if result.events == 0:
+            result.high_water_mark = applied.high_water_mark if applied is not None else None
             return result
 
         # Every event with its sequence, its delete flag and a hash of all of it (duplicates hash alike).
@@ -459,9 +463,6 @@ class _Run:
         distinct, fingerprint = self._fingerprint(events)
         result.duplicate_events = result.events - distinct
 
-        applied = last_applied(scan.target.table, scan.target.snapshot_id)
-        if applied is not None and applied.sequence_by.lower() != spec.sequence_by.lower():
-            applied = None  # a different sequence: its mark says nothing about this one
         if applied is not None and applied.fingerprint == fingerprint:
             result.duplicate_events = result.events
             result.high_water_mark = applied.high_water_mark
