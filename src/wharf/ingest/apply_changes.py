@@ -73,6 +73,7 @@ FINGERPRINT_PROPERTY = "wharf.cdc.batch-fingerprint"
 _SEQ = "__wharf_seq"
 _DEL = "__wharf_del"
 _RESET = "__wharf_reset"
+_HASH = "__wharf_hash"
 _START = "__wharf_start"
 _END = "__wharf_end"
 _T = "__wharf_t"
@@ -373,6 +374,7 @@ class _Run:
         self.scan = scan
         self.spec = spec
         self.temps = temps
+        self.views: list[str] = []
 
     def sql(self, text: str) -> duckdb.DuckDBPyConnection:
         return self.scan.run(text)
@@ -427,35 +429,40 @@ class _Run:
 
     def apply(self, source: str) -> ApplyResult:
         spec, scan = self.spec, self.scan
-        raw = self.temp("events", compile_query(self.ctx, _source_query(self.ctx, source)).sql)
+        # The source is read through a view (a query over Wharf tables takes the reference
+        # pipeline); the events are materialised once, in the target's types.
+        raw = temp_name("cdc_source")
+        self.sql(f"CREATE TEMP VIEW {raw} AS {compile_query(self.ctx, _source_query(self.ctx, source)).sql}")
+        self.views.append(raw)
         types = {str(r[0]): str(r[1]) for r in self.sql(f"DESCRIBE {raw}").fetchall()}
         self.layout = layout = _layout(self.ctx, scan, types, spec)
-        result = ApplyResult(events=self.count(raw))
+        result = ApplyResult(events=self._check_not_null(raw, layout))
+        applied = last_applied(scan.target.table, scan.target.snapshot_id)
+        if applied is not None and applied.sequence_by.lower() != spec.sequence_by.lower():
+            applied = None  # a different sequence: its mark says nothing about this one
         if result.events == 0:
+            result.high_water_mark = applied.high_water_mark if applied is not None else None
             return result
-        self._check_not_null(raw, layout)
 
-        # Distinct events, in the target's types, with the sequence and the delete flag.
+        # Every event with its sequence, its delete flag and a hash of all of it (duplicates hash alike).
         columns = [f"CAST({_q(s)} AS {iceberg_to_duckdb(f.field_type)}) AS {_q(f.name)}" for s, f in layout.written]
+        hashed = [*(_q(f.name) for _s, f in layout.written), _SEQ, _DEL]
         try:
             events = self.temp(
-                "distinct",
-                f"SELECT DISTINCT {', '.join(columns)}, CAST({_q(layout.sequence)} AS {layout.sequence_type}) AS {_SEQ}, "
-                f"coalesce(CAST(({layout.delete_sql}) AS BOOLEAN), false) AS {_DEL} FROM {raw}",
+                "events",
+                f"SELECT *, hash({', '.join(hashed)}) AS {_HASH} FROM (SELECT {', '.join(columns)}, "
+                f"CAST({_q(layout.sequence)} AS {layout.sequence_type}) AS {_SEQ}, "
+                f"coalesce(CAST(({layout.delete_sql}) AS BOOLEAN), false) AS {_DEL} FROM {raw})",
             )
         except WharfError as exc:
             raise SchemaMismatch(
                 f"apply_changes: the events do not fit target {scan.target.label}: {exc.message}",
                 hint="cast the events' columns to the target's types in the source query",
             ) from exc
-        distinct = self.count(events)
-        result.duplicate_events = result.events - distinct
         self._check_unambiguous(events, layout)
+        distinct, fingerprint = self._fingerprint(events)
+        result.duplicate_events = result.events - distinct
 
-        applied = last_applied(scan.target.table, scan.target.snapshot_id)
-        if applied is not None and applied.sequence_by.lower() != spec.sequence_by.lower():
-            applied = None  # a different sequence: its mark says nothing about this one
-        fingerprint = self._fingerprint(events)
         if applied is not None and applied.fingerprint == fingerprint:
             result.duplicate_events = result.events
             result.high_water_mark = applied.high_water_mark
@@ -469,9 +476,9 @@ class _Run:
             FINGERPRINT_PROPERTY: fingerprint,
         }
         if spec.scd_type == SCD2:
-            source_table = self._scd2_changes(events, result)
+            source_table = self._scd2_changes(self.temp("distinct", f"SELECT DISTINCT * EXCLUDE ({_HASH}) FROM {events}"), result)
         else:
-            source_table = self._scd1_changes(events, applied, result)
+            source_table = self._scd1_changes(events, applied, distinct, result)
         if source_table is not None:
             merged = merge_into(self.ctx, scan, self._merge(source_table))
             counts = merged.to_arrow().to_pylist()[0]
@@ -490,27 +497,32 @@ class _Run:
 
     # --- checks and state
 
-    def _check_not_null(self, raw: str, layout: _Layout) -> None:
+    def _check_not_null(self, raw: str, layout: _Layout) -> int:
+        """The number of events, after checking that none has a NULL key or sequence."""
         keys_src = [s for s, f in layout.written if f.name in layout.keys]
         null_key = " OR ".join(f"{_q(k)} IS NULL" for k in keys_src)
         row = self.sql(
-            f"SELECT count(*) FILTER (WHERE {null_key}), count(*) FILTER (WHERE {_q(layout.sequence)} IS NULL) FROM {raw}"
+            f"SELECT count(*), count(*) FILTER (WHERE {null_key}), count(*) FILTER (WHERE {_q(layout.sequence)} IS NULL) "
+            f"FROM {raw}"
         ).fetchone()
         assert row is not None
-        if row[0]:
-            raise InvalidArgument(
-                f"apply_changes: {row[0]} event(s) have a NULL key ({', '.join(keys_src)})",
-                hint="every event must name the row it changes; filter those events out in the source query",
-            )
         if row[1]:
             raise InvalidArgument(
-                f"apply_changes: {row[1]} event(s) have a NULL sequence ({layout.sequence})",
+                f"apply_changes: {row[1]} event(s) have a NULL key ({', '.join(keys_src)})",
+                hint="every event must name the row it changes; filter those events out in the source query",
+            )
+        if row[2]:
+            raise InvalidArgument(
+                f"apply_changes: {row[2]} event(s) have a NULL sequence ({layout.sequence})",
                 hint="every event needs a sequence value to be ordered by; filter or fill them in the source query",
             )
+        return int(row[0])
 
     def _check_unambiguous(self, events: str, layout: _Layout) -> None:
         keys = ", ".join(_q(k) for k in layout.keys)
-        row = self.sql(f"SELECT {keys}, {_SEQ} FROM {events} GROUP BY {keys}, {_SEQ} HAVING count(*) > 1 LIMIT 1").fetchone()
+        row = self.sql(
+            f"SELECT {keys}, {_SEQ} FROM {events} GROUP BY {keys}, {_SEQ} HAVING min({_HASH}) <> max({_HASH}) LIMIT 1"
+        ).fetchone()
         if row is not None:
             where = ", ".join(f"{k} = {v!r}" for k, v in zip(layout.keys, row[:-1], strict=True))
             raise InvalidArgument(
@@ -519,17 +531,17 @@ class _Run:
                 hint=f"sequence_by must order the events of a key; {layout.sequence} repeats for this key",
             )
 
-    def _fingerprint(self, events: str) -> str:
-        """Order-independent digest of the distinct events and of how they are applied."""
-        cols = [*(_q(f.name) for _s, f in self.layout.written), _SEQ, _DEL]
+    def _fingerprint(self, events: str) -> tuple[int, str]:
+        """The number of distinct events, and an order-independent digest of them and of how they are applied."""
         row = self.sql(
-            f"SELECT count(*), bit_xor(h), sum(h::HUGEINT) FROM (SELECT hash({', '.join(cols)}) AS h FROM {events})"
+            f"SELECT count(*), bit_xor(h), sum(h::HUGEINT) FROM (SELECT DISTINCT {_HASH} AS h FROM {events})"
         ).fetchone()
+        assert row is not None
         spec = self.spec
         text = repr(
             (row, spec.keys, spec.sequence_by, spec.scd_type, spec.ignore_null_updates, [f.name for _s, f in self.layout.written])
         )
-        return hashlib.sha256(text.encode()).hexdigest()[:32]
+        return int(row[0]), hashlib.sha256(text.encode()).hexdigest()[:32]
 
     def _high_water_mark(self, events: str, applied: _Applied | None) -> tuple[str, bool]:
         """The new high-water mark (text) and whether this batch moves it."""
@@ -556,7 +568,7 @@ class _Run:
 
     # --- SCD type 1
 
-    def _scd1_changes(self, events: str, applied: _Applied | None, result: ApplyResult) -> str | None:
+    def _scd1_changes(self, events: str, applied: _Applied | None, distinct: int, result: ApplyResult) -> str | None:
         layout = self.layout
         fresh = events
         if applied is not None:
@@ -574,12 +586,13 @@ class _Run:
                 )
             else:
                 fresh = self.temp("fresh", f"SELECT * FROM {events} WHERE {_SEQ} > {previous}")
-        result.late_events = self.count(events) - self.count(fresh)
+        if fresh != events:
+            result.late_events = distinct - int(self.scalar(f"SELECT count(DISTINCT {_HASH}) FROM {fresh}"))
         keys = ", ".join(_q(k) for k in layout.keys)
         if not self.spec.ignore_null_updates:
             latest = self.temp(
                 "latest",
-                f"SELECT *, false AS {_RESET} FROM {fresh} "
+                f"SELECT * EXCLUDE ({_HASH}), false AS {_RESET} FROM {fresh} "
                 f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {_SEQ} DESC) = 1",
             )
         else:
@@ -690,7 +703,14 @@ def apply_changes(ctx: Context, target: str, source: str, spec: ChangeSpec) -> A
     with scan.temp_tables() as temps:
         run = _Run(ctx, scan, spec, temps)
         run.scan_node = node
-        return run.apply(source)
+        try:
+            return run.apply(source)
+        finally:
+            for view in run.views:
+                try:
+                    ctx.con.execute(f"DROP VIEW IF EXISTS {view}")
+                except duckdb.Error:
+                    pass
 
 
 # --- the procedure ---------------------------------------------------------------------------------
