@@ -343,13 +343,14 @@ def _appends(
             [
                 Runner("wharf", wharf_append),
                 # PyIceberg's append costs seconds at 10,000 snapshots: a few calls suffice.
-                Runner("pyiceberg", peer_append, max_reps=None if snapshots < 1000 else 5),
+                Runner("pyiceberg", peer_append, max_reps=None if snapshots < 1000 else 3),
                 Runner("floor", floor, max_reps=None if snapshots < 1000 else 10),
             ],
             params={"snapshots": snapshots},
         )
         log(f"latency: appends at {snapshots:,} snapshots")
-        result = _with_percentiles(measure(c, opts, warmup=min(warmup, 3), reps=appends, budget_s=budget))
+        rounds_before = min(warmup, 3) if snapshots < 1000 else 1
+        result = _with_percentiles(measure(c, opts, warmup=rounds_before, reps=appends, budget_s=budget))
         result.systems["wharf"].agrees = table.count() == int(peer.scan().to_arrow().num_rows)
         report.add(result)
 

@@ -149,6 +149,10 @@ class MergeAppend(_InlineManifests, _MergeAppendFiles):
     Wharf follows Iceberg's default (see ``merge_enabled``).
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._merge_enabled = merge_enabled(self._transaction.table_metadata)
+
 
 MANIFEST_MERGE_ENABLED = "commit.manifest-merge.enabled"
 
