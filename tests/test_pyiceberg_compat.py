@@ -58,6 +58,18 @@ PRIVATE_CALLABLES = [
     ("pyiceberg.table.update.snapshot", "_SnapshotProducer._refresh_for_retry", set()),
     ("pyiceberg.table", "Transaction._build_partition_predicate", {"partition_records", "partition_fields"}),
     ("pyiceberg.catalog", "MetastoreCatalog._empty_table_metadata", set()),
+    # the catalog's commit applies updates and the metadata-log entry without the deep copy
+    ("pyiceberg.table.update", "_update_table_metadata_log", {"base_metadata", "metadata_location", "last_updated_ms"}),
+    # manifests written inline, and merged as merge-append does (appends, RowDelta)
+    ("pyiceberg.table.update.snapshot", "_SnapshotProducer._build_delete_files_partition_predicate", set()),
+    ("pyiceberg.table.update.snapshot", "_SnapshotProducer._process_manifests", {"manifests"}),
+    ("pyiceberg.table.update.snapshot", "_MergeAppendFiles.__init__", {"operation", "transaction", "io", "branch"}),
+    (
+        "pyiceberg.table.update.snapshot",
+        "_ManifestMergeManager.__init__",
+        {"target_size_bytes", "min_count_to_merge", "merge_enabled", "snapshot_producer"},
+    ),
+    ("pyiceberg.table.update.snapshot", "_ManifestMergeManager.merge_manifests", {"manifests"}),
     ("pyiceberg.catalog", "MetastoreCatalog._load_file_io", {"location"}),
     ("pyiceberg.catalog", "MetastoreCatalog._write_metadata", {"metadata", "io", "metadata_path"}),
 ]

@@ -211,9 +211,10 @@ class Lakehouse:
             shared = parsed.node
             cached_path = isinstance(shared, exp.Query)
             try:
-                if cached_path and params is not None:
-                    statement_cache.parameter_values(_placeholder_names(shared, params), params)
-                    node = shared
+                if cached_path:
+                    if params is not None:  # missing parameters fail before the statement starts, as binding does
+                        statement_cache.parameter_values(_placeholder_names(shared, params), params)
+                    node = shared  # never changed: the statement cache copies it only to compile
                 elif params is not None:
                     node = _bind(shared, params)
                 else:

@@ -24,6 +24,7 @@ from pyiceberg.table.update import (
     update_table_metadata,
 )
 
+from wharf import pyiceberg_compat as compat
 from wharf.principal import Principal
 from wharf.statement import Statement
 
@@ -64,7 +65,8 @@ class TableChange:
         if self.base is None:
             # A new table: its updates build the whole metadata from the catalog's empty start.
             return update_table_metadata(self.start, self.updates) if self.start is not None else None
-        return update_table_metadata(self.base, self.updates) if self.updates else self.base
+        # Without PyIceberg's final deep copy (O(history) per commit): updates build new objects.
+        return compat.update_metadata(self.base, self.updates, None) if self.updates else self.base
 
     @property
     def added_snapshots(self) -> list[Snapshot]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import posixpath
 import time
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
 from sqlalchemy import column, delete, insert, select, table
@@ -19,6 +20,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from wharf.errors import AccessDenied, InvalidArgument
+
+if TYPE_CHECKING:
+    from wharf.catalog.freshness import ChangeToken
 
 # Table properties that redirect where a table's files are written (Iceberg's, current and legacy).
 PATH_PROPERTIES = (
@@ -59,11 +63,23 @@ class Locations:
     def __init__(self, engine: Engine, warehouse: str) -> None:
         self.engine = engine
         self.warehouse = normalize(warehouse)
+        self.freshness: ChangeToken | None = None
+        self._known: tuple[int, tuple[str, ...]] | None = None
 
     def registered(self) -> list[str]:
-        """External locations, as registered (normalised)."""
+        """External locations, as registered (normalised).
+
+        Every commit checks its files against them: reused while the catalog database is
+        unchanged (``freshness``, set by the catalog), read again after any change.
+        """
+        token = self.freshness.current() if self.freshness is not None else None
+        if token is not None and self._known is not None and self._known[0] == token:
+            return list(self._known[1])
         with self.engine.connect() as conn:
-            return sorted(str(r[0]) for r in conn.execute(select(_LOCATIONS.c.location)))
+            found = sorted(str(r[0]) for r in conn.execute(select(_LOCATIONS.c.location)))
+        if token is not None:
+            self._known = (token, tuple(found))
+        return found
 
     def roots(self) -> list[str]:
         return [self.warehouse, *self.registered()]

@@ -201,8 +201,8 @@ def resolve_table(
             return _suffixed(ctx, node, ns, name, suffix, role)
     if not required:
         return None
-    if len(parts) == 1 and duckdb_has(ctx, parts[0]):
-        return None
+    if len(parts) == 1 and (parts[0].lower() in {n.lower() for n in ctx.registered} or duckdb_has(ctx, parts[0])):
+        return None  # data registered on the statement's connection (``lake.register``), or DuckDB's own
     raise NotFound(
         f"Table {'.'.join(parts)} does not exist",
         hint="list tables with SHOW TABLES [IN namespace]; names are namespace.table (namespace 'default' if omitted)",

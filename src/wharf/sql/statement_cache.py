@@ -45,7 +45,7 @@ from wharf.sql.plan import plan_reference, pushdown_filter
 from wharf.sql.references import Reference
 from wharf.statement import TableRead
 
-MAX_ENTRIES = 1024
+MAX_ENTRIES = 256  # each holds its tables' metadata objects: a long history's is MBs
 _NONCE = os.urandom(6).hex()
 _RELATION = f"__wharf_rel_{_NONCE}_"
 _PARAM = f"__wharf_prm_{_NONCE}_"
@@ -105,13 +105,18 @@ def lookup(ctx: Context, key: tuple[Any, ...]) -> Compiled | None:
     token = ctx.catalog.freshness.current()
     if token is not None and token == found.token:
         return found
-    for (namespace, name), location in found.tables:
-        if ctx.loader.metadata_location(namespace, name) != location:
-            return None
-    for (namespace, name), metadata in found.views:
-        view = ctx.find_view(namespace, name)
-        if (view.metadata if view is not None else None) != metadata:
-            return None
+    stale = any(ctx.loader.metadata_location(namespace, name) != location for (namespace, name), location in found.tables)
+    if not stale:
+        for (namespace, name), metadata in found.views:
+            view = ctx.find_view(namespace, name)
+            if (view.metadata if view is not None else None) != metadata:
+                stale = True
+                break
+    if stale:
+        with _lock:  # do not keep the old metadata alive until it is evicted
+            if _cache.get(key) is found:
+                del _cache[key]
+        return None
     found.token = token
     return found
 

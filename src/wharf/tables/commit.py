@@ -256,7 +256,8 @@ def commit_files(
                     Operation.APPEND, transaction=tx, io=table.io, snapshot_properties=props, branch=branch
                 )
             else:
-                producer = tx.update_snapshot(snapshot_properties=props, branch=branch).fast_append()
+                append = compat.MergeAppend if compat.merge_enabled(table.metadata) else compat.FastAppend
+                producer = append(Operation.APPEND, transaction=tx, io=table.io, snapshot_properties=props, branch=branch)
             for f in removed:
                 producer.delete_data_file(f)
             for f in added:
