@@ -444,7 +444,15 @@ def test_demo_from_python(tmp_path: Path) -> None:
     with wharf.connect(tmp_path / "lake") as lake:
         demo.build(lake, rows=1000)
         steps = list(demo.tour(lake))
-    assert [s.title for s in steps] == ["Query the lake", "Time travel", "A branch", "MERGE", "Change history", "Rollback", "Write-audit-publish"]
+    assert [s.title for s in steps] == [
+        "Query the lake",
+        "Time travel",
+        "A branch",
+        "MERGE",
+        "Change history",
+        "Rollback",
+        "Write-audit-publish",
+    ]
     time_travel = steps[1].queries[-1].result.fetchone()
     assert time_travel == (1010, 1000, 1000)  # now, at the first snapshot id, at its commit time
     branch = steps[2].queries[2].result.fetchall()
