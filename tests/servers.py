@@ -35,6 +35,9 @@ S3_SECRET_KEY = "wharf-test-secret"
 S3_REGION = "us-east-1"
 
 
+_RUNNING: list[subprocess.Popen[bytes]] = []
+
+
 class ServerUnavailable(RuntimeError):
     """A test server could not be started; the message says why and what to do."""
 
@@ -162,13 +165,14 @@ def s3_server() -> str:
         if info_file.exists():
             return str(json.loads(info_file.read_text())["endpoint"])
         port = free_port()
-        log = open(shared / "s3.log", "w")  # noqa: SIM115 - the server keeps writing to it
-        process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # outlives the worker that started it; the controller stops it
-        )
+        with open(shared / "s3.log", "w") as log:  # the server writes to its own copy of the descriptor
+            process = subprocess.Popen(
+                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # outlives the worker that started it; the controller stops it
+            )
+        _RUNNING.append(process)  # a Popen collected while its process runs warns
         endpoint = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while True:

@@ -121,7 +121,7 @@ def remove_file(io: Any, uri: str) -> None:
     if not is_object_store(uri):
         try:
             os.remove(local_path(uri))
-        except FileNotFoundError:
+        except (FileNotFoundError, IsADirectoryError):  # gone, or a directory of split output
             pass
         return
     try:
@@ -165,6 +165,14 @@ def list_files(io: Any, location: str) -> Iterator[StoredFile]:
             continue
         modified = info.mtime.timestamp() * 1000 if info.mtime is not None else 0
         yield StoredFile(f"{parsed.scheme}://{info.path}", int(info.size or 0), int(modified))
+
+
+def open_output(io: Any, uri: str) -> Any:
+    """A binary stream writing the file at ``uri`` (replacing it)."""
+    if not is_object_store(uri):
+        prepare_write(uri)
+        return open(local_path(uri), "wb")  # noqa: SIM115 - the caller closes it
+    return io.new_output(uri).create(overwrite=True)
 
 
 def open_input(io: Any, uri: str) -> Any:
