@@ -187,11 +187,11 @@ def s3_server() -> str:
         return endpoint
 
 
-def create_bucket(endpoint: str) -> str:
-    """A new empty bucket on the S3 server; returns its name."""
+def create_bucket(endpoint: str, name: str | None = None) -> str:
+    """A new empty bucket on the S3 server (``name``, or a unique one); returns its name."""
     import boto3
 
-    name = f"wharf-{uuid.uuid4().hex[:12]}"
+    name = name or f"wharf-{uuid.uuid4().hex[:12]}"
     client = boto3.client(
         "s3",
         endpoint_url=endpoint,

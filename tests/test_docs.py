@@ -190,6 +190,7 @@ PAGES = [
     "optimizer.md",
     "../README.md",
 ]
+# docs/storage.md runs in tests/test_object_storage.py: it needs the session's S3 and PostgreSQL servers.
 
 
 @pytest.mark.parametrize("page", PAGES)

@@ -170,3 +170,21 @@ def test_storage_properties_use_pyiceberg_names(s3_lake: wharf.Lakehouse, s3_end
         "s3.secret-access-key": servers.S3_SECRET_KEY,
         "s3.region": servers.S3_REGION,
     }
+
+
+def test_the_storage_page_runs(s3_endpoint: str, postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/storage.md's examples, against the session's S3 server and a PostgreSQL database of their own."""
+    from tests.test_docs import DOCS, run_page
+
+    for key, value in {
+        "AWS_ENDPOINT_URL": s3_endpoint,
+        "AWS_ACCESS_KEY_ID": servers.S3_ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": servers.S3_SECRET_KEY,
+        "AWS_REGION": servers.S3_REGION,
+        "WHARF_METADATA_URL": postgres_url,
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path)
+    servers.create_bucket(s3_endpoint, "analytics")  # the page's bucket (this test runs once per session)
+    failures = run_page(DOCS / "storage.md")
+    assert not failures, f"{len(failures)} example(s) in docs/storage.md fail:\n" + "\n".join(failures)

@@ -60,14 +60,14 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from wharf import pyiceberg_compat as compat
-from wharf.catalog.backends import engine_options
+from wharf.catalog.backends import engine_options, redact
 from wharf.catalog.changes import TableChange
-from wharf.catalog.layout import LakeLayout, prepare, resolve_layout
+from wharf.catalog.layout import LakeLayout, mark, prepare, resolve_layout
 from wharf.catalog.locations import PATH_PROPERTIES, Locations
 from wharf.catalog.locks import AdvisoryCommitLocks, CommitLocks, TableLocks
 from wharf.catalog.names import NameFolding, storable
 from wharf.catalog.views import ViewStore
-from wharf.errors import AlreadyExists, CommitRejected, InvalidArgument, WharfError
+from wharf.errors import AlreadyExists, CatalogUnavailable, CommitRejected, InvalidArgument, WharfError
 from wharf.events import CommitEvent, Events, SnapshotAdded
 from wharf.identifiers import check_identifier
 from wharf.principal import Principal, default_user
@@ -157,11 +157,20 @@ class LakeCatalog(NameFolding, ViewStore, SqlCatalog):
             }
         self.events = Events()
         self.principal = Principal(properties.get("wharf.user") or default_user(), kind="external")
-        self._open(name, properties)
-        if lake is not None:
-            from wharf.catalog import migrations
+        try:
+            self._open(name, properties)
+            if lake is not None:
+                from wharf.catalog import migrations
 
-            migrations.upgrade(self.engine)
+                migrations.upgrade(self.engine)
+                if self.layout is not None:
+                    mark(self.layout)
+        except OperationalError as exc:  # the server is down, the host unknown, the password wrong …
+            raise CatalogUnavailable(
+                f"Could not open the metadata database {redact(properties.get('uri', ''))}: "
+                f"{str(getattr(exc, 'orig', exc)).strip()}",
+                hint="check the metadata URL (host, port, database, user, password) and that the server is running",
+            ) from exc
         warehouse = self.properties.get("warehouse")
         # Containment: a Wharf lake's files stay in its warehouse or registered locations.
         self.locations = Locations(self.engine, warehouse) if lake is not None and warehouse else None

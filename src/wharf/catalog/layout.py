@@ -95,12 +95,16 @@ def resolve_layout(lake: str | Path, metadata_url: str | None = None) -> LakeLay
 
 
 def prepare(layout: LakeLayout) -> None:
-    """Create the lake directory and its warehouse (and the marker) if this is a local lake."""
+    """Create the lake directory and its warehouse if this is a local lake."""
     if layout.directory is None:
         return
     layout.directory.mkdir(parents=True, exist_ok=True)
     (layout.directory / WAREHOUSE_DIR).mkdir(exist_ok=True)
-    if layout.external_metadata:
+
+
+def mark(layout: LakeLayout) -> None:
+    """Record in a local lake directory where its metadata lives (once the database was opened)."""
+    if layout.directory is not None and layout.external_metadata:
         marker = layout.directory / MARKER_FILE
         if not marker.exists():
             marker.write_text(redact(layout.metadata_url) + "\n")
