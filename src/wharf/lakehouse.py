@@ -138,7 +138,8 @@ class Lakehouse:
     ) -> None:
         self._owns_runtime = runtime is None
         if runtime is None:
-            location: Path | str = default_path() if path is None else os.fspath(path)
+            # $WHARF_HOME may name a bucket too: read it as text (a Path would fold "s3://" to "s3:/").
+            location: Path | str = os.fspath(path) if path is not None else os.environ.get("WHARF_HOME") or "lake"
             if not is_object_store(str(location)):
                 location = Path(location)
             runtime = Runtime(location, user, metadata_url=metadata_url, storage=storage)
