@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench fuzz clean
+.PHONY: demo test lint bench fuzz clean postgres
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -16,8 +16,19 @@ demo: $(STAMP)
 	rm -rf demo-lake
 	$(BIN)/wharf --lake demo-lake demo
 
-test: $(STAMP)
+test: $(STAMP) postgres
 	$(BIN)/python -m pytest -q -n 2
+
+# The catalog suites also run on PostgreSQL metadata (tests/servers.py starts a throw-away cluster):
+# install Debian's server package if it is missing (as root, or through sudo without a password).
+postgres:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; else \
+		echo "Installing PostgreSQL (Debian package postgresql) for the tests..."; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo "sudo -n" ); \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql \
+		|| { echo "Could not install PostgreSQL: run 'apt-get install -y postgresql' as root, then make test again" >&2; exit 1; }; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -195,6 +195,7 @@ PAGES = [
     "server.md",
     "../README.md",
 ]
+# docs/storage.md runs in tests/test_object_storage.py: it needs the session's S3 and PostgreSQL servers.
 
 
 @pytest.mark.parametrize("page", PAGES)

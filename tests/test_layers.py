@@ -20,7 +20,7 @@ LAYERS: list[set[str]] = [
     {"sql", "governance", "quality", "lineage", "metrics", "ingest", "search", "auth"},
     {"tables"},
     {"catalog"},
-    {"engine", "events", "errors", "identifiers", "principal", "statement", "pyiceberg_compat", "result"},
+    {"engine", "events", "errors", "identifiers", "principal", "statement", "pyiceberg_compat", "result", "storage"},
 ]
 
 

@@ -45,6 +45,7 @@ from wharf.optimizer.commands import register as register_optimizer
 from wharf.quality.commands import Cli as QualityCli
 from wharf.quality.commands import register as register_quality
 from wharf.server.commands import register as register_server
+from wharf.storage import is_object_store
 from wharf.tables.types import iceberg_to_duckdb
 
 if TYPE_CHECKING:
@@ -78,13 +79,14 @@ class Format(enum.StrEnum):
 class State:
     """Global options, and the lake opened lazily by the first command that needs it."""
 
-    lake_path: Path
+    lake_path: Path | str  # a directory, or s3://bucket/prefix
     debug: bool = False
+    metadata_url: str | None = None
     _lake: Lakehouse | None = field(default=None, repr=False)
 
     def lake(self) -> Lakehouse:
         if self._lake is None:
-            self._lake = Lakehouse(self.lake_path)
+            self._lake = Lakehouse(self.lake_path, metadata_url=self.metadata_url)
         return self._lake
 
     def close(self) -> None:
@@ -156,18 +158,29 @@ def _version(value: bool) -> None:
 def _global(
     ctx: typer.Context,
     lake: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--lake",
             envvar="WHARF_HOME",
-            help="Lake directory (created on first use). Default: $WHARF_HOME, else ./lake",
+            help="Lake directory or s3://bucket/prefix (created on first use). Default: $WHARF_HOME, else ./lake",
+            show_default=False,
+        ),
+    ] = None,
+    metadata_url: Annotated[
+        str | None,
+        typer.Option(
+            "--metadata-url",
+            envvar="WHARF_METADATA_URL",
+            help="Metadata database (postgresql://user:pass@host/db, sqlite:////path/wharf.db). "
+            "Default: $WHARF_METADATA_URL, else wharf.db in the lake directory",
             show_default=False,
         ),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
 ) -> None:
-    state = State(lake_path=(lake if lake is not None else default_path()).expanduser(), debug=debug)
+    location: Path | str = lake if lake is not None and is_object_store(lake) else Path(lake or default_path()).expanduser()
+    state = State(lake_path=location, debug=debug, metadata_url=metadata_url)
     ctx.obj = state
     ctx.call_on_close(state.close)
 
@@ -781,7 +794,7 @@ register_auth(app, AuthCli(lambda ctx: _state(ctx).lake(), lambda ctx: reporting
 
 # --- wharf serve (wharf.server.commands) ----------------------------------------------------
 
-register_server(app, lambda ctx: _state(ctx).lake_path, lambda ctx: reporting(_state(ctx)))
+register_server(app, lambda ctx: _state(ctx).lake_path, lambda ctx: reporting(_state(ctx)), lambda ctx: _state(ctx).metadata_url)
 
 
 # --- entry point ------------------------------------------------------------------------------

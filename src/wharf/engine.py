@@ -20,13 +20,14 @@ from __future__ import annotations
 import importlib
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import duckdb
 
 from wharf.errors import MissingExtra
 from wharf.principal import Principal
+from wharf.storage import duckdb_secret_sql
 
 # Extensions that must be loaded before others (DuckDB's iceberg extension needs avro).
 _PREREQUISITES: dict[str, tuple[str, ...]] = {"iceberg": ("avro",)}
@@ -49,10 +50,28 @@ def connect_duckdb(threads: int | None = None) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def connect_governed(root: Path, extra: Sequence[str] = (), threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB that can touch no file outside ``root`` (and ``extra`` directories) and no
-    network, with its settings locked."""
+def configure_object_storage(con: duckdb.DuckDBPyConnection, properties: Mapping[str, str] | None) -> None:
+    """Let ``con`` read and write ``s3://`` with the lake's S3 settings (``wharf.storage``).
+
+    Loads the httpfs extension from its pip package and creates a DuckDB secret from the same
+    settings PyIceberg's FileIO uses. ``properties`` None: the lake uses no object storage.
+    """
+    if properties is None:
+        return
+    load_extension(con, "httpfs")
+    secret = duckdb_secret_sql(properties)
+    if secret is not None:
+        con.execute(secret)
+
+
+def connect_governed(
+    root: Path, extra: Sequence[str] = (), threads: int | None = None, storage: Mapping[str, str] | None = None
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB that can touch no file outside ``root`` (and ``extra`` directories or
+    bucket prefixes) and no other network location, with its settings locked. ``storage``: S3
+    settings, for a lake with files in object storage."""
     con = connect_duckdb(threads)
+    configure_object_storage(con, storage)  # before the configuration is locked
     base = str(root.resolve())
     spill = Path(base) / ".duckdb_tmp"
     allowed = ", ".join(_quote(d.rstrip(os.sep) + os.sep) for d in [base, *extra])
@@ -68,10 +87,17 @@ def connect_governed(root: Path, extra: Sequence[str] = (), threads: int | None 
 class Engines:
     """The DuckDB databases of one lake (the governed one is created on first use)."""
 
-    def __init__(self, root: Path, extra_directories: Callable[[], Sequence[str]] = tuple) -> None:
+    def __init__(
+        self,
+        root: Path,
+        extra_directories: Callable[[], Sequence[str]] = tuple,
+        storage: Mapping[str, str] | None = None,
+    ) -> None:
         self.root = root
         self.extra_directories = extra_directories
+        self.storage = storage
         self.open = connect_duckdb()
+        configure_object_storage(self.open, storage)
         self._governed: duckdb.DuckDBPyConnection | None = None
         self._lock = threading.Lock()
 
@@ -79,8 +105,16 @@ class Engines:
     def governed(self) -> duckdb.DuckDBPyConnection:
         with self._lock:
             if self._governed is None:
-                self._governed = connect_governed(self.root, self.extra_directories())
+                self._governed = connect_governed(self.root, self.extra_directories(), storage=self.storage)
             return self._governed
+
+    def enable_object_storage(self, storage: Mapping[str, str]) -> None:
+        """Let both databases reach object storage from now on (a bucket location was registered)."""
+        with self._lock:
+            if self.storage is None:
+                self.storage = storage
+                configure_object_storage(self.open, storage)
+            self._governed = None
 
     def reset_governed(self) -> None:
         """Build the governed database anew on next use (its allowed directories changed).

@@ -37,6 +37,7 @@ from wharf.sql.policy import Policy
 from wharf.sql.query import run_cached_query
 from wharf.sql.translate import translate
 from wharf.statement import Statement, running
+from wharf.storage import STORAGE_PROPERTIES, is_object_store
 from wharf.tables.loader import TableLoader, split_name
 from wharf.tables.scan import ScanPlanner
 
@@ -50,6 +51,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def working_directory(warehouse: str) -> Path:
+    """A local directory for a lake without one (its warehouse is in object storage)."""
+    import hashlib
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    directory = cache / "wharf" / "lakes" / hashlib.sha256(warehouse.encode()).hexdigest()[:16]
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
 def default_path() -> Path:
     """``$WHARF_HOME`` if set, else ``./lake``."""
     return Path(os.environ.get("WHARF_HOME") or "lake")
@@ -58,25 +69,53 @@ def default_path() -> Path:
 class Runtime:
     """The shared parts of one open lake (one per process and lake; handles share it)."""
 
-    def __init__(self, path: Path, user: str | None = None, *, catalog: LakeCatalog | None = None) -> None:
-        self.path = path
+    def __init__(
+        self,
+        path: Path | str,
+        user: str | None = None,
+        *,
+        metadata_url: str | None = None,
+        storage: dict[str, str] | None = None,
+        catalog: LakeCatalog | None = None,
+    ) -> None:
         # An already open catalog (a commit gate that reads the lake) is shared, not opened again.
-        self.catalog: LakeCatalog = catalog if catalog is not None else open_catalog(path, user=user)
+        self.catalog: LakeCatalog = (
+            catalog if catalog is not None else open_catalog(path, user=user, metadata_url=metadata_url, storage=storage)
+        )
+        layout = self.catalog.layout
+        assert layout is not None  # open_catalog always opens a lake
+        self.location = layout.location
+        # A lake in object storage has no directory: its local state (shell history, DuckDB's
+        # spill files) goes to a working directory of its own.
+        self.path = layout.directory if layout.directory is not None else working_directory(layout.warehouse)
         self.owner = lake_owner(self.catalog.engine) or self.catalog.principal.name
         self.loader = TableLoader(self.catalog)
         self.planner = ScanPlanner()
-        self.engines = Engines(path, self._local_locations)
+        uses_object_store = is_object_store(layout.warehouse) or any(map(is_object_store, self._registered()))
+        self.engines = Engines(
+            self.path, self._allowed_locations, storage=self.storage_properties() if uses_object_store else None
+        )
         self.policies: list[Policy] = []
 
     @property
     def events(self) -> Events:
         return self.catalog.events
 
-    def _local_locations(self) -> list[str]:
-        """Registered external locations on the local file system (the governed engine may read them)."""
+    def storage_properties(self) -> dict[str, str]:
+        """The lake's S3 settings, as PyIceberg names them (``s3.endpoint``, ``s3.access-key-id`` …)."""
+        return {k: str(v) for k, v in self.catalog.properties.items() if k in STORAGE_PROPERTIES}
+
+    def _registered(self) -> list[str]:
         locations = self.catalog.locations
-        registered = locations.registered() if locations is not None else []
-        return [loc.removeprefix("file://") for loc in registered if loc.startswith("file://")]
+        return locations.registered() if locations is not None else []
+
+    def _allowed_locations(self) -> list[str]:
+        """Where the governed engine may read besides the lake directory: registered local
+        directories, and the warehouse and registered locations in object storage."""
+        warehouse = self.catalog.properties.get("warehouse", "")
+        registered = self._registered()
+        local = [loc.removeprefix("file://") for loc in registered if loc.startswith("file://")]
+        return local + [loc for loc in [warehouse, *registered] if is_object_store(loc)]
 
     def principal(self, user: str | None) -> Principal:
         """The principal for ``user`` (None: the lake owner)."""
@@ -104,9 +143,17 @@ class Lakehouse:
         user: str | None = None,
         runtime: Runtime | None = None,
         principal: Principal | None = None,
+        metadata_url: str | None = None,
+        storage: dict[str, str] | None = None,
     ) -> None:
         self._owns_runtime = runtime is None
-        self._runtime = runtime if runtime is not None else Runtime(Path(path) if path is not None else default_path(), user)
+        if runtime is None:
+            # $WHARF_HOME may name a bucket too: read it as text (a Path would fold "s3://" to "s3:/").
+            location: Path | str = os.fspath(path) if path is not None else os.environ.get("WHARF_HOME") or "lake"
+            if not is_object_store(str(location)):
+                location = Path(location)
+            runtime = Runtime(location, user, metadata_url=metadata_url, storage=storage)
+        self._runtime = runtime
         self.principal: Principal = principal if principal is not None else self._runtime.principal(user)
         self._session = Session()
         self._registered: dict[str, pa.Table] = {}
@@ -116,7 +163,22 @@ class Lakehouse:
 
     @property
     def path(self) -> Path:
+        """The lake directory (for a lake in object storage: a local working directory)."""
         return self._runtime.path
+
+    @property
+    def location(self) -> str:
+        """Where the lake is, as it was opened: its directory, or ``s3://bucket/prefix``."""
+        return self._runtime.location
+
+    def storage_properties(self) -> dict[str, str]:
+        """The S3 settings this lake's files are read and written with, as PyIceberg names them.
+
+        ``s3.endpoint``, ``s3.access-key-id``, ``s3.secret-access-key``, ``s3.session-token``,
+        ``s3.region`` — whichever are configured. A catalog server vends these to its clients
+        (Iceberg REST ``config`` of a loaded table); they hold secrets: never log them.
+        """
+        return self._runtime.storage_properties()
 
     @property
     def catalog(self) -> LakeCatalog:
@@ -174,6 +236,8 @@ class Lakehouse:
                 f"{self.principal.name} may not register locations", hint="only the lake's owner registers locations"
             )
         normal = self.catalog.register_location(location, self.principal.name)
+        if is_object_store(normal):
+            self._runtime.engines.enable_object_storage(self._runtime.storage_properties())
         self._runtime.engines.reset_governed()
         return normal
 
@@ -414,7 +478,7 @@ class Lakehouse:
         self.close()
 
     def __repr__(self) -> str:
-        return f"<Lakehouse {self.path} as {self.principal.name}>"
+        return f"<Lakehouse {self.location} as {self.principal.name}>"
 
 
 def _placeholder_names(node: exp.Expression, params: list[Any] | dict[str, Any]) -> list[str | int]:
@@ -430,27 +494,38 @@ def _bind(node: Any, params: list[Any] | dict[str, Any]) -> Any:
 def lake_for_catalog(catalog: LakeCatalog) -> Lakehouse:
     """The owner's handle on the lake ``catalog`` belongs to, sharing the catalog (commit gates that
     read the lake, such as the ``wharf.wap.ruleset`` quality gate, evaluate with it)."""
-    from wharf.tables.scan import local_path
-
-    root = Path(local_path(str(catalog.properties.get("warehouse", "")))).parent
-    runtime = Runtime(root, catalog=catalog)
+    assert catalog.layout is not None  # the quality gate runs only on a lake's catalog
+    runtime = Runtime(catalog.layout.location, catalog=catalog)
     return Lakehouse(runtime=runtime, principal=runtime.principal(None))
 
 
 set_lake_opener(lake_for_catalog)
 
 
-def connect(path: str | os.PathLike[str] | None = None, *, user: str | None = None) -> Lakehouse:
+def connect(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    user: str | None = None,
+    metadata_url: str | None = None,
+    storage: dict[str, str] | None = None,
+) -> Lakehouse:
     """Open (creating on first use) the lake at ``path``, ``$WHARF_HOME`` or ``./lake``, as ``user``.
 
     ``user=None`` opens it as the lake's owner (the user who created it: ``user``, else
     ``$WHARF_USER``, else the OS user). Any other user runs statements as that principal.
 
+    ``path`` is a directory, or ``s3://bucket/prefix`` for a warehouse in object storage.
+    ``metadata_url`` (default ``$WHARF_METADATA_URL``) puts the metadata database elsewhere than
+    the directory's ``wharf.db``: ``postgresql://user:password@host/db`` or
+    ``sqlite:////path/wharf.db``; a lake in object storage needs one. ``storage`` overrides the S3
+    settings otherwise read from the AWS environment variables (``{"s3.endpoint": …}``). See
+    docs/storage.md.
+
     >>> import wharf
     >>> lake = wharf.connect("/tmp/demo-lake")  # doctest: +SKIP
     >>> lake.sql("CREATE TABLE t (id BIGINT, name VARCHAR)")  # doctest: +SKIP
     """
-    return Lakehouse(path, user=user)
+    return Lakehouse(path, user=user, metadata_url=metadata_url, storage=storage)
 
 
 __all__ = ["Lakehouse", "Runtime", "connect", "default_path", "default_user"]

@@ -20,6 +20,8 @@ from wharf.catalog import TableChange
 from wharf.errors import CommitRejected, InvalidArgument
 from wharf.events import CommitEvent, register_builtin
 
+pytestmark = pytest.mark.metadata_backends  # SQLite and PostgreSQL metadata (tests/conftest.py)
+
 
 @dataclass
 class Gate:

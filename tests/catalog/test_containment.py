@@ -18,6 +18,8 @@ import wharf
 from wharf.errors import AccessDenied, InvalidArgument, WharfError
 from wharf.identifiers import MAX_NAME_BYTES
 
+pytestmark = pytest.mark.metadata_backends  # SQLite and PostgreSQL metadata (tests/conftest.py)
+
 BAD_NAMES = [
     "..",
     ".",
@@ -51,6 +53,7 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+@pytest.mark.metadata_backends("sqlite")  # names are checked before the catalog; the API test covers both
 @pytest.mark.parametrize("name", BAD_NAMES, ids=[repr(n)[:20] for n in BAD_NAMES])
 @pytest.mark.parametrize(
     "statement",

@@ -7,22 +7,27 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
 
 import wharf
 from wharf.catalog import lake_owner, migrations
+
+pytestmark = pytest.mark.metadata_backends  # SQLite and PostgreSQL metadata (tests/conftest.py)
 
 
 def test_a_new_lake_is_at_the_head_revision_and_upgrading_again_changes_nothing(tmp_path: Path) -> None:
     lake = wharf.connect(tmp_path / "lake", user="ada")
     engine = lake.catalog.engine
     assert migrations.current_revision(engine) == migrations.head()
-    before = _dump(tmp_path / "lake" / "wharf.db", "wharf_lake")
+    before = _dump(engine, "wharf_lake")
     assert migrations.upgrade(engine) == migrations.head()
-    assert _dump(tmp_path / "lake" / "wharf.db", "wharf_lake") == before
+    assert _dump(engine, "wharf_lake") == before
     assert lake_owner(engine) == "ada"
     lake.close()
 
 
+@pytest.mark.metadata_backends("sqlite")  # such lakes were SQLite only
 def test_a_lake_from_before_alembic_is_adopted_with_its_identity(tmp_path: Path) -> None:
     root = tmp_path / "lake"
     root.mkdir()
@@ -37,7 +42,7 @@ def test_a_lake_from_before_alembic_is_adopted_with_its_identity(tmp_path: Path)
         db.execute("INSERT INTO wharf_lake VALUES ('lake_id', 'old-lake-id'), ('created_at_ms', '1')")
     lake = wharf.connect(root, user="ada")
     assert migrations.current_revision(lake.catalog.engine) == migrations.head()
-    rows = dict(_dump(root / "wharf.db", "wharf_lake"))
+    rows = dict(_dump(lake.catalog.engine, "wharf_lake"))
     assert rows["lake_id"] == "old-lake-id" and rows["created_at_ms"] == "1"
     with sqlite3.connect(root / "wharf.db") as db:
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -49,7 +54,7 @@ def _open(path: str, user: str) -> None:
     wharf.connect(path, user=user).close()
 
 
-def test_processes_opening_a_new_lake_at_once_apply_each_revision_once(tmp_path: Path) -> None:
+def test_processes_opening_a_new_lake_at_once_apply_each_revision_once(tmp_path: Path, metadata_backend: str) -> None:
     path = str(tmp_path / "lake")
     ctx = mp.get_context("spawn")
     procs = [ctx.Process(target=_open, args=(path, f"user{i}")) for i in range(4)]
@@ -63,13 +68,16 @@ def test_processes_opening_a_new_lake_at_once_apply_each_revision_once(tmp_path:
         for p in procs:
             if p.is_alive():
                 p.kill()
-    db = Path(path) / "wharf.db"
-    assert _dump(db, "alembic_version") == [(migrations.head(),)]
-    keys = [k for k, _ in _dump(db, "wharf_lake")]
-    assert sorted(keys) == ["created_at_ms", "lake_id", "owner"]  # one identity, one owner
-    assert dict(_dump(db, "wharf_lake"))["owner"] in {f"user{i}" for i in range(4)}
+    with wharf.connect(path) as lake:
+        engine = lake.catalog.engine
+        assert _dump(engine, "alembic_version") == [(migrations.head(),)]
+        rows = dict(_dump(engine, "wharf_lake"))
+    # One identity, one owner (and, for a database outside the lake directory, one warehouse).
+    assert sorted(rows) == sorted(["created_at_ms", "lake_id", "owner", *(["warehouse"] if metadata_backend != "sqlite" else [])])
+    assert rows["owner"] in {f"user{i}" for i in range(4)}
 
 
+@pytest.mark.metadata_backends("sqlite")  # opens no database
 def test_the_migrations_run_only_through_upgrade() -> None:
     from alembic import command
 
@@ -77,6 +85,6 @@ def test_the_migrations_run_only_through_upgrade() -> None:
         command.upgrade(migrations.config(), "head")
 
 
-def _dump(db: Path, table: str) -> list[tuple[object, ...]]:
-    with sqlite3.connect(db) as conn:
-        return sorted(conn.execute(f"SELECT * FROM {table}").fetchall())
+def _dump(engine: Engine, table: str) -> list[tuple[object, ...]]:
+    with engine.connect() as conn:
+        return sorted(tuple(r) for r in conn.execute(text(f"SELECT * FROM {table}")))

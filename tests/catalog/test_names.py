@@ -12,6 +12,8 @@ from wharf.principal import Principal
 from wharf.sql.policy import ReferencePolicy
 from wharf.sql.references import Reference
 
+pytestmark = pytest.mark.metadata_backends  # SQLite and PostgreSQL metadata (tests/conftest.py)
+
 
 @pytest.fixture
 def shop(lake: wharf.Lakehouse) -> wharf.Lakehouse:

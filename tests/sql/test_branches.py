@@ -7,6 +7,8 @@ import pytest
 import wharf
 from wharf.errors import AlreadyExists, InvalidArgument, NotFound, SqlParseError, ValidationError
 
+pytestmark = pytest.mark.metadata_backends  # SQLite and PostgreSQL metadata (tests/conftest.py)
+
 
 def _refs(lake: wharf.Lakehouse, table: str = "t") -> dict[str, tuple]:
     rows = lake.sql(

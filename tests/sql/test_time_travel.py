@@ -10,6 +10,8 @@ import wharf
 from tests.conftest import past_last_commit
 from wharf.errors import InvalidArgument, NotFound
 
+pytestmark = pytest.mark.metadata_backends  # SQLite and PostgreSQL metadata (tests/conftest.py)
+
 
 def _ids(lake: wharf.Lakehouse, sql: str, **kwargs: str) -> list[int]:
     return sorted(r[0] for r in lake.sql(sql, **kwargs).fetchall())  # type: ignore[arg-type]

@@ -10,6 +10,8 @@ import pytest
 import wharf
 from wharf.errors import ConflictError
 
+pytestmark = pytest.mark.metadata_backends  # SQLite and PostgreSQL metadata (tests/conftest.py)
+
 WRITERS = 4
 APPENDS_EACH = 8
 

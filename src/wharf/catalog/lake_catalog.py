@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextvars
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -60,17 +61,20 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from wharf import pyiceberg_compat as compat
+from wharf.catalog.backends import engine_options, redact
 from wharf.catalog.changes import TableChange
 from wharf.catalog.freshness import ChangeToken
+from wharf.catalog.layout import LakeLayout, mark, prepare, resolve_layout
 from wharf.catalog.locations import PATH_PROPERTIES, Locations
-from wharf.catalog.locks import CommitLocks
-from wharf.catalog.names import NameFolding
+from wharf.catalog.locks import AdvisoryCommitLocks, CommitLocks, TableLocks
+from wharf.catalog.names import NameFolding, storable
 from wharf.catalog.views import ViewStore
-from wharf.errors import AlreadyExists, CommitRejected, InvalidArgument, WharfError
+from wharf.errors import AlreadyExists, CatalogUnavailable, CommitRejected, InvalidArgument, WharfError
 from wharf.events import CommitEvent, Events, SnapshotAdded
 from wharf.identifiers import check_identifier
 from wharf.principal import Principal, default_user
 from wharf.statement import Statement, TableWrite, current
+from wharf.storage import storage_properties
 
 CATALOG_NAME = "wharf"
 # Seconds a writer waits for SQLite's lock before failing; commits are short, so a generous
@@ -120,13 +124,11 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.close()
 
 
-def lake_properties(root: Path) -> dict[str, str]:
-    """The SQL-catalog properties of the lake at ``root``: its SQLite file and its warehouse."""
-    return {
-        "uri": f"sqlite:///{root / 'wharf.db'}",
-        "warehouse": (root / "warehouse").resolve().as_uri(),
-        "schema_version": "v1",
-    }
+def lake_properties(layout: LakeLayout | Path) -> dict[str, str]:
+    """The SQL-catalog properties of a lake: its metadata database and its warehouse."""
+    if isinstance(layout, Path):
+        layout = resolve_layout(layout)
+    return {"uri": layout.metadata_url, "warehouse": layout.warehouse, "schema_version": "v1"}
 
 
 def truncate_statement(text: str) -> str:
@@ -138,24 +140,49 @@ def truncate_statement(text: str) -> str:
 class LakeCatalog(NameFolding, ViewStore, SqlCatalog):
     """PyIceberg's SQL catalog, tuned for several processes (SQLite WAL, busy timeout), with gates and events.
 
-    ``properties`` are PyIceberg's SQL-catalog properties, or ``lake=<directory>`` for a Wharf lake
-    (its ``wharf.db`` and ``warehouse/``). ``wharf.user`` names the principal that commits made
-    outside any Wharf statement run as (default: ``$WHARF_USER`` or the OS user).
+    ``properties`` are PyIceberg's SQL-catalog properties, or ``lake=<directory or s3://bucket/prefix>``
+    for a Wharf lake (``wharf.catalog.layout``), with ``metadata_url=…`` when its metadata database
+    is not the directory's ``wharf.db`` (default ``$WHARF_METADATA_URL``). S3 settings
+    (``s3.endpoint`` …) default to the AWS environment variables (``wharf.storage``).
+    ``wharf.user`` names the principal that commits made outside any Wharf statement run as
+    (default: ``$WHARF_USER`` or the OS user).
     """
 
     def __init__(self, name: str = CATALOG_NAME, **properties: str) -> None:
         lake = properties.pop("lake", None)
+        metadata_url = properties.pop("metadata_url", None)
+        self.layout: LakeLayout | None = None
         if lake is not None:
             # One lake is one catalog: its tables are registered under the name "wharf". The
             # catalog's tables are created by Wharf's migrations, under their lock, not by PyIceberg.
-            root = Path(lake)
-            root.mkdir(parents=True, exist_ok=True)
-            (root / "warehouse").mkdir(exist_ok=True)
+            self.layout = resolve_layout(lake, metadata_url)
+            prepare(self.layout)
             name = CATALOG_NAME
-            properties = {**lake_properties(root), "init_catalog_tables": "false", **properties}
+            properties = {
+                **lake_properties(self.layout),
+                "init_catalog_tables": "false",
+                **storage_properties(properties),
+                **properties,
+            }
         self.events = Events()
         self.principal = Principal(properties.get("wharf.user") or default_user(), kind="external")
-        self._open(name, properties)
+        try:
+            self._open(name, properties)
+            if lake is not None:
+                from wharf.catalog import migrations
+
+                migrations.upgrade(self.engine)
+                if self.layout is not None:
+                    mark(self.layout)
+        except OperationalError as exc:  # the server is down, the host unknown, the password wrong …
+            raise CatalogUnavailable(
+                f"Could not open the metadata database {redact(properties.get('uri', ''))}: "
+                f"{str(getattr(exc, 'orig', exc)).strip()}",
+                hint="check the metadata URL (host, port, database, user, password) and that the server is running",
+            ) from exc
+        warehouse = self.properties.get("warehouse")
+        # Containment: a Wharf lake's files stay in its warehouse or registered locations.
+        self.locations = Locations(self.engine, warehouse) if lake is not None and warehouse else None
         # Metadata locations looked up while the catalog database was unchanged (see catalog.freshness).
         self.freshness = ChangeToken(self.engine)
         self._locations: dict[tuple[str, ...], tuple[int, tuple[tuple[str, ...], str] | None]] = {}
@@ -163,16 +190,15 @@ class LakeCatalog(NameFolding, ViewStore, SqlCatalog):
         # parsing one costs O(history) (a tenth of a second at a few thousand snapshots).
         self._metadata: OrderedDict[str, TableMetadata] = OrderedDict()
         self._metadata_lock = threading.Lock()
-        if lake is not None:
-            from wharf.catalog import migrations
-
-            migrations.upgrade(self.engine)
-        warehouse = self.properties.get("warehouse")
-        # Containment: a Wharf lake's files stay in its warehouse or registered locations.
-        self.locations = Locations(self.engine, warehouse) if lake is not None and warehouse else None
         if self.locations is not None:
             self.locations.freshness = self.freshness
-        self.locks = CommitLocks(Path(lake)) if lake is not None else None
+        # A catalog dropped without close() still returns its database connections cleanly (a
+        # server counts them; psycopg warns about connections garbage-collected while open).
+        weakref.finalize(self, self.engine.dispose)
+        self.locks: TableLocks | None = None
+        if self.layout is not None:
+            lock_directory = self.layout.lock_directory
+            self.locks = CommitLocks(lock_directory) if lock_directory is not None else AdvisoryCommitLocks(self.engine)
 
     def metadata_location(self, identifier: tuple[str, ...]) -> str | None:
         """The table's current metadata file (one indexed query: cheaper than loading the table).
@@ -223,6 +249,8 @@ class LakeCatalog(NameFolding, ViewStore, SqlCatalog):
                 self._metadata.popitem(last=False)
 
     def _lookup(self, identifier: tuple[str, ...]) -> str | None:
+        if not storable(identifier):
+            return None
         namespace, name = Catalog.namespace_to_string(identifier[:-1]), identifier[-1]
         with self.engine.connect() as conn:
             row = conn.execute(_LOOKUP, {"catalog": self.name, "namespace": namespace, "name": name}).first()
@@ -291,7 +319,8 @@ class LakeCatalog(NameFolding, ViewStore, SqlCatalog):
         # SqlCatalog builds its engine in __init__ and immediately creates tables; the connect
         # hook must exist before that first connection, so wrap create_engine for that call.
         def create_engine(*args: Any, **kwargs: Any) -> Engine:
-            engine = original(*args, **kwargs)
+            # The backend's pool settings win over PyIceberg's defaults (it turns pre-ping off).
+            engine = original(*args, **{**kwargs, **engine_options(args[0] if args else kwargs["url"])})
             if engine.dialect.name == "sqlite":
                 _configure_sqlite(engine)
             return engine
@@ -514,6 +543,7 @@ class LakeCatalog(NameFolding, ViewStore, SqlCatalog):
             self._announce(change, staged.metadata_location, current.metadata_location if current is not None else None)
             responses.append(CommitTableResponse(metadata=staged.metadata, metadata_location=staged.metadata_location))
         return responses
+
     def _commit_update(
         self, table: Table, requirements: tuple[TableRequirement, ...], updates: tuple[TableUpdate, ...]
     ) -> CommitTableResponse:

@@ -48,7 +48,9 @@ def normalize(location: str) -> str:
                 f"Location '{location}' is a relative path", hint="give an absolute path or a URI (file:///…, s3://…)"
             )
         return "file://" + posixpath.normpath(path).rstrip("/")
-    path = posixpath.normpath("/" + unquote(parsed.path)) if parsed.path else ""
+    # One leading slash: normpath keeps a leading "//" (POSIX gives it a meaning), which would
+    # make s3://b//x and s3://b/x different roots.
+    path = posixpath.normpath("/" + unquote(parsed.path).lstrip("/")) if parsed.path else ""
     return f"{parsed.scheme}://{parsed.netloc}{path}".rstrip("/")
 
 

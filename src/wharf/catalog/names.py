@@ -34,6 +34,12 @@ _FOLDED_NAMESPACE = text(
 )
 
 
+def storable(parts: Identifier) -> bool:
+    """Whether a catalog could hold these names: PostgreSQL text cannot contain NUL, and no
+    valid name does (``wharf.identifiers``), so such a name is simply not found."""
+    return not any("\x00" in part for part in parts)
+
+
 class NameFolding:
     """Mixin for the SQL catalog: the stored spelling of a namespace, table or view name."""
 
@@ -43,7 +49,7 @@ class NameFolding:
     def canonical(self, identifier: str | Identifier) -> Identifier:
         """``identifier`` spelled as the catalog stores it (namespace and name folded separately)."""
         ident = Catalog.identifier_to_tuple(identifier)
-        if len(ident) < 2:
+        if len(ident) < 2 or not storable(ident):
             return ident
         try:
             namespace = Catalog.namespace_to_string(ident[:-1])
@@ -62,7 +68,7 @@ class NameFolding:
     def canonical_namespace(self, namespace: str | Identifier) -> Identifier:
         """``namespace`` spelled as the catalog stores it."""
         ns = Catalog.identifier_to_tuple(namespace)
-        if not ns:
+        if not ns or not storable(ns):
             return ns
         try:
             spelled = Catalog.namespace_to_string(ns)

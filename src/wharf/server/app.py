@@ -87,7 +87,7 @@ def create_app(config: ServerConfig, *, lake: Any = None, authenticator: Authent
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         import wharf
 
-        opened = lake if lake is not None else wharf.connect(config.lake)
+        opened = lake if lake is not None else wharf.connect(config.lake, metadata_url=config.metadata_url)
         try:
             state = ServerState(
                 config=config,

@@ -12,8 +12,9 @@ import typer
 
 def register(
     app: typer.Typer,
-    default_lake: Callable[[typer.Context], Path],
+    default_lake: Callable[[typer.Context], Path | str],
     reporting: Callable[[typer.Context], AbstractContextManager[None]],
+    metadata_url: Callable[[typer.Context], str | None] = lambda ctx: None,
 ) -> None:
     """Add ``wharf serve`` to ``app``; ``default_lake`` is the global ``--lake``, ``reporting`` turns errors into exit 1."""
 
@@ -42,6 +43,7 @@ def register(
                 host=host,
                 port=port,
                 lake=str(chosen) if chosen is not None else None,
+                metadata_url=metadata_url(ctx),
                 workers=workers,
                 no_auth=True if no_auth else None,
             )

@@ -31,6 +31,9 @@ class ServerConfig:
     """Everything ``wharf serve`` can be told. See docs/server.md for each setting."""
 
     lake: str = "lake"
+    # The lake's metadata database when it is not the lake directory's wharf.db (docs/storage.md):
+    # e.g. postgresql://wharf@db/wharf; also $WHARF_METADATA_URL or the global --metadata-url.
+    metadata_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8181
     workers: int = 1

@@ -20,9 +20,9 @@ overwrite leaves them).
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterable
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -34,9 +34,10 @@ from pyiceberg.table.locations import load_location_provider
 from pyiceberg.types import LongType, StringType
 
 from wharf.errors import InvalidArgument
+from wharf.storage import file_size, open_output, remove_file
 from wharf.tables.manifest_cache import manifest_entries
 from wharf.tables.rewrite import DELETE, INSERT, OP_COLUMN, UPDATE, Rewrite, Run, column_list, counted
-from wharf.tables.scan import FILE_COLUMN, POS_COLUMN, PlannedFile, ScanPlan, local_path, partition_key, quote_str
+from wharf.tables.scan import FILE_COLUMN, POS_COLUMN, PlannedFile, ScanPlan, partition_key, quote_str
 
 COPY_ON_WRITE = "copy-on-write"
 MERGE_ON_READ = "merge-on-read"
@@ -136,7 +137,7 @@ def write_position_deletes(table: Table, positions: pa.Table, files: Iterable[Pl
             written.append(_write_delete_file(table, part, data_files[members[0]]))
     except BaseException:
         for f in written:
-            _remove(f.file_path)
+            _remove(f.file_path, table.io)
         raise
     return written
 
@@ -145,13 +146,12 @@ def _write_delete_file(table: Table, rows: pa.Table, data_file: DataFile) -> Dat
     props = table.metadata.properties
     provider = load_location_provider(table_location=table.metadata.location, table_properties=props)
     uri = provider.new_data_location(f"{uuid.uuid4()}-deletes.parquet")
-    path = local_path(uri)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
     codec = props.get("write.delete.parquet.compression-codec", props.get("write.parquet.compression-codec", "zstd")).lower()
     try:
-        pq.write_table(rows, path, compression=codec if codec != "uncompressed" else "none")
+        with open_output(table.io, uri) as stream:
+            pq.write_table(rows, stream, compression=codec if codec != "uncompressed" else "none")
     except BaseException:
-        _remove(path)
+        _remove(uri, table.io)
         raise
     file_paths, pos = rows.column("file_path"), rows.column("pos")
     # Full bounds (Iceberg's metrics config for position deletes never truncates them): a reader
@@ -160,7 +160,7 @@ def _write_delete_file(table: Table, rows: pa.Table, data_file: DataFile) -> Dat
         FILE_PATH_ID: (pc.min(file_paths).as_py(), pc.max(file_paths).as_py(), StringType()),
         POS_ID: (pc.min(pos).as_py(), pc.max(pos).as_py(), LongType()),
     }
-    size = os.path.getsize(path)
+    size = file_size(table.io, uri)
     delete_file = DataFile.from_args(
         content=DataFileContent.POSITION_DELETES,
         file_path=uri,
@@ -183,11 +183,8 @@ def _write_delete_file(table: Table, rows: pa.Table, data_file: DataFile) -> Dat
     return delete_file
 
 
-def _remove(uri_or_path: str) -> None:
-    try:
-        os.remove(local_path(uri_or_path))
-    except FileNotFoundError:
-        pass
+def _remove(uri: str, io: Any) -> None:
+    remove_file(io, uri)
 
 
 # --- dangling delete files ----------------------------------------------------------------------

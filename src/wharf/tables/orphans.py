@@ -10,21 +10,21 @@ files long before it lands, and nothing but their age tells them from garbage. T
 listed *before* the metadata is read, so a commit that lands during the listing is seen.
 
 Like expiry, it refuses a table with ``gc.enabled=false``: such a table may read another table's
-files. Only local (``file:``) table locations can be listed.
+files. Local directories and object-storage prefixes (``s3://``) are listed alike (``wharf.storage``).
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
+import posixpath
 from urllib.parse import urlparse
 
 from pyiceberg.table import Table
 
-from wharf.errors import InvalidArgument, UnsupportedStatement
+from wharf.errors import InvalidArgument
+from wharf.storage import is_object_store, list_files, remove_file
 from wharf.tables.commit import private
 from wharf.tables.expire import require_gc
-from wharf.tables.refs import table_label
 from wharf.tables.scan import local_path
 
 DEFAULT_RETENTION_MS = 3 * 24 * 3600 * 1000
@@ -47,17 +47,19 @@ def referenced_files(table: Table) -> set[str]:
     paths |= seen_manifests
     paths |= {s.statistics_path for s in metadata.statistics}
     paths |= {s.statistics_path for s in metadata.partition_statistics}
-    return {os.path.normpath(local_path(p)) for p in paths}
+    return {_comparable(p) for p in paths}
 
 
-def _local_root(table: Table, location: str) -> Path:
-    scheme = urlparse(location).scheme
-    if scheme not in ("", "file"):
-        raise UnsupportedStatement(
-            f"Cannot list {location} for orphan files of {table_label(table)}: only local (file:) locations can be listed",
-            hint="use the object store's own lifecycle rules, or Spark's remove_orphan_files through the REST catalog",
-        )
-    return Path(local_path(location))
+def _comparable(location: str) -> str:
+    """One spelling per file: a normalised local path, or the object-store URI (``s3a://`` as ``s3://``)."""
+    if is_object_store(location):
+        parsed = urlparse(location)
+        return f"s3://{parsed.netloc}{posixpath.normpath(parsed.path or '/')}"
+    return os.path.normpath(local_path(location))
+
+
+def _inside(location: str, root: str) -> bool:
+    return location == root or location.startswith(root.rstrip("/") + "/")
 
 
 def orphan_files(table: Table, *, older_than_ms: int, location: str | None = None) -> list[str]:
@@ -67,25 +69,14 @@ def orphan_files(table: Table, *, older_than_ms: int, location: str | None = Non
     The listing comes first and the table's metadata is re-read after it, so a commit that lands
     meanwhile protects its files; files of commits still in flight are protected by their age.
     """
-    root = _local_root(table, location or table.location())
-    table_root = _local_root(table, table.location())
-    if not (root == table_root or table_root in root.parents):
+    root = _comparable(location or table.location())
+    table_root = _comparable(table.location())
+    if not _inside(root, table_root):
         raise InvalidArgument(
             f"Location {root} is not inside the table's location {table_root}",
             hint="remove_orphan_files only looks below the table's own location",
         )
-    if not root.exists():
-        return []
-    candidates = []
-    for directory, _dirs, files in os.walk(root):
-        for name in files:
-            path = os.path.normpath(os.path.join(directory, name))
-            try:
-                modified_ms = os.stat(path).st_mtime * 1000
-            except FileNotFoundError:
-                continue  # removed meanwhile
-            if modified_ms < older_than_ms:
-                candidates.append(path)
+    candidates = [_comparable(f.uri) for f in list_files(table.io, location or table.location()) if f.modified_ms < older_than_ms]
     if not candidates:
         return []
     current = private(table)  # the loader's shared object never changes under readers
@@ -103,8 +94,5 @@ def remove_orphan_files(table: Table, *, older_than_ms: int, location: str | Non
     orphans = orphan_files(table, older_than_ms=older_than_ms, location=location)
     if not dry_run:
         for path in orphans:
-            try:
-                os.remove(path)
-            except FileNotFoundError:
-                pass
+            remove_file(table.io, path)
     return orphans

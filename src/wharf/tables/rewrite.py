@@ -39,6 +39,7 @@ from pyiceberg.table.locations import load_location_provider
 from pyiceberg.typedef import Record
 
 from wharf.errors import SchemaMismatch
+from wharf.storage import file_size, list_files, open_input, prepare_write, remove_file
 from wharf.tables import predicates
 from wharf.tables.commit import sort_keys
 from wharf.tables.scan import FILE_COLUMN, POS_COLUMN, PlannedFile, ScanPlan, local_path, quote_ident, quote_str
@@ -195,8 +196,10 @@ def write_query(
     uri = provider.new_data_location(f"{uuid.uuid4()}-wharf.parquet")
     if target_file_size is not None:
         uri = uri[: -len(".parquet")]  # a directory DuckDB fills with files of about the target size
+    # A local path, or the s3:// URI itself (DuckDB's httpfs writes it; see wharf.storage).
     path = local_path(uri)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    prepare_write(path)
+    io = table.io
     ids = "{" + ", ".join(f"{quote_str(f.name)}: {f.field_id}" for f in schema.fields) + "}"
     codec = props.get("write.parquet.compression-codec", "zstd").lower()
     codec = codec if codec in _CODECS else "zstd"
@@ -222,11 +225,12 @@ def write_query(
         )
         if target_file_size is None:
             written = [path]
-        elif os.path.isdir(path):
-            written = sorted(os.path.join(path, name) for name in os.listdir(path))
+        else:  # the files DuckDB split the output into
+            written = sorted(f.uri for f in list_files(io, path))
         files: list[DataFile] = []
         for file_path in written:
-            metadata = pq.read_metadata(file_path)
+            with open_input(io, file_path) as stream:
+                metadata = pq.read_metadata(stream)
             if metadata.num_rows == 0:
                 continue
             statistics = data_file_statistics_from_parquet_metadata(
@@ -239,7 +243,7 @@ def write_query(
                 file_path=uri if file_path == path else f"{uri}/{os.path.basename(file_path)}",
                 file_format=FileFormat.PARQUET,
                 partition=partition if partition is not None else Record(),
-                file_size_in_bytes=os.path.getsize(file_path),
+                file_size_in_bytes=file_size(io, file_path),
                 sort_order_id=table.metadata.default_sort_order_id if sorted_by_table else None,
                 equality_ids=None,
                 key_metadata=None,
@@ -250,12 +254,11 @@ def write_query(
             files.append(data_file)
         for file_path in written:
             if not any(local_path(f.file_path) == file_path for f in files):
-                os.remove(file_path)  # empty output
+                remove_file(io, file_path)  # empty output
         return files
     except BaseException:
         for file_path in written or [path]:
-            if os.path.isfile(file_path):
-                os.remove(file_path)
+            remove_file(io, file_path)
         raise
 
 
