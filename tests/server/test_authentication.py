@@ -13,8 +13,7 @@ import pyarrow as pa
 import pytest
 
 import wharf
-from tests.server.conftest import ThreadedServer, free_port
-from wharf.server.config import ServerConfig
+from wharf.server.background import serve_in_background
 
 ROWS = pa.table({"id": pa.array([1, 2], pa.int64()), "city": ["Oslo", "Lima"]})
 
@@ -40,19 +39,15 @@ class AuthServer:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServer]:
-    from wharf.server import create_app
 
     root = tmp_path_factory.mktemp("auth-served") / "lake"
     lake = wharf.connect(root, user="owner")
-    port = free_port()
     # No --no-auth and no authenticator setting: the default is wharf.auth's bearer tokens.
-    config = ServerConfig(lake=str(root), port=port, token_rate_per_minute=1000)
-    threaded = ThreadedServer(create_app(config, lake=lake), port)
-    threaded.start()
+    background = serve_in_background(lake, no_auth=False, token_rate_per_minute=1000)
     try:
-        yield AuthServer(f"http://127.0.0.1:{port}", root, lake)
+        yield AuthServer(background.url, root, lake)
     finally:
-        threaded.stop()
+        background.stop()
         lake.close()
 
 

@@ -89,7 +89,7 @@ def serve_in_background(
     from wharf.lakehouse import Lakehouse
 
     authenticator = settings.pop("authenticator", None)
-    path = str(lake.path) if isinstance(lake, Lakehouse) else str(lake)
+    path = str(lake.location) if isinstance(lake, Lakehouse) else str(lake)
     config = ServerConfig(lake=path, port=port or free_port(), no_auth=no_auth, **settings)
     app = create_app(config, lake=lake if isinstance(lake, Lakehouse) else None, authenticator=authenticator)
     return BackgroundServer(app, config).start()
