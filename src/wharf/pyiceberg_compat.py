@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -606,17 +606,36 @@ class RowDelta(_SnapshotProducer["RowDelta"]):
         old sequence number, so equality deletes committed meanwhile still apply to its new
         files and are no conflict (Iceberg's RewriteFiles ignores them likewise).
         """
-        index = _added_delete_files(table, head, None, None, base)
-        if index.is_empty():
-            return
-        base_seq = base.sequence_number if base is not None and base.sequence_number else 0
-        for data_file in files:
-            for delete in index.for_data_file(base_seq, data_file, data_file.partition):
-                if self._data_sequence_number is not None and delete.content == DataFileContent.EQUALITY_DELETES:
-                    continue
-                raise ValidationException(
-                    f"Cannot commit: delete file {delete.file_path} was committed meanwhile for data file {data_file.file_path}"
-                )
+        found = new_deletes_for(table, head, base, files, equality=self._data_sequence_number is None)
+        if found:
+            delete, data_file = found[0]
+            raise ValidationException(
+                f"Cannot commit: delete file {delete.file_path} was committed meanwhile for data file {data_file.file_path}"
+            )
+
+
+def new_deletes_for(
+    table: Table, head: Snapshot, base: Snapshot | None, files: Iterable[DataFile], *, equality: bool = True
+) -> list[tuple[DataFile, DataFile]]:
+    """(delete file, data file) pairs: delete files committed after ``base`` up to ``head`` that apply to ``files``.
+
+    Compared with ``base``'s sequence number, as Iceberg does (PyIceberg's own check uses the
+    head's; see ``RowDelta._validate_no_new_deletes``). ``equality=False`` ignores equality
+    deletes (a compaction keeps the rows' old sequence number, so they still apply to its files).
+    """
+    if base is not None and head.snapshot_id == base.snapshot_id:
+        return []
+    index = _added_delete_files(table, head, None, None, base)
+    if index.is_empty():
+        return []
+    base_seq = base.sequence_number if base is not None and base.sequence_number else 0
+    found: list[tuple[DataFile, DataFile]] = []
+    for data_file in files:
+        for delete in index.for_data_file(base_seq, data_file, data_file.partition):
+            if not equality and delete.content == DataFileContent.EQUALITY_DELETES:
+                continue
+            found.append((delete, data_file))
+    return found
 
 
 def _spec_id(data_file: DataFile, default: int) -> int:

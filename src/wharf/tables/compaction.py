@@ -42,10 +42,11 @@ from pyiceberg import expressions as ie
 from pyiceberg.manifest import DataFile, DataFileContent
 from pyiceberg.table import Table
 from pyiceberg.table.refs import MAIN_BRANCH
-from pyiceberg.table.snapshots import Operation
+from pyiceberg.table.snapshots import Operation, Snapshot
 
+from wharf import pyiceberg_compat as compat
 from wharf.errors import ConflictError, InvalidArgument, SchemaMismatch
-from wharf.tables.commit import FileChanges, commit_changes, remove_files, sort_keys, write_data_files
+from wharf.tables.commit import FileChanges, commit_changes, private, remove_files, sort_keys, write_data_files
 from wharf.tables.deletes import (
     FILE_PATH_ID,
     dangling_deletes,
@@ -398,6 +399,29 @@ def _sub_plan(plan: ScanPlan, files: list[PlannedFile], per_file: dict[str, list
 # --- rewriting ----------------------------------------------------------------------------------
 
 
+def _check_no_deletes_since(table: Table, start: Snapshot, branch: str, changes: FileChanges) -> None:
+    """Refuse a batch whose files got delete files after ``start`` (the snapshot the rewrite read).
+
+    The commit's own validation covers commits after the metadata it is built on; with partial
+    progress a later batch is built on the metadata an earlier batch committed, so a delete
+    committed between ``start`` and that commit must be caught here — else the batch would
+    rewrite rows that delete removed, and they would come back.
+    """
+    ref = table.metadata.refs.get(branch)
+    head = table.metadata.snapshot_by_id(ref.snapshot_id) if ref is not None else None
+    if head is None or head.snapshot_id == start.snapshot_id:
+        return
+    found = compat.new_deletes_for(table, head, start, changes.removed, equality=False)
+    if found:
+        remove_files(table, changes.added)
+        delete, data_file = found[0]
+        raise ConflictError(
+            f"Compaction of {table_label(table)}: delete file {delete.file_path} was committed for "
+            f"{data_file.file_path} after the rewrite read it",
+            hint="nothing was committed for these files; run the compaction again",
+        )
+
+
 def rewrite_data_files(
     table: Table,
     run: Run,
@@ -443,6 +467,7 @@ def rewrite_data_files(
                 if progress is not None:
                     progress(done, total)
             changes.removed_deletes = _absorbed_deletes(table, plan, rewritten)
+            _check_no_deletes_since(table, start, branch, changes)
             snapshot = commit_changes(
                 table,
                 changes,
@@ -465,7 +490,12 @@ def rewrite_data_files(
         result.rewritten_bytes_count += sum(f.file_size_in_bytes for f in changes.removed)
         result.removed_delete_files_count += len(changes.removed_deletes)
     if opts.remove_dangling_deletes:
-        result.removed_delete_files_count += remove_dangling_deletes(table.refresh(), branch=branch)
+        # A private copy: ``table`` may be the loader's shared object, which other statements
+        # planned on; refreshing it in place would move their commits' base past this compaction
+        # (and skip the validation that catches it).
+        latest = private(table)
+        latest.refresh()
+        result.removed_delete_files_count += remove_dangling_deletes(latest, branch=branch)
     return result
 
 
