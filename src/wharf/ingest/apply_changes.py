@@ -332,11 +332,11 @@ def last_applied(table: Table, snapshot_id: int | None) -> _Applied | None:
     return None
 
 
-def _record_batch(scan: TargetScan) -> Snapshot:
+def _record_batch(ctx: Context, scan: TargetScan) -> Snapshot:
     """Commit an empty snapshot that only records the batch (it moved the high-water mark, changed no row)."""
     target = scan.target
     table = private(target.table)
-    props = target.summary_properties()
+    props = {**ctx.statement.summary, **target.summary_properties()}
     with commit_lock(table):
         table.refresh()
         head = table.metadata.snapshot_by_name(target.branch)
@@ -470,11 +470,13 @@ class _Run:
             return result
         mark, advances = self._high_water_mark(events, applied)
         result.high_water_mark = mark
-        scan.target.properties = {
-            HIGH_WATER_MARK_PROPERTY: mark,
-            SEQUENCE_BY_PROPERTY: layout.sequence,
-            FINGERPRINT_PROPERTY: fingerprint,
-        }
+        self.ctx.statement.summary.update(
+            {
+                HIGH_WATER_MARK_PROPERTY: mark,
+                SEQUENCE_BY_PROPERTY: layout.sequence,
+                FINGERPRINT_PROPERTY: fingerprint,
+            }
+        )
         if spec.scd_type == SCD2:
             source_table = self._scd2_changes(self.temp("distinct", f"SELECT DISTINCT * EXCLUDE ({_HASH}) FROM {events}"), result)
         else:
@@ -487,7 +489,7 @@ class _Run:
             result.deleted = int(counts.get("num_deleted_rows", 0))
             result.snapshot_id = merged.snapshot_id
         if result.snapshot_id is None and advances:
-            result.snapshot_id = _record_batch(scan).snapshot_id
+            result.snapshot_id = _record_batch(self.ctx, scan).snapshot_id
         if result.snapshot_id is not None:
             result.status = APPLIED
             self.ctx.forget_table(scan.target.namespace, scan.target.name)

@@ -9,7 +9,7 @@ pipeline (role ``write``), so policies see it like any other reference.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pyarrow as pa
 from pyiceberg import expressions as ie
@@ -35,13 +35,12 @@ class Target:
     branch: str
     stage_only: bool = False
     wap_id: str | None = None
-    # Extra snapshot-summary properties for the statement's commit (``apply_changes`` records its
-    # high-water mark and batch fingerprint here, in the same snapshot as the rows).
-    properties: dict[str, str] = field(default_factory=dict)
 
     def summary_properties(self) -> dict[str, str]:
-        """What the statement adds to its snapshot's summary (WAP id, ``properties``)."""
-        return {**self.properties, **({WAP_ID_PROPERTY: self.wap_id} if self.wap_id else {})}
+        """What the target adds to its snapshot's summary (the WAP id); a statement's own extra
+        properties (``Statement.summary``: an SCD2 refresh's source snapshot, ``apply_changes``'s
+        high-water mark) are merged in by ``commit`` / ``commit_delta``."""
+        return {WAP_ID_PROPERTY: self.wap_id} if self.wap_id else {}
 
     @property
     def table(self) -> Table:
