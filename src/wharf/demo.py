@@ -329,8 +329,8 @@ CALL system.write_audit_publish(table => 'iot.readings', ruleset_name => 'sensor
         [
             ruleset,
             published,
-            _run(lake, "SELECT room, temperature FROM iot.readings ORDER BY room"),
-            _run(lake, "SELECT room, temperature, DataQualityRulesFail FROM iot.readings__quarantine ORDER BY room"),
+            _run(lake, "SELECT room, temperature FROM iot.readings ORDER BY room, temperature"),
+            _run(lake, "SELECT room, temperature, DataQualityRulesFail FROM iot.readings__quarantine ORDER BY room, temperature"),
             _run(
                 lake,
                 f"""
