@@ -110,6 +110,10 @@ def test_views_are_temporary_unless_persisted(lake: wharf.Lakehouse) -> None:
         lake.sql("SELECT * FROM tmp_changes")
     lake.sql("CREATE TEMPORARY VIEW cheap AS SELECT * FROM products WHERE price < 50")
     assert lake.sql("SELECT count(*) FROM cheap").scalar() == 2
+    # SHOW VIEWS lists this handle's temporary views beside the catalog's, marked as Spark marks them.
+    assert ("default", "cheap", True) in lake.sql("SHOW VIEWS").fetchall()
+    assert ("default", "price_changes", False) in lake.sql("SHOW VIEWS").fetchall()
+    assert ("default", "cheap", True) not in other.sql("SHOW VIEWS").fetchall()
 
 
 def test_bad_arguments_are_clear(lake: wharf.Lakehouse) -> None:

@@ -162,15 +162,18 @@ def show_tables(ctx: Context, stmt: ShowTables) -> Result:
         raise NotFound(f"Namespace '{namespace}' does not exist", hint="list namespaces with SHOW SCHEMAS")
     namespace = ".".join(ctx.catalog.canonical_namespace(namespace))
     listed = ctx.catalog.list_views(namespace) if stmt.views else ctx.catalog.list_tables(namespace)
-    names = sorted(ident[-1] for ident in listed)
-    names = [n for n in names if _matches(n, stmt.like)]
+    rows = {(ident[-1], False) for ident in listed}
+    if stmt.views:
+        # This handle's temporary views (CREATE TEMPORARY VIEW, changelog views) are views too, as in Spark.
+        rows |= {(name, True) for (ns, name) in ctx.temp_views if ns == namespace.lower()}
+    listed_rows = sorted((name, temporary) for name, temporary in rows if _matches(name, stmt.like))
     # Spark's columns: SHOW TABLES has tableName, SHOW VIEWS viewName.
     return Result(
         pa.table(
             {
-                "namespace": pa.array([namespace] * len(names), pa.string()),
-                "viewName" if stmt.views else "tableName": pa.array(names, pa.string()),
-                "isTemporary": pa.array([False] * len(names), pa.bool_()),
+                "namespace": pa.array([namespace] * len(listed_rows), pa.string()),
+                "viewName" if stmt.views else "tableName": pa.array([n for n, _ in listed_rows], pa.string()),
+                "isTemporary": pa.array([t for _, t in listed_rows], pa.bool_()),
             }
         )
     )
