@@ -29,7 +29,7 @@ from wharf.server.rest import config_routes, namespaces, tables, views
 from wharf.server.rest.common import error_kind
 from wharf.server.rest.errors import EXPECTED_ERRORS, classify, error_body
 from wharf.server.rest.idempotency import IdempotencyStore
-from wharf.server.state import RateLimit, ServerState, server_state
+from wharf.server.state import ServerState, address_limiter, server_state
 
 log = logging.getLogger("wharf.server")
 # Prefixes of a route that a warehouse name must not shadow.
@@ -94,7 +94,7 @@ def create_app(config: ServerConfig, *, lake: Any = None, authenticator: Authent
                 lake=opened,
                 authenticator=authenticator if authenticator is not None else load_authenticator(config, opened),
                 idempotency=IdempotencyStore(opened.catalog.engine, config.idempotency_seconds()),
-                token_limit=RateLimit(config.token_rate_per_minute),
+                token_limit=address_limiter(config.token_rate_per_minute),
                 in_flight=in_flight,
             )
             app.state.wharf = state

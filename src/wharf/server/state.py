@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from fastapi import Request
 
+from wharf.auth.rate_limit import TokenBucketLimiter
 from wharf.server.config import ServerConfig
 from wharf.server.context import Authenticator, Authorizer, RequestContext
 from wharf.server.middleware import InFlight
@@ -17,28 +15,6 @@ from wharf.server.rest.idempotency import IdempotencyStore
 
 if TYPE_CHECKING:
     from wharf.lakehouse import Lakehouse
-
-
-class RateLimit:
-    """At most ``per_minute`` events per key in any sliding minute (per process)."""
-
-    def __init__(self, per_minute: int) -> None:
-        self.per_minute = per_minute
-        self._seen: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def allow(self, key: str) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            if len(self._seen) > 10_000:  # forget idle clients rather than grow without bound
-                self._seen = {k: v for k, v in self._seen.items() if v and now - v[-1] < 60}
-            window = self._seen.setdefault(key, deque())
-            while window and now - window[0] >= 60:
-                window.popleft()
-            if len(window) >= self.per_minute:
-                return False
-            window.append(now)
-            return True
 
 
 @dataclass
@@ -51,8 +27,14 @@ class ServerState:
     idempotency: IdempotencyStore
     authorizers: list[Authorizer] = field(default_factory=list)
     in_flight: InFlight = field(default_factory=InFlight)
-    token_limit: RateLimit = field(default_factory=lambda: RateLimit(30))
+    # The token endpoint, per client address (the authenticator also limits per client id).
+    token_limit: TokenBucketLimiter = field(default_factory=lambda: address_limiter(30))
     ready: bool = False
+
+
+def address_limiter(per_minute: int) -> TokenBucketLimiter:
+    """``per_minute`` requests per address: a burst of that many, then refilled at that rate."""
+    return TokenBucketLimiter(rate_per_s=per_minute / 60, burst=max(1, per_minute))
 
 
 def server_state(request: Request) -> ServerState:

@@ -88,8 +88,9 @@ async def get_token(request: Request) -> Response:
     """OAuth2 client credentials → bearer token (PyIceberg's and Spark's ``credential=id:secret``)."""
     server = server_state(request)
     client = request.client.host if request.client else "unknown"
-    if not server.token_limit.allow(client):
-        return _oauth_error(429, "slow_down", "Too many token requests from this address; wait a minute")
+    wait = server.token_limit.try_acquire(f"address:{client}")
+    if wait > 0:
+        return _oauth_error(429, "slow_down", f"Too many token requests from this address; retry in {wait:.0f} s")
     form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
     grant = form.get("grant_type")
     client_id, client_secret = form.get("client_id"), form.get("client_secret")
