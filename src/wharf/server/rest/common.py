@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import binascii
+import hashlib
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
