@@ -90,3 +90,12 @@ def lake_root(server: RunningServer) -> Path:
 
 
 __all__ = ["BackgroundServer", "RunningServer", "free_port"]
+
+
+@pytest.fixture(scope="session")
+def ray_address() -> str:
+    """The session's local Ray cluster (tests/servers.py: started by the first process that asks, shared)."""
+    try:
+        return servers.ray_cluster()
+    except servers.ServerUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
