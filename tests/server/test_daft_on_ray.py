@@ -2,49 +2,34 @@
 
 Daft (Ray runner) reads a Wharf table through PyIceberg's ``RestCatalog``, aggregates it in
 parallel on the session's Ray cluster, and writes the result back as a new Iceberg table through
-the same catalog; Wharf's SQL then reads what Daft wrote. The expected numbers are computed here,
-in Python, from the formula the rows were made with.
+the same catalog (``tests/server/daft_job.py``, in a process of its own); Wharf's SQL then reads
+what Daft wrote. The expected numbers are computed here, in Python, from the formula the rows were
+made with.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from collections import defaultdict
-from collections.abc import Iterator
-
-import daft
-import pytest
-import ray
+from pathlib import Path
 
 from tests import servers
 from tests.server.conftest import RunningServer
 
 CITIES = ("Oslo", "Lima", "Pune", "Kyiv", "Rome")
 BATCHES, PER_BATCH = 4, 500
-
-
-@pytest.fixture(scope="module")
-def daft_on_ray(ray_address: str) -> Iterator[str]:
-    """Daft's runner set to the session's Ray cluster; this process is a Ray driver for the module."""
-    daft.set_runner_ray(address=ray_address)
-    try:
-        yield ray_address
-    finally:
-        ray.shutdown()  # disconnect this driver; the cluster stops with the session
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def row(i: int) -> tuple[int, str, int]:
     return i, CITIES[(i * 7) % len(CITIES)], (i * 37) % 1000
 
 
-@daft.func
-def where_it_ran(city: str) -> int:
-    """The id of the process a row was computed in (a Ray worker's, if it ran on the cluster)."""
-    return os.getpid()
-
-
 def test_daft_on_ray_reads_aggregates_and_writes_back_through_the_rest_catalog(
-    server: RunningServer, namespace: str, daft_on_ray: str
+    server: RunningServer, namespace: str, ray_address: str
 ) -> None:
     lake = server.lake
     lake.sql(f"CREATE TABLE {namespace}.sales (id BIGINT, city VARCHAR, cents BIGINT)")
@@ -52,35 +37,30 @@ def test_daft_on_ray_reads_aggregates_and_writes_back_through_the_rest_catalog(
         values = ", ".join(f"({i}, '{c}', {v})" for i, c, v in map(row, range(batch * PER_BATCH, (batch + 1) * PER_BATCH)))
         lake.sql(f"INSERT INTO {namespace}.sales VALUES {values}")
 
-    catalog = server.catalog()
-    source = catalog.load_table(f"{namespace}.sales")
-    with daft.execution_config_ctx(scan_tasks_min_size_bytes=0, scan_tasks_max_size_bytes=1):
-        df = daft.read_iceberg(source)
-        assert df.num_partitions() == BATCHES  # read in parallel: a partition per data file
-        df = df.with_column("pid", where_it_ran(df["city"]))
-        totals = (
-            df.groupby("city")
-            .agg(daft.col("cents").sum().alias("total_cents"), daft.col("id").count().alias("orders"), daft.col("pid").max())
-            .sort("city")
-            .collect()
-        )
-    result = totals.to_pydict()
-    # It ran on the Ray cluster: in its worker processes, not in this one.
-    pids = set(result["pid"])
-    assert os.getpid() not in pids
-    assert all(os.getsid(pid) == servers.ray_session() for pid in pids)
-
-    # Back into the lake, as a new Iceberg table, through the same REST catalog.
-    by_city = totals.exclude("pid")
-    target = catalog.create_table(f"{namespace}.sales_by_city", schema=by_city.schema().to_pyarrow_schema())
-    by_city.write_iceberg(target, mode="append")
+    job = subprocess.run(
+        [sys.executable, "-m", "tests.server.daft_job", server.url, namespace, ray_address],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))},
+    )
+    assert job.returncode == 0, job.stderr[-5000:]
+    seen = json.loads(job.stdout.strip().splitlines()[-1])
+    print("daft job timings (s):", seen["seconds"])
+    # Read in parallel (a partition per data file) and computed on the Ray cluster: in its worker
+    # processes, none of them the driver.
+    assert seen["partitions"] == BATCHES
+    assert seen["worker_pids"] and seen["driver_pid"] not in seen["worker_pids"]
+    assert seen["worker_sessions"] == [servers.ray_session()]
 
     expected: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for _, city, cents in map(row, range(BATCHES * PER_BATCH)):
         expected[city][0] += cents
         expected[city][1] += 1
+    assert seen["written_rows"] == len(expected)
     assert lake.sql(f"SELECT city, total_cents, orders FROM {namespace}.sales_by_city ORDER BY city").fetchall() == [
         (city, total, orders) for city, (total, orders) in sorted(expected.items())
     ]
-    # A Wharf commit like any other REST commit.
+    # Daft's write is a Wharf commit like any other REST commit.
     assert lake.sql(f"SELECT summary['wharf.user'] FROM {namespace}.sales_by_city.snapshots").fetchall() == [("owner",)]
