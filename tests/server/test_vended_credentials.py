@@ -12,7 +12,7 @@ import json
 import logging
 import os
 from collections.abc import Iterator
-from pathlib import Path
+from typing import Any
 
 import duckdb
 import httpx
@@ -144,7 +144,7 @@ def test_a_local_warehouse_accepts_the_header_and_vends_nothing(
     assert http.get("/v1/config").json()["defaults"] == {}
 
 
-def test_vending_turned_off(s3_served: tuple[RunningServer, str, dict[str, str]], tmp_path: Path) -> None:
+def test_vending_turned_off(s3_served: tuple[RunningServer, str, dict[str, str]]) -> None:
     server, _bucket, _storage = s3_served
     server.lake.sql("CREATE NAMESPACE IF NOT EXISTS vend")
     server.lake.sql("CREATE TABLE IF NOT EXISTS vend.raw (id BIGINT)")
@@ -177,3 +177,21 @@ def test_duckdb_attach_with_vended_credentials(
         con.close()
     assert server.lake.sql("SELECT count(*), max(v) FROM vend.duck").fetchone() == (3, "c")
     assert os.environ.get("AWS_ACCESS_KEY_ID") is None
+
+
+def test_what_is_vended_for_aws_with_a_session_token() -> None:
+    """Temporary AWS credentials (no endpoint: AWS itself): the session token goes along, no path-style flag."""
+    from types import SimpleNamespace
+
+    from wharf.server.rest.credentials import s3_config, storage_credentials
+
+    settings = {"s3.access-key-id": "ASIA1", "s3.secret-access-key": "wJal", "s3.session-token": "IQoJb3"}
+    ctx: Any = SimpleNamespace(lake=SimpleNamespace(storage_properties=lambda: dict(settings)))
+    expected = {**settings, "s3.region": "us-east-1", "client.region": "us-east-1"}
+    assert s3_config(ctx) == expected
+    assert storage_credentials(ctx, "s3://bucket/lake/sales/orders") == [
+        {"prefix": "s3://bucket/lake/sales/orders/", "config": expected}
+    ]
+    # A lake relying on an ambient credential chain (no keys configured) has nothing to hand out.
+    ctx.lake.storage_properties = lambda: {"s3.region": "eu-west-1"}
+    assert storage_credentials(ctx, "s3://bucket/lake/sales/orders") == []
