@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +19,7 @@ import duckdb
 import httpx
 import pyarrow as pa
 import pytest
+import sqlalchemy
 
 import wharf
 from tests import servers
@@ -131,6 +133,26 @@ def test_load_table_result_carries_the_credentials_only_when_asked(
         again = http.get("/v1/wharf/namespaces/vend/tables/raw/credentials").json()
         assert again == {"storage-credentials": body["storage-credentials"]}
         assert http.get("/v1/wharf/namespaces/vend/tables/absent/credentials").status_code == 404
+
+
+def test_an_idempotent_create_vends_but_never_stores_the_credentials(
+    s3_served: tuple[RunningServer, str, dict[str, str]],
+) -> None:
+    server, _bucket, storage = s3_served
+    server.lake.sql("CREATE NAMESPACE IF NOT EXISTS vend")
+    schema = {"type": "struct", "schema-id": 0, "fields": [{"id": 1, "name": "id", "type": "long", "required": False}]}
+    headers = {**DELEGATION, "Idempotency-Key": str(uuid.uuid4())}
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        first = http.post("/v1/wharf/namespaces/vend/tables", json={"name": "once", "schema": schema}, headers=headers)
+        again = http.post("/v1/wharf/namespaces/vend/tables", json={"name": "once", "schema": schema}, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert again.headers["Idempotent-Replayed"] == "true"
+    for answer in (first.json(), again.json()):
+        assert answer["config"]["s3.secret-access-key"] == storage["s3.secret-access-key"]
+        assert answer["storage-credentials"][0]["config"]["s3.access-key-id"] == storage["s3.access-key-id"]
+    with server.lake.catalog.engine.connect() as conn:
+        stored = conn.execute(sqlalchemy.text("SELECT body FROM wharf_rest_idempotency")).fetchall()
+    assert stored and not any(storage["s3.secret-access-key"].encode() in bytes(body) for (body,) in stored)
 
 
 def test_a_local_warehouse_accepts_the_header_and_vends_nothing(

@@ -108,6 +108,23 @@ def table_location(raw: bytes | str) -> str:
     return str(json.loads(raw)["location"])
 
 
+def with_vended(request: Request, ctx: RequestContext, response: Response) -> Response:
+    """A successful ``LoadTableResult`` of a mutation, with the vended credentials added if asked for.
+
+    Added after ``idempotent`` has stored the response for replay: credentials are never stored
+    in the metadata database, and a replay gets them fresh like the first answer.
+    """
+    if response.status_code != 200 or not wants_vended(request) or not can_vend(request, ctx):
+        return response
+    body = json.loads(bytes(response.body))
+    config, credentials = vended(request, ctx, body["metadata"]["location"])
+    body["config"] = {**(body.get("config") or {}), **config}
+    if credentials:
+        body["storage-credentials"] = credentials
+    headers = {k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "content-type")}
+    return json_response(body, response.status_code, headers)
+
+
 @router.get("/v1/namespaces/{namespace}/tables")
 def list_tables(
     request: Request,
@@ -172,11 +189,9 @@ def create_table(request: Request, ctx: Ctx, namespace: str, body: Annotated[Any
     def run() -> Response:
         with statement(ctx, "createTable", label(identifier)):
             table = catalog.create_table(identifier, schema, location, spec, order, properties)
-        return raw_json_response(
-            load_result(table.metadata_location, table.metadata.model_dump_json(), *vended(request, ctx, table.location()))
-        )
+        return raw_json_response(load_result(table.metadata_location, table.metadata.model_dump_json()))
 
-    return idempotent(request, ctx, run)
+    return with_vended(request, ctx, idempotent(request, ctx, run))
 
 
 @router.get("/v1/namespaces/{namespace}/tables/{table}")
@@ -308,10 +323,9 @@ def register_table(request: Request, ctx: Ctx, namespace: str, body: Annotated[A
             if not compat.catalog_file_io(catalog, body["metadata-location"]).new_input(body["metadata-location"]).exists():
                 raise bad_request(f"No metadata file at {body['metadata-location']}")
             table = catalog.register_table(identifier, body["metadata-location"], overwrite)
-        raw = read_metadata(catalog, table.metadata_location)
-        return raw_json_response(load_result(table.metadata_location, raw, *vended(request, ctx, lambda: table_location(raw))))
+        return raw_json_response(load_result(table.metadata_location, read_metadata(catalog, table.metadata_location)))
 
-    return idempotent(request, ctx, run)
+    return with_vended(request, ctx, idempotent(request, ctx, run))
 
 
 @router.post("/v1/namespaces/{namespace}/tables/{table}/metrics")
