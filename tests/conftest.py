@@ -18,6 +18,9 @@ import wharf
 from tests import servers
 
 BACKENDS = ("sqlite", "postgresql")
+# Nothing phones home from a test run: Daft's import-time telemetry, Ray's usage statistics.
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -1,4 +1,4 @@
-"""Throw-away servers for the test session: a PostgreSQL cluster and an S3 server (moto), on loopback.
+"""Throw-away servers for the test session: a PostgreSQL cluster, an S3 server (moto) and a Ray cluster, on loopback.
 
 Each is started on first use by whichever pytest process needs it first — the controller or one
 of the xdist workers — under a file lock in a directory shared by all of them, and its address is
@@ -72,6 +72,9 @@ def end_session(path: Path) -> None:
             os.killpg(json.loads(s3.read_text())["pid"], signal.SIGTERM)
         except ProcessLookupError:
             pass
+    ray = path / "ray.json"
+    if ray.exists():
+        _stop_ray(json.loads(ray.read_text())["pid"])
     shutil.rmtree(path, ignore_errors=True)
     os.environ.pop(SHARED_ENV, None)
 
@@ -201,3 +204,98 @@ def create_bucket(endpoint: str, name: str | None = None) -> str:
     )
     client.create_bucket(Bucket=name)
     return name
+
+
+# --- Ray ---------------------------------------------------------------------------------------
+
+RAY_CPUS = 2
+
+
+def ray_cluster() -> str:
+    """The session's local Ray cluster (``ray start --head``, started on first call): its GCS address.
+
+    One cluster for the whole session, whichever process asks first starts it; the others (xdist
+    workers) connect to it as drivers. Two CPUs, a small object store, no dashboard, no usage
+    statistics, every port chosen free; its files go to the session's shared directory.
+    """
+    with _locked("ray") as shared:
+        info_file = shared / "ray.json"
+        if info_file.exists():
+            return str(json.loads(info_file.read_text())["address"])
+        port = free_port()
+        temp = shared / "ray"
+        temp.mkdir()
+        ray = str(Path(sys.executable).with_name("ray"))
+        command = [
+            ray, "start", "--head", "--block", "--disable-usage-stats", "--include-dashboard=false",
+            "--node-ip-address=127.0.0.1", f"--port={port}", f"--num-cpus={RAY_CPUS}", "--num-gpus=0",
+            "--object-store-memory=100000000", f"--temp-dir={temp}",
+            f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",
+            f"--metrics-export-port={free_port()}", f"--runtime-env-agent-port={free_port()}",
+        ]  # fmt: skip
+        log_path = shared / "ray.log"
+        with open(log_path, "w") as log:
+            process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # outlives the worker that started it; the controller stops it
+                env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
+            )
+        _RUNNING.append(process)
+        deadline = time.monotonic() + 120
+        # `ray start` says how to connect once the head node (GCS and raylet) is up.
+        while "ray.init(" not in log_path.read_text():
+            if process.poll() is not None or time.monotonic() > deadline:
+                _stop_ray(process.pid)
+                raise ServerUnavailable(f"The Ray cluster did not start: {log_path.read_text()[-3000:]}")
+            time.sleep(0.1)
+        address = f"127.0.0.1:{port}"
+        info_file.write_text(json.dumps({"address": address, "pid": process.pid}))
+        return address
+
+
+def ray_session() -> int:
+    """The session id of the Ray cluster's processes (its ``ray start`` process id): to tell a Ray worker."""
+    return int(json.loads((shared_directory() / "ray.json").read_text())["pid"])
+
+
+def _stop_ray(pid: int) -> None:
+    """Stop the cluster ``ray start --block`` (process ``pid``) runs, and anything left of its session.
+
+    SIGTERM lets ``ray start`` stop its own processes; whatever still runs in its session after
+    that (workers run in process groups of their own, but in its session) is killed. Never
+    ``ray stop``: it would stop every Ray cluster on the machine.
+    """
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.2)
+    for member in _session_members(pid):
+        try:
+            os.kill(member, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def _session_members(sid: int) -> list[int]:
+    """The live processes of session ``sid``."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[3]) == sid:  # state, ppid, pgrp, session
+            members.append(int(stat.parent.name))
+    return members

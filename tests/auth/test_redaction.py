@@ -73,3 +73,12 @@ def test_install_redaction_filters_every_root_handler_once() -> None:
         assert [f for f in handler.filters if isinstance(f, RedactSecrets)] == [first]
     finally:
         root.removeHandler(handler)
+
+
+def test_redact_vended_s3_credentials() -> None:
+    """What the REST catalog vends (a LoadTableResult's config) is redacted wherever it would be logged."""
+    vended = '{"s3.access-key-id": "AKIA1", "s3.secret-access-key": "wJal/rX", "s3.session-token": "IQoJb3"}'
+    assert (
+        redact(vended) == '{"s3.access-key-id": "AKIA1", "s3.secret-access-key": "[REDACTED]", "s3.session-token": "[REDACTED]"}'
+    )
+    assert redact("AWS_SECRET_ACCESS_KEY=wJal/rX") == "AWS_SECRET_ACCESS_KEY=[REDACTED]"

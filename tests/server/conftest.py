@@ -2,6 +2,11 @@
 
 It runs uvicorn in a thread on a free loopback port, with ``--no-auth``, over a lake in a
 temporary directory. Tests keep out of each other's way by working in their own namespace.
+
+A module marked ``pytestmark = pytest.mark.metadata_backends`` (the catalog suites' pattern,
+tests/conftest.py) runs each test twice: against that server, and against a second session server
+whose lake keeps its metadata in PostgreSQL (a schema of its own on the session's throw-away
+cluster). The PostgreSQL server is started only when such a test runs.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 import pytest
 
 import wharf
+from tests import servers
 from wharf.server.background import BackgroundServer, free_port, serve_in_background
 from wharf.server.config import ServerConfig
 
@@ -32,16 +38,35 @@ class RunningServer:
         return load_catalog("wharf", **{"type": "rest", "uri": self.url, **properties})
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    root = tmp_path_factory.mktemp("served") / "lake"
-    lake = wharf.connect(root, user="owner")
+def _serve(root: Path, metadata_url: str | None) -> Iterator[RunningServer]:
+    lake = wharf.connect(root, user="owner", metadata_url=metadata_url)
     background = serve_in_background(lake)
     try:
         yield RunningServer(background.url, lake, background.config)
     finally:
         background.stop()
         lake.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """The session's server over a lake with its metadata in the lake directory's ``wharf.db``."""
+    yield from _serve(tmp_path_factory.mktemp("served") / "lake", None)
+
+
+@pytest.fixture(scope="session")
+def postgres_backed_server(tmp_path_factory: pytest.TempPathFactory, postgres_server: str) -> Iterator[RunningServer]:
+    """The session's server over a lake with its metadata in PostgreSQL (``--metadata-url``)."""
+    metadata_url = servers.create_database(postgres_server)
+    yield from _serve(tmp_path_factory.mktemp("served-pg") / "lake", metadata_url)
+
+
+@pytest.fixture
+def server(request: pytest.FixtureRequest, metadata_backend: str) -> RunningServer:
+    """The session server for this test's metadata backend (SQLite unless the module is marked)."""
+    name = "postgres_backed_server" if metadata_backend == "postgresql" else "sqlite_server"
+    running: RunningServer = request.getfixturevalue(name)
+    return running
 
 
 @pytest.fixture
@@ -65,3 +90,12 @@ def lake_root(server: RunningServer) -> Path:
 
 
 __all__ = ["BackgroundServer", "RunningServer", "free_port"]
+
+
+@pytest.fixture(scope="session")
+def ray_address() -> str:
+    """The session's local Ray cluster (tests/servers.py: started by the first process that asks, shared)."""
+    try:
+        return servers.ray_cluster()
+    except servers.ServerUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)

@@ -16,8 +16,9 @@ from wharf.engine import extension_path
 
 
 @pytest.fixture(scope="module")
-def duck(server: RunningServer) -> Iterator[duckdb.DuckDBPyConnection]:
-    """One DuckDB attached to the server for the module (loading the extensions takes a second)."""
+def duck(sqlite_server: RunningServer) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One DuckDB attached to the (SQLite-backed) server for the module (loading the extensions takes a second)."""
+    server = sqlite_server
     con = duckdb.connect()
     con.execute(f"LOAD '{extension_path('avro')}'")
     con.execute(f"LOAD '{extension_path('iceberg')}'")

@@ -14,6 +14,8 @@ from pyiceberg.types import StringType
 
 from tests.server.conftest import RunningServer
 
+pytestmark = pytest.mark.metadata_backends
+
 ROWS = pa.table({"id": pa.array([1, 2, 3], pa.int64()), "city": ["Oslo", "Lima", "Pune"]})
 
 

@@ -10,6 +10,8 @@ import pytest
 
 from tests.server.conftest import RunningServer
 
+pytestmark = pytest.mark.metadata_backends
+
 SCHEMA = {"type": "struct", "schema-id": 0, "fields": [{"id": 1, "name": "id", "type": "long", "required": False}]}
 
 

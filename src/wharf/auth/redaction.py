@@ -5,7 +5,7 @@ It rewrites, in the formatted message, the exception text and string ``extra`` f
 - ``Authorization: Bearer …`` / ``Basic …`` header values (also as dict or JSON items);
 - JWTs (``eyJ….….…``) and Wharf's own tokens and secrets (``wharf_pat_…``, ``wharf_sec_…``);
 - values of fields named like secrets (``password``, ``client_secret``, ``access_token``,
-  ``token``, ``credential``, ``secret``…) in ``key=value``, ``"key": "value"`` and query strings.
+  ``token``, ``credential``, ``secret``, ``secret-access-key``…) in ``key=value``, ``"key": "value"`` and query strings.
 
 Install it on the *handlers* (a filter on a logger does not see records propagated from its
 children): ``install_redaction()`` adds it to every handler of the root logger.
@@ -23,7 +23,9 @@ from collections.abc import Callable
 REDACTED = "[REDACTED]"
 
 _SECRET_KEYS = (
-    r"(?:client[_-]?secret|password|passwd|access[_-]?token|refresh[_-]?token|id[_-]?token|token|secret|credential|api[_-]?key)"
+    r"(?:client[_-]?secret|password|passwd|access[_-]?token|refresh[_-]?token|id[_-]?token|token|secret|credential|api[_-]?key"
+    # S3 keys as PyIceberg and AWS name them (vended by the REST catalog: wharf.server.rest.credentials)
+    r"|secret[_-]?access[_-]?key)"
 )
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...] = (

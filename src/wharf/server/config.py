@@ -53,6 +53,9 @@ class ServerConfig:
     default_page_size: int = 100
     max_page_size: int = 1000
     log_level: str = "info"
+    # Answer X-Iceberg-Access-Delegation: vended-credentials with the lake's S3 credentials (when the
+    # warehouse is in object storage); false: clients bring their own (docs/server.md).
+    vend_credentials: bool = True
     # "module:callable" returning an ``Authenticator`` for the lake (see wharf.server.context).
     authenticator: str | None = None
 

@@ -122,6 +122,30 @@ def _ancestry(table: Table, snapshot_id: int | None) -> list[Snapshot]:
     return chain
 
 
+def visible_ms(table: Table) -> dict[int, int]:
+    """When each snapshot of the main branch's history became the table's state (epoch ms).
+
+    Usually its own timestamp. A commit that adds several snapshots at once (DuckDB's MERGE
+    commits an overwrite and an append in one transaction) makes only the last one current: the
+    snapshot log never names the others, and time travel to a moment between their timestamps
+    finds the state before the commit. So a snapshot the log does not name takes the time of its
+    first descendant that it does — the moment its rows became visible. Snapshots older than the
+    log (it may be cut short), and those of other branches, keep their own timestamps.
+    """
+    log = table.metadata.snapshot_log
+    logged = {entry.snapshot_id for entry in log}
+    since = min((entry.timestamp_ms for entry in log), default=None)
+    visible: dict[int, int] = {}
+    inherited: int | None = None
+    for snapshot in _ancestry(table, head_snapshot_id(table, None)):  # newest first
+        if snapshot.snapshot_id in logged or since is None or snapshot.timestamp_ms < since:
+            inherited = snapshot.timestamp_ms if snapshot.snapshot_id in logged else None
+            visible[snapshot.snapshot_id] = snapshot.timestamp_ms
+        else:
+            visible[snapshot.snapshot_id] = inherited if inherited is not None else snapshot.timestamp_ms
+    return visible
+
+
 def snapshots_in_range(table: Table, options: ChangelogOptions) -> list[Snapshot]:
     """The snapshots whose changes the range covers, oldest first (compactions included).
 
@@ -133,8 +157,9 @@ def snapshots_in_range(table: Table, options: ChangelogOptions) -> list[Snapshot
     if end is not None and table.metadata.snapshot_by_id(end) is None:
         raise NotFound(f"Table {label} has no snapshot {end}", hint="SELECT snapshot_id FROM t.snapshots lists them")
     chain = _ancestry(table, end if end is not None else head_snapshot_id(table, options.ref))
+    visible = visible_ms(table) if options.end_ms is not None or options.start_ms is not None else {}
     if options.end_ms is not None:
-        chain = [snap for snap in chain if snap.timestamp_ms <= options.end_ms]
+        chain = [snap for snap in chain if visible.get(snap.snapshot_id, snap.timestamp_ms) <= options.end_ms]
     start = options.start_snapshot_id
     if start is not None:
         ids = [snap.snapshot_id for snap in chain]
@@ -147,7 +172,7 @@ def snapshots_in_range(table: Table, options: ChangelogOptions) -> list[Snapshot
             )
         chain = chain[: ids.index(start)]
     if options.start_ms is not None:
-        chain = [snap for snap in chain if snap.timestamp_ms > options.start_ms]
+        chain = [snap for snap in chain if visible.get(snap.snapshot_id, snap.timestamp_ms) > options.start_ms]
     # After snapshot expiry the oldest remaining snapshot's parent is gone: what it deleted
     # cannot be read any more, so history starts after it.
     chain = [snap for snap in chain if snap.parent_snapshot_id is None or table.metadata.snapshot_by_id(snap.parent_snapshot_id)]
@@ -320,11 +345,12 @@ def raw_changes_sql(table: Table, planner: ScanPlanner, snapshots: Sequence[Snap
     added_at: dict[str, int] = {}  # data file → ordinal of the snapshot that added it (in range)
     any_mixed_positional = False
     ordinal = 0
+    visible = visible_ms(table)
     for snapshot in snapshots:
         if not _changes_rows(snapshot):
             continue
         changes = snapshot_changes(table, planner, snapshot, schema)
-        commits.append(f"({ordinal}, {snapshot.snapshot_id}, {snapshot.timestamp_ms})")
+        commits.append(f"({ordinal}, {snapshot.snapshot_id}, {visible.get(snapshot.snapshot_id, snapshot.timestamp_ms)})")
         for uri in changes.added:
             added_at.setdefault(uri, ordinal)
         parts = [f"SELECT {columns}, 1 AS {_WEIGHT}, {ordinal} AS {CHANGE_ORDINAL} FROM {r}" for r in changes.inserted]

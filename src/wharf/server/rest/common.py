@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -129,7 +130,8 @@ def idempotent(request: Request, ctx: RequestContext, run: Callable[[], Response
     if not key:
         return run()
     store = server_state(request).idempotency
-    fingerprint = f"{ctx.principal.name}\x00{request.method}\x00{request.url.path}"
+    # Hashed: a fixed length for any path, and no NUL byte (PostgreSQL text refuses one).
+    fingerprint = hashlib.sha256(f"{ctx.principal.name}\x00{request.method}\x00{request.url.path}".encode()).hexdigest()
     stored = store.begin(key, fingerprint)
     if stored is not None:
         return Response(

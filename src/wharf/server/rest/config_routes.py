@@ -13,8 +13,10 @@ from fastapi.responses import Response
 from wharf.errors import RateLimited
 from wharf.server.context import ClientCredentials, NotAuthenticated, OwnerOnly, TokenIssuer
 from wharf.server.rest.common import json_response
+from wharf.server.rest.credentials import ACCESS_DELEGATION_HEADER, VENDED
 from wharf.server.rest.errors import RestError
 from wharf.server.state import server_state
+from wharf.storage import is_object_store
 
 router = APIRouter()
 
@@ -34,6 +36,7 @@ ENDPOINTS = (
     "DELETE /v1/{prefix}/namespaces/{namespace}/tables/{table}",
     "POST /v1/{prefix}/namespaces/{namespace}/register",
     "POST /v1/{prefix}/namespaces/{namespace}/tables/{table}/metrics",
+    "GET /v1/{prefix}/namespaces/{namespace}/tables/{table}/credentials",
     "POST /v1/{prefix}/tables/rename",
     "POST /v1/{prefix}/transactions/commit",
     "GET /v1/{prefix}/namespaces/{namespace}/views",
@@ -69,9 +72,14 @@ def get_config(request: Request, warehouse: str | None = None) -> Response:
             f"This server has no warehouse {warehouse!r}",
             hint=f"it serves one lake, as warehouse {server.config.warehouse!r}",
         )
+    defaults: dict[str, str] = {}
+    if server.config.vend_credentials and is_object_store(str(server.lake.catalog.properties.get("warehouse", ""))):
+        # Iceberg's Java clients (Spark, Trino, Flink) send "header.*" catalog properties as HTTP
+        # headers: this default makes them ask for vended credentials without being told to.
+        defaults[f"header.{ACCESS_DELEGATION_HEADER}"] = VENDED
     return json_response(
         {
-            "defaults": {},
+            "defaults": defaults,
             "overrides": {"prefix": server.config.warehouse},
             "endpoints": list(ENDPOINTS),
             "idempotency-key-lifetime": server.config.idempotency_lifetime,

@@ -40,9 +40,11 @@ from wharf.server.rest.common import (
     statement,
     table_identifier,
 )
+from wharf.server.rest.credentials import can_vend, storage_credentials, vended, wants_vended
 from wharf.server.rest.errors import bad_request
 from wharf.server.rest.namespaces import require_namespace
 from wharf.server.state import request_context
+from wharf.storage import is_object_store
 
 router = APIRouter()
 Ctx = Annotated[RequestContext, Depends(request_context)]
@@ -81,17 +83,46 @@ def prepare_local_location(location: str) -> None:
             (root / sub).mkdir(parents=True, exist_ok=True)
 
 
-def load_result(location: str | None, metadata: bytes | str) -> bytes:
-    """A ``LoadTableResult`` body around metadata JSON that is already serialised."""
+def load_result(
+    location: str | None,
+    metadata: bytes | str,
+    config: dict[str, str] | None = None,
+    credentials: list[dict[str, Any]] | None = None,
+) -> bytes:
+    """A ``LoadTableResult`` body around metadata JSON that is already serialised.
+
+    ``config`` and ``credentials`` are what is vended to the client (``credentials.vended``).
+    """
     body = metadata.encode() if isinstance(metadata, str) else metadata
-    return b'{"metadata-location":%s,"metadata":%s,"config":{}}' % (json.dumps(location).encode(), body)
+    extra = b',"storage-credentials":%s' % json.dumps(credentials).encode() if credentials else b""
+    return b'{"metadata-location":%s,"metadata":%s,"config":%s%s}' % (
+        json.dumps(location).encode(),
+        body,
+        json.dumps(config or {}).encode(),
+        extra,
+    )
 
 
-def loaded(catalog: LakeCatalog, identifier: tuple[str, ...]) -> Response:
-    location = catalog.metadata_location(identifier)
-    if location is None:
-        raise NoSuchTableError(f"Table does not exist: {label(identifier)}")
-    return raw_json_response(load_result(location, read_metadata(catalog, location)))
+def table_location(raw: bytes | str) -> str:
+    """The ``location`` of a table's metadata JSON."""
+    return str(json.loads(raw)["location"])
+
+
+def with_vended(request: Request, ctx: RequestContext, response: Response) -> Response:
+    """A successful ``LoadTableResult`` of a mutation, with the vended credentials added if asked for.
+
+    Added after ``idempotent`` has stored the response for replay: credentials are never stored
+    in the metadata database, and a replay gets them fresh like the first answer.
+    """
+    if response.status_code != 200 or not wants_vended(request) or not can_vend(request, ctx):
+        return response
+    body = json.loads(bytes(response.body))
+    config, credentials = vended(request, ctx, body["metadata"]["location"])
+    body["config"] = {**(body.get("config") or {}), **config}
+    if credentials:
+        body["storage-credentials"] = credentials
+    headers = {k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "content-type")}
+    return json_response(body, response.status_code, headers)
 
 
 @router.get("/v1/namespaces/{namespace}/tables")
@@ -153,14 +184,14 @@ def create_table(request: Request, ctx: Ctx, namespace: str, body: Annotated[Any
             txn = catalog.create_table_transaction(identifier, schema, location, spec, order, properties)
             metadata = txn.table_metadata
         prepare_local_location(metadata.location)
-        return raw_json_response(load_result(None, metadata.model_dump_json()))
+        return raw_json_response(load_result(None, metadata.model_dump_json(), *vended(request, ctx, metadata.location)))
 
     def run() -> Response:
         with statement(ctx, "createTable", label(identifier)):
             table = catalog.create_table(identifier, schema, location, spec, order, properties)
         return raw_json_response(load_result(table.metadata_location, table.metadata.model_dump_json()))
 
-    return idempotent(request, ctx, run)
+    return with_vended(request, ctx, idempotent(request, ctx, run))
 
 
 @router.get("/v1/namespaces/{namespace}/tables/{table}")
@@ -175,13 +206,36 @@ def load_table(
     location = catalog.metadata_location(identifier)
     if location is None:
         raise NoSuchTableError(f"Table does not exist: {label(identifier)}")
-    etag = '"' + hashlib.sha256(f"{location}\x00{snapshots or 'all'}".encode()).hexdigest()[:40] + '"'
+    # The answer differs with and without vended credentials: so does its tag.
+    delegation = "vended" if wants_vended(request) else ""
+    etag = '"' + hashlib.sha256(f"{location}\x00{snapshots or 'all'}\x00{delegation}".encode()).hexdigest()[:40] + '"'
+    headers = {"ETag": etag, "Vary": "X-Iceberg-Access-Delegation"}
     if request.headers.get("if-none-match") == etag:
-        return Response(status_code=304, headers={"ETag": etag})
+        return Response(status_code=304, headers=headers)
     raw = read_metadata(catalog, location)
     if snapshots == "refs":
         raw = only_ref_snapshots(raw)
-    return raw_json_response(load_result(location, raw), headers={"ETag": etag})
+    return raw_json_response(load_result(location, raw, *vended(request, ctx, lambda: table_location(raw))), headers=headers)
+
+
+@router.get("/v1/namespaces/{namespace}/tables/{table}/credentials")
+def load_credentials(request: Request, ctx: Ctx, namespace: str, table: str) -> Response:
+    """``loadCredentials``: the table's vended storage credentials again (for a client whose ones expire).
+
+    Asked for explicitly, so the access-delegation header is not needed; an empty list when the
+    warehouse is local or vending is turned off.
+    """
+    identifier = table_identifier(namespace, table)
+    ctx.authorize("loadTable", label(identifier))
+    catalog = ctx.lake.catalog
+    location = catalog.metadata_location(identifier)
+    if location is None:
+        raise NoSuchTableError(f"Table does not exist: {label(identifier)}")
+    credentials: list[dict[str, Any]] = []
+    if can_vend(request, ctx):
+        where = table_location(read_metadata(catalog, location))
+        credentials = storage_credentials(ctx, where) if is_object_store(where) else []
+    return json_response({"storage-credentials": credentials})
 
 
 @router.head("/v1/namespaces/{namespace}/tables/{table}")
@@ -271,7 +325,7 @@ def register_table(request: Request, ctx: Ctx, namespace: str, body: Annotated[A
             table = catalog.register_table(identifier, body["metadata-location"], overwrite)
         return raw_json_response(load_result(table.metadata_location, read_metadata(catalog, table.metadata_location)))
 
-    return idempotent(request, ctx, run)
+    return with_vended(request, ctx, idempotent(request, ctx, run))
 
 
 @router.post("/v1/namespaces/{namespace}/tables/{table}/metrics")
