@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import Request
 
+from wharf.server.api.result_cache import ResultCache
 from wharf.server.config import ServerConfig
 from wharf.server.context import Authenticator, Authorizer, RequestContext
 from wharf.server.middleware import InFlight
@@ -17,6 +18,8 @@ from wharf.server.rest.idempotency import IdempotencyStore
 
 if TYPE_CHECKING:
     from wharf.lakehouse import Lakehouse
+    from wharf.server.api.jobs import QueryManager
+    from wharf.server.api.precache import Precache
 
 
 class RateLimit:
@@ -53,6 +56,10 @@ class ServerState:
     in_flight: InFlight = field(default_factory=InFlight)
     token_limit: RateLimit = field(default_factory=lambda: RateLimit(30))
     ready: bool = False
+    # The HTTP API's result cache, asynchronous queries and pre-cached queries (wharf.server.api).
+    result_cache: ResultCache = field(default_factory=lambda: ResultCache(0))
+    queries: QueryManager | None = None
+    precache: Precache | None = None
 
 
 def server_state(request: Request) -> ServerState:

@@ -121,6 +121,28 @@ def lookup(ctx: Context, key: tuple[Any, ...]) -> Compiled | None:
     return found
 
 
+def peek(ctx: Context, text: str, position: int, params: Params) -> Compiled | None:
+    """The valid compiled form of a statement if the cache holds one (nothing is compiled)."""
+    key = cache_key(ctx, text, position, params)
+    return lookup(ctx, key) if key is not None else None
+
+
+def snapshot_reads(compiled: Compiled) -> tuple[tuple[str, int | None, str | None], ...]:
+    """(table, snapshot id, ref) of each table ``compiled`` reads, sorted and without repeats."""
+    reads = {(ref.label, ref.snapshot_id, ref.version.ref) for ref in compiled.references if ref.role in ("read", "write")}
+    return tuple(sorted(reads, key=repr))
+
+
+def view_versions(compiled: Compiled) -> tuple[tuple[str, str, Any], ...]:
+    """(view, uuid, version id) of each view ``compiled`` expanded (a replaced view has a new version)."""
+    found = []
+    for (namespace, name), metadata in compiled.views:
+        if metadata is not None:
+            uuid = str(getattr(metadata, "view_uuid", ""))
+            found.append((f"{namespace}.{name}", uuid, getattr(metadata, "current_version_id", None)))
+    return tuple(sorted(found, key=repr))
+
+
 def store(key: tuple[Any, ...], compiled: Compiled) -> None:
     with _lock:
         _cache[key] = compiled
