@@ -190,9 +190,7 @@ class QueryManager:
         table = pa.Table.from_batches(batches, schema=result.schema)
         job.table, job.reads = table, result.reads
         job.message, job.snapshot_id = result.message, result.snapshot_id
-        job.cache = answer.outcome
-        if answer.outcome == "miss":
-            job.cache = result_cache.remember(self.cache, job.lake, job.sql, job.params, job.dialect, result, table, True)
+        job.cache = result_cache.remember(self.cache, job.lake, job.sql, job.params, job.dialect, result, table, True)
         self.cache.count(job.cache)
 
     # --- finding, cancelling, expiring ------------------------------------------------------------

@@ -23,10 +23,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+from sqlglot import exp
 
 from wharf.events import CommitEvent
 from wharf.server.api import result_cache
 from wharf.server.rest.errors import RestError, classify
+from wharf.sql import parse
 
 if TYPE_CHECKING:
     from wharf.lakehouse import Lakehouse
@@ -88,8 +90,9 @@ class Precache:
 
     def register(self, principal: Principal, sql: str) -> PrecachedQuery:
         """Register ``sql`` for ``principal`` and warm it now (in the background)."""
-        if result_cache.normalize(sql, self.lake.settings.dialect) is None:
-            raise RestError(400, "BadRequestException", "A pre-cached query is one query (SELECT …)", hint="send one statement")
+        statements = parse(sql, self.lake.settings.dialect)  # a statement that does not parse: 400 saying where
+        if len(statements) != 1 or not isinstance(statements[0].node, exp.Query):
+            raise RestError(400, "BadRequestException", "A pre-cached query is one query (SELECT …)", hint="send one SELECT")
         with self._lock:
             for known in self._queries.values():
                 if known.sql == sql and known.owner == principal:
@@ -155,9 +158,7 @@ class Precache:
             else:
                 result = handle.sql(query.sql)
                 table = pa.Table.from_batches(list(result.iter_batches()), schema=result.schema)
-                outcome = answer.outcome
-                if outcome == "miss":
-                    outcome = result_cache.remember(self.cache, handle, query.sql, None, None, result, table, True)
+                outcome = result_cache.remember(self.cache, handle, query.sql, None, None, result, table, True)
                 reads, rows = result.reads, table.num_rows
             query.tables = frozenset(r.table.lower() for r in reads)
             query.snapshots = tuple((r.table, r.snapshot_id) for r in reads)

@@ -119,9 +119,8 @@ def run_sql(ctx: Ctx, request: Request, body: models.SqlRequest) -> Response:
             return render(rows[0], rows[1], Result(), body.format, cache="hit")
     result = ctx.lake.sql(body.sql, body.params, dialect=body.dialect)
     table, truncated = limited(result, body.max_rows)
-    outcome = answer.outcome
-    if outcome != "bypass":
-        outcome = result_cache.remember(cache, ctx.lake, body.sql, body.params, body.dialect, result, table, not truncated)
+    # A query's first run compiles it: only now can its key be known (remember says bypass if never).
+    outcome = result_cache.remember(cache, ctx.lake, body.sql, body.params, body.dialect, result, table, not truncated)
     cache.count(outcome)
     return render(table, truncated, result, body.format, cache=outcome)
 
