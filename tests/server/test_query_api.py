@@ -12,9 +12,11 @@ import httpx
 import pyarrow as pa
 import pytest
 from starlette.requests import Request
+from typer.testing import CliRunner
 
 import wharf
 from tests.server.conftest import RunningServer
+from wharf.errors import InvalidArgument
 from wharf.principal import Principal
 from wharf.server.api.result_cache import CachedResult, ResultCache
 from wharf.server.background import BackgroundServer, serve_in_background
@@ -468,6 +470,26 @@ def test_precache_from_the_configuration(served: Callable[..., tuple[BackgroundS
         refreshed_after(http, queries[1]["id"], 1)
         answer = sql(http, "SELECT max(i), min(i) FROM t")
         assert answer.headers["x-wharf-cache"] == "hit" and answer.json()["rows"] == [[1000, 0]]
+
+
+def test_query_and_cache_settings_from_file_environment_and_flags(tmp_path: Any) -> None:
+    file = tmp_path / "wharf.toml"
+    file.write_text(
+        "[server]\nquery_workers = 2\nresult_cache_max_bytes = 1000\nquery_result_ttl_s = 60\n"
+        'precache = ["SELECT a, b FROM t", "SELECT 1"]\n'
+    )
+    config = load_config(file, environ={"WHARF_QUERY_RESULTS_MAX_BYTES": "5000"}, query_workers=6)
+    assert (config.query_workers, config.result_cache_max_bytes, config.query_results_max_bytes) == (6, 1000, 5000)
+    assert config.precache == ("SELECT a, b FROM t", "SELECT 1") and config.query_result_ttl_s == 60
+    assert type(config).from_json(config.to_json()) == config  # what --workers N hands its processes
+    with pytest.raises(InvalidArgument, match="query_workers"):
+        load_config(None, environ={}, query_workers=0)
+    with pytest.raises(InvalidArgument, match="result_cache_max_bytes"):
+        load_config(None, environ={"WHARF_RESULT_CACHE_MAX_BYTES": "-1"})
+    from wharf.cli import app
+
+    result = CliRunner().invoke(app, ["serve", "--no-auth", "--query-workers", "0"])
+    assert result.exit_code == 1 and "query_workers" in result.output
 
 
 # --- browsing and OpenAPI -------------------------------------------------------------------------------
