@@ -29,6 +29,7 @@ from wharf.server.rest.errors import RestError, classify, error_body
 
 if TYPE_CHECKING:
     from wharf.lakehouse import Lakehouse
+    from wharf.principal import Principal
     from wharf.result import Result
     from wharf.server.api.result_cache import ResultCache
     from wharf.server.config import ServerConfig
@@ -49,7 +50,7 @@ class Job:
     """One asynchronous query and, once it succeeded, its rows."""
 
     id: str
-    owner: Any  # the submitting principal (compared whole)
+    owner: Principal  # the submitting principal (compared whole)
     sql: str
     params: list[Any] | dict[str, Any] | None
     dialect: str | None
@@ -119,7 +120,7 @@ class QueryManager:
         self.cache = cache
         self._pool = ThreadPoolExecutor(max_workers=config.query_workers, thread_name_prefix="wharf-query")
         self._jobs: OrderedDict[str, Job] = OrderedDict()  # submission order
-        self._expired: OrderedDict[str, tuple[Any, str]] = OrderedDict()  # id -> (owner, why)
+        self._expired: OrderedDict[str, tuple[Principal, str]] = OrderedDict()  # id -> (owner, why)
         self._lock = threading.Lock()
 
     # --- submitting and running ---------------------------------------------------------------
@@ -195,7 +196,7 @@ class QueryManager:
 
     # --- finding, cancelling, expiring ------------------------------------------------------------
 
-    def get(self, principal: Any, query_id: str) -> Job:
+    def get(self, principal: Principal, query_id: str) -> Job:
         """The job ``query_id`` of ``principal``: 404 if it is not theirs (or never was), 410 once it expired."""
         self.sweep()
         with self._lock:
@@ -209,7 +210,7 @@ class QueryManager:
             404, "NotFoundException", f"No query {query_id} (queries are visible only to the principal that submitted them)"
         )
 
-    def cancel(self, principal: Any, query_id: str, wait_s: float = 10.0) -> Job:
+    def cancel(self, principal: Principal, query_id: str, wait_s: float = 10.0) -> Job:
         """Cancel a queued or running job (interrupting DuckDB); a finished job is left as it is."""
         job = self.get(principal, query_id)
         if job.status in FINISHED:
@@ -229,7 +230,7 @@ class QueryManager:
             job.done.wait(0.05)
         return job
 
-    def list(self, principal: Any) -> list[Job]:
+    def list(self, principal: Principal) -> list[Job]:
         self.sweep()
         with self._lock:
             return [j for j in self._jobs.values() if j.owner == principal]

@@ -26,7 +26,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import pyarrow as pa
 
@@ -182,7 +182,18 @@ def _params_key(params: list[Any] | dict[str, Any] | None) -> str:
     return json.dumps(params, sort_keys=True, default=lambda v: f"{type(v).__qualname__}:{v!r}")
 
 
-def cache_key(lake: Lakehouse, text: str, params: list[Any] | dict[str, Any] | None, dialect: str | None) -> Hashable | None:
+class ResultKey(NamedTuple):
+    """What a cached result is a function of (see the module's docstring)."""
+
+    statement: str
+    params: str
+    tables: tuple[tuple[str, int | None, str | None], ...]
+    views: tuple[tuple[str, str, Any], ...]
+    identity: Hashable
+    policy_version: tuple[Hashable, ...]
+
+
+def cache_key(lake: Lakehouse, text: str, params: list[Any] | dict[str, Any] | None, dialect: str | None) -> ResultKey | None:
     """The result-cache key of ``text`` run on ``lake`` now, or None when its result must not be cached."""
     dialect = dialect or lake.settings.dialect
     reads = lake.compiled_reads(text, params, dialect=dialect)
@@ -194,7 +205,7 @@ def cache_key(lake: Lakehouse, text: str, params: list[Any] | dict[str, Any] | N
     normalized = normalize(text, dialect)
     if normalized is None:
         return None
-    return (normalized, _params_key(params), reads.tables, reads.views, identity(lake), version)
+    return ResultKey(normalized, _params_key(params), reads.tables, reads.views, identity(lake), version)
 
 
 def _read_set(reads: tuple[TableRead, ...]) -> set[tuple[str, int | None, str | None]]:
@@ -208,7 +219,7 @@ class Answer:
     outcome: CacheOutcome
     cached: CachedResult | None = None
     result: Result | None = None
-    key: Hashable | None = None
+    key: ResultKey | None = None
 
 
 def lookup(
@@ -245,8 +256,7 @@ def remember(
     key = cache_key(lake, text, params, dialect)
     if key is None:
         return "bypass"
-    tables = key[2]  # type: ignore[index]  # the reads part of the key built above
-    if _read_set(result.reads) != set(tables):
+    if _read_set(result.reads) != set(key.tables):
         return "miss"
     cache.put(key, CachedResult(table, complete, result.reads, time.time()))
     return "miss"
@@ -258,6 +268,7 @@ __all__ = [
     "CacheOutcome",
     "CachedResult",
     "ResultCache",
+    "ResultKey",
     "cache_key",
     "identity",
     "lookup",
