@@ -39,6 +39,7 @@ log = logging.getLogger("wharf.server")
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
 FINISHED = (SUCCEEDED, FAILED, CANCELLED)
 _TOMBSTONES = 10_000  # expired ids remembered to answer 410 rather than 404
+_MAX_FINISHED = 10_000  # finished jobs kept at most (failed ones hold no rows, so bytes alone would not bound them)
 
 
 class Cancelled(Exception):
@@ -243,11 +244,14 @@ class QueryManager:
             for job in finished:
                 if now - job.finished_at >= self.ttl_s:  # type: ignore[operator]  # finished jobs have finished_at
                     self._expire(job, f"expired: results are kept for {self.ttl_s} s after the query finishes")
-            total = sum(j.nbytes for j in self._jobs.values() if j.status in FINISHED)
-            for job in sorted((j for j in finished if j.id in self._jobs), key=lambda j: j.finished_at or 0):
-                if total <= self.max_bytes:
+            remaining = sorted((j for j in finished if j.id in self._jobs), key=lambda j: j.finished_at or 0)
+            total = sum(j.nbytes for j in remaining)
+            count = len(remaining)
+            for job in remaining:
+                if total <= self.max_bytes and count <= _MAX_FINISHED:
                     break
                 total -= job.nbytes
+                count -= 1
                 self._expire(job, f"was evicted: finished results are kept within {self.max_bytes} bytes, oldest out first")
 
     def _expire(self, job: Job, why: str) -> None:
