@@ -295,6 +295,10 @@ def test_cache_with_parameters_formats_and_row_limits(http: httpx.Client, server
     assert [int(r["i"]) for r in csv.DictReader(io.StringIO(csv_page.text))] == [10, 11, 12, 13, 14]
     other = sql(http, query, params=[45], max_rows=100)  # other parameters: another entry
     assert other.headers["x-wharf-cache"] == "miss" and other.json()["rows"] == [[45], [46], [47], [48], [49]]
+    plain = f"SELECT count(*) AS n FROM {namespace}.r"
+    assert sql(http, plain).headers["x-wharf-cache"] == "miss"
+    assert sql(http, plain, dialect="spark").headers["x-wharf-cache"] == "miss"  # the dialect is part of the key
+    assert sql(http, plain, dialect="spark").headers["x-wharf-cache"] == "hit"
     assert sql(http, "SELECT random() AS r").headers["x-wharf-cache"] == "bypass"
     assert sql(http, f"SELECT now() AS at, count(*) FROM {namespace}.r").headers["x-wharf-cache"] == "bypass"
 

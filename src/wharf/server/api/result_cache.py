@@ -187,6 +187,7 @@ class ResultKey(NamedTuple):
 
     statement: str
     params: str
+    dialect: str
     tables: tuple[tuple[str, int | None, str | None], ...]
     views: tuple[tuple[str, str, Any], ...]
     identity: Hashable
@@ -205,7 +206,7 @@ def cache_key(lake: Lakehouse, text: str, params: list[Any] | dict[str, Any] | N
     normalized = normalize(text, dialect)
     if normalized is None:
         return None
-    return ResultKey(normalized, _params_key(params), reads.tables, reads.views, identity(lake), version)
+    return ResultKey(normalized, _params_key(params), dialect, reads.tables, reads.views, identity(lake), version)
 
 
 def _read_set(reads: tuple[TableRead, ...]) -> set[tuple[str, int | None, str | None]]:
