@@ -312,14 +312,15 @@ class Lakehouse:
         """What a one-query ``text`` would read, from its compiled form in the statement cache — without compiling it.
 
         None when ``text`` is not one query, its compiled form is not cached (or no longer valid:
-        a table it read changed), or the query calls a volatile function (``random()``, ``now()``
-        …) so its rows are not a function of the snapshots it reads. A result cache keys on this.
+        a table it read changed), or the query — views expanded — calls a volatile function
+        (``random()``, ``now()`` …), so its rows are not a function of the snapshots it reads.
+        A result cache keys on this.
         """
         try:
             statements = parse(text, dialect or self._session.dialect, copy=False)
         except Exception:  # noqa: BLE001 - a statement that does not parse is simply not cached; running it says why
             return None
-        if len(statements) != 1 or not isinstance(statements[0].node, exp.Query) or _volatile(statements[0].node):
+        if len(statements) != 1 or not isinstance(statements[0].node, exp.Query):
             return None
         statement = Statement(statements[0].text, self.principal, kind="probe")
         ctx = Context(
@@ -337,7 +338,7 @@ class Lakehouse:
             temp_views=self._temp_views,
         )
         compiled = statement_cache.peek(ctx, statements[0].text, 0, params)
-        if compiled is None:
+        if compiled is None or compiled.volatile:
             return None
         return CompiledReads(statement_cache.snapshot_reads(compiled), statement_cache.view_versions(compiled))
 
@@ -547,46 +548,6 @@ class CompiledReads:
 
     tables: tuple[tuple[str, int | None, str | None], ...]
     views: tuple[tuple[str, str, Any], ...] = ()
-
-
-# Functions whose value is not a function of the tables read: a query calling one is never result-cached.
-_VOLATILE_NAMES = frozenset(
-    {
-        "random",
-        "rand",
-        "uuid",
-        "gen_random_uuid",
-        "uuidv4",
-        "uuidv7",
-        "now",
-        "current_timestamp",
-        "current_date",
-        "current_time",
-        "get_current_timestamp",
-        "get_current_time",
-        "localtime",
-        "localtimestamp",
-        "transaction_timestamp",
-        "setseed",
-        "nextval",
-        "currval",
-        "today",
-        "epoch_ms",
-        "current_localtimestamp",
-    }
-)
-_VOLATILE_NODES = (exp.Rand, exp.CurrentTimestamp, exp.CurrentDate, exp.CurrentTime, exp.Uuid)
-
-
-def _volatile(node: exp.Expr) -> bool:
-    for found in node.walk():
-        if isinstance(found, _VOLATILE_NODES):
-            return True
-        if isinstance(found, exp.Func) and found.name.lower() in _VOLATILE_NAMES:
-            return True
-        if isinstance(found, exp.Anonymous) and str(found.this).lower() in _VOLATILE_NAMES:
-            return True
-    return False
 
 
 def _placeholder_names(node: exp.Expression, params: list[Any] | dict[str, Any]) -> list[str | int]:

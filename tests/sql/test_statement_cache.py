@@ -155,6 +155,9 @@ def test_compiled_reads_come_from_the_cache_and_follow_commits(t: wharf.Lakehous
     for uncacheable in ("SELECT id, random() FROM t", "SELECT now(), id FROM t", "INSERT INTO t VALUES (9, 'z')"):
         t.sql(uncacheable)
         assert t.compiled_reads(uncacheable) is None, uncacheable
+    t.sql("CREATE VIEW clock AS SELECT current_timestamp AS at, id FROM t")  # volatile inside a view
+    t.sql("SELECT * FROM clock")
+    assert t.compiled_reads("SELECT * FROM clock") is None
     t.sql("CREATE VIEW recent AS SELECT * FROM t WHERE id > 1")
     t.sql("SELECT * FROM recent")
     before = t.compiled_reads("SELECT * FROM recent")

@@ -50,6 +50,13 @@ _NONCE = os.urandom(6).hex()
 _RELATION = f"__wharf_rel_{_NONCE}_"
 _PARAM = f"__wharf_prm_{_NONCE}_"
 _SLOT = re.compile(f"({_RELATION}|{_PARAM})(\\d+)_")
+# Functions of DuckDB SQL whose value changes from call to call (found in the generated SQL, so in views too).
+_VOLATILE = re.compile(
+    r"\b(?:random|rand|uuid|gen_random_uuid|uuidv4|uuidv7|now|get_current_timestamp|get_current_time|"
+    r"transaction_timestamp|setseed|nextval|currval|today)\s*\(|"
+    r"\b(?:current_timestamp|current_date|current_time|localtime|localtimestamp|current_localtimestamp)\b",
+    re.IGNORECASE,
+)
 _PARAM_KEY = "wharf.param"  # meta of a placeholder node: its position among the statement's placeholders
 
 Params = list[Any] | dict[str, Any] | None
@@ -68,6 +75,9 @@ class Compiled:
     views: tuple[tuple[tuple[str, str], Any], ...]  # (namespace, name) → the view's metadata (None: no view)
     lineage_source: Any  # what column lineage is derived from (qualified tree, schema, references)
     token: int | None  # the catalog's change token when the lookups were last seen valid
+    # Whether the SQL (views expanded) calls a function whose value is not a function of the
+    # tables read (random(), now() …): a result cache must not keep its rows.
+    volatile: bool = False
 
 
 _cache: OrderedDict[tuple[Any, ...], Compiled] = OrderedDict()
@@ -223,6 +233,7 @@ def compile_statement(ctx: Context, shared: exp.Expression, params: Params) -> t
         views=tuple((key, view.metadata if view is not None else None) for key, view in ctx._views.items()),
         lineage_source=SimpleNamespace(qualified=c.qualified, schema=c.schema, references=c.references),
         token=None,
+        volatile=any(_VOLATILE.search(fragment) is not None for fragment in fragments),
     )
     del values  # checked above: missing parameters fail before anything runs
     return compiled, ctx.cacheable
