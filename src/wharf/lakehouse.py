@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -158,6 +160,8 @@ class Lakehouse:
         self._session = Session()
         self._registered: dict[str, pa.Table] = {}
         self._temp_views: dict[tuple[str, str], Any] = {}  # CREATE TEMPORARY VIEW: this handle's only
+        self._cursors: set[duckdb.DuckDBPyConnection] = set()  # of the statements running now (interrupt)
+        self._cursor_lock = threading.Lock()
 
     # --- the runtime's parts ----------------------------------------------------------------
 
@@ -254,6 +258,11 @@ class Lakehouse:
         """Register a policy for the reference pipeline's policy pass (governance builds on this)."""
         self._runtime.policies.append(policy)
 
+    @property
+    def policies(self) -> tuple[Policy, ...]:
+        """The policies registered on this lake, in the order the policy pass applies them."""
+        return tuple(self._runtime.policies)
+
     # --- SQL --------------------------------------------------------------------------------
 
     def sql(self, text: str, params: list[Any] | dict[str, Any] | None = None, *, dialect: str | None = None) -> Result:
@@ -293,14 +302,64 @@ class Lakehouse:
                 else:
                     result = execute(ctx, node)
                 result.translate = lambda exc, text=parsed.text: translate(exc, text)
+                result.reads = tuple(statement.reads)
                 ctx.result = result
         return result
+
+    def compiled_reads(
+        self, text: str, params: list[Any] | dict[str, Any] | None = None, *, dialect: str | None = None
+    ) -> CompiledReads | None:
+        """What a one-query ``text`` would read, from its compiled form in the statement cache — without compiling it.
+
+        None when ``text`` is not one query, its compiled form is not cached (or no longer valid:
+        a table it read changed), or the query — views expanded — calls a volatile function
+        (``random()``, ``now()`` …), so its rows are not a function of the snapshots it reads.
+        A result cache keys on this.
+        """
+        try:
+            statements = parse(text, dialect or self._session.dialect, copy=False)
+        except Exception:  # noqa: BLE001 - a statement that does not parse is simply not cached; running it says why
+            return None
+        if len(statements) != 1 or not isinstance(statements[0].node, exp.Query):
+            return None
+        statement = Statement(statements[0].text, self.principal, kind="probe")
+        ctx = Context(
+            catalog=self.catalog,
+            loader=self.loader,
+            planner=self.planner,
+            con=None,  # type: ignore[arg-type]  # a lookup runs nothing
+            session=self._session,
+            events=self.events,
+            statement=statement,
+            policies=tuple(self._runtime.policies),
+            registered=dict(self._registered),
+            dialect=dialect or self._session.dialect,
+            lake=self,
+            temp_views=self._temp_views,
+        )
+        compiled = statement_cache.peek(ctx, statements[0].text, 0, params)
+        if compiled is None or compiled.volatile:
+            return None
+        return CompiledReads(statement_cache.snapshot_reads(compiled), statement_cache.view_versions(compiled))
+
+    def interrupt(self) -> int:
+        """Interrupt the statements running on this handle (from another thread); returns how many.
+
+        DuckDB stops the running query; the statement raises ``ResourceExhausted``.
+        """
+        with self._cursor_lock:
+            cursors = list(self._cursors)
+        for cursor in cursors:
+            cursor.interrupt()
+        return len(cursors)
 
     @contextmanager
     def _statement(self, statement: Statement) -> Iterator[Context]:
         """Run ``statement`` as the current statement; emit its ``on_statement`` event when it ends."""
         ctx = self._context(statement)
         error: BaseException | None = None
+        with self._cursor_lock:
+            self._cursors.add(ctx.con)  # interrupt() reaches it
         try:
             with running(statement):
                 yield ctx
@@ -314,6 +373,8 @@ class Lakehouse:
             error = exc
             raise
         finally:
+            with self._cursor_lock:
+                self._cursors.discard(ctx.con)
             self._emit(statement, ctx, error)
 
     def _emit(self, statement: Statement, ctx: Context, error: BaseException | None) -> None:
@@ -479,6 +540,14 @@ class Lakehouse:
 
     def __repr__(self) -> str:
         return f"<Lakehouse {self.location} as {self.principal.name}>"
+
+
+@dataclass(frozen=True)
+class CompiledReads:
+    """What a cached compiled query reads: (table, snapshot id, ref) per table, (view, uuid, version) per view."""
+
+    tables: tuple[tuple[str, int | None, str | None], ...]
+    views: tuple[tuple[str, str, Any], ...] = ()
 
 
 def _placeholder_names(node: exp.Expression, params: list[Any] | dict[str, Any]) -> list[str | int]:

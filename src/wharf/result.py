@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from wharf.statement import TableRead
+
 if TYPE_CHECKING:
     import pandas as pd
     import polars as pl
@@ -50,9 +52,17 @@ class Result:
         self._rowcount = rowcount
         self.message = message
         self.snapshot_id = snapshot_id
+        # The tables (and snapshots) the statement read, as it recorded them (``lake.sql`` sets it).
+        self.reads: tuple[TableRead, ...] = ()
         self._keepalive: object = None  # whatever the stream reads from (a DuckDB cursor), kept alive with it
         # Turns an exception raised while the stream is read (DuckDB computes lazily) into a Wharf error.
         self.translate: Callable[[Exception], Exception] | None = None
+
+    def interrupt(self) -> None:
+        """Stop DuckDB computing this result's stream (from another thread); reading it then raises."""
+        interrupt = getattr(self._keepalive, "interrupt", None)
+        if interrupt is not None:
+            interrupt()
 
     @property
     def schema(self) -> pa.Schema:

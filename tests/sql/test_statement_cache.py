@@ -135,3 +135,65 @@ def test_principals_do_not_share_compiled_statements(t: wharf.Lakehouse) -> None
     assert rows(t, QUERY) == [(1, "a"), (2, "b")]
     assert rows(t.session("bob"), QUERY) == [(1, "a")]
     assert rows(t, QUERY) == [(1, "a"), (2, "b")]
+
+
+def test_compiled_reads_come_from_the_cache_and_follow_commits(t: wharf.Lakehouse) -> None:
+    """``Lakehouse.compiled_reads``: what a cached query reads, without compiling it (the HTTP result cache's key)."""
+    statement_cache.clear()
+    assert t.compiled_reads(QUERY) is None  # never compiled: nothing to say
+    result = t.sql(QUERY)
+    first = t.table("t").current_snapshot_id()
+    assert [(r.table, r.snapshot_id) for r in result.reads] == [("default.t", first)]
+    reads = t.compiled_reads(QUERY)
+    assert reads is not None and reads.tables == (("default.t", first, None),) and reads.views == ()
+    t.sql("INSERT INTO t VALUES (3, 'c')")
+    assert t.compiled_reads(QUERY) is None  # the commit made the compiled form stale
+    t.sql(QUERY)
+    second = t.compiled_reads(QUERY)
+    assert second is not None and second.tables == (("default.t", t.table("t").current_snapshot_id(), None),)
+    assert second.tables != reads.tables
+    for uncacheable in ("SELECT id, random() FROM t", "SELECT now(), id FROM t", "INSERT INTO t VALUES (9, 'z')"):
+        t.sql(uncacheable)
+        assert t.compiled_reads(uncacheable) is None, uncacheable
+    t.sql("CREATE VIEW clock AS SELECT current_timestamp AS at, id FROM t")  # volatile inside a view
+    t.sql("SELECT * FROM clock")
+    assert t.compiled_reads("SELECT * FROM clock") is None
+    t.sql("CREATE VIEW recent AS SELECT * FROM t WHERE id > 1")
+    t.sql("SELECT * FROM recent")
+    before = t.compiled_reads("SELECT * FROM recent")
+    assert before is not None and [v[0] for v in before.views] == ["default.recent"]
+    t.sql("CREATE OR REPLACE VIEW recent AS SELECT * FROM t WHERE id > 2")
+    assert t.compiled_reads("SELECT * FROM recent") is None
+    t.sql("SELECT * FROM recent")
+    after = t.compiled_reads("SELECT * FROM recent")
+    assert after is not None and after.views != before.views and after.tables == before.tables
+
+
+def test_interrupt_stops_a_running_statement(lake: wharf.Lakehouse) -> None:
+    import threading
+
+    from wharf.errors import ResourceExhausted
+
+    handle = lake.session()
+    assert handle.interrupt() == 0  # nothing running
+    outcome: dict[str, BaseException] = {}
+    started = threading.Event()
+
+    def run() -> None:
+        started.set()
+        try:
+            handle.sql("SELECT count(*) FROM range(100000000000) AS a WHERE a.range % 7 = 3").fetchall()
+        except BaseException as exc:  # noqa: BLE001 - recorded for the assertion below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    started.wait()
+    for _ in range(1200):  # DuckDB ignores an interrupt that arrives before the query starts: repeat it
+        if not thread.is_alive():
+            break
+        handle.interrupt()
+        thread.join(0.05)
+    assert not thread.is_alive(), "the statement was not interrupted"
+    assert isinstance(outcome.get("error"), ResourceExhausted) and "Interrupted" in str(outcome["error"])
+    assert lake.sql("SELECT 1").scalar() == 1  # other handles are untouched

@@ -21,7 +21,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from wharf.errors import InvalidArgument
-from wharf.server.api import sql_routes
+from wharf.server.api import query_routes, sql_routes
+from wharf.server.api.jobs import QueryManager
+from wharf.server.api.precache import Precache
+from wharf.server.api.result_cache import ResultCache
 from wharf.server.config import ServerConfig
 from wharf.server.context import Authenticator, OwnerOnly
 from wharf.server.middleware import BodyLimit, BodyTooLarge, InFlight, RequestLog
@@ -97,6 +100,11 @@ def create_app(config: ServerConfig, *, lake: Any = None, authenticator: Authent
                 token_limit=address_limiter(config.token_rate_per_minute),
                 in_flight=in_flight,
             )
+            state.result_cache = ResultCache(config.result_cache_max_bytes)
+            state.queries = QueryManager(config, state.result_cache)
+            state.precache = Precache(opened, state.result_cache)
+            for statement in config.precache:  # the configuration's pre-cached queries run as the lake owner
+                state.precache.register(opened.principal, statement)
             app.state.wharf = state
             if config.no_auth:
                 log.warning(
@@ -108,13 +116,15 @@ def create_app(config: ServerConfig, *, lake: Any = None, authenticator: Authent
             yield
             # Shutdown: uvicorn has stopped accepting and waited for in-flight requests (commits).
             state.ready = False
+            state.precache.shutdown()
+            state.queries.shutdown()
         finally:
             if lake is None:
                 opened.close()
 
     app = FastAPI(
         title="Wharf",
-        summary="The Iceberg REST catalog (and, later, the HTTP API) of a Wharf lake",
+        summary="The Iceberg REST catalog and the HTTP API (SQL, asynchronous queries, result cache) of a Wharf lake",
         lifespan=lifespan,
         docs_url="/docs",
         redoc_url=None,
@@ -138,7 +148,7 @@ def create_app(config: ServerConfig, *, lake: Any = None, authenticator: Authent
             return _error_response(503, "ServiceUnavailableException", "The lake's metadata database does not answer")
         return Response(json.dumps({"status": "ready", "in_flight": state.in_flight.count}), media_type="application/json")
 
-    for router in (config_routes.router, namespaces.router, tables.router, views.router, sql_routes.router):
+    for router in (config_routes.router, namespaces.router, tables.router, views.router, sql_routes.router, query_routes.router):
         app.include_router(router)
 
     async def on_error(request: Request, exc: Exception) -> Response:

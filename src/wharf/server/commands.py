@@ -29,6 +29,10 @@ def register(
         no_auth: Annotated[
             bool, typer.Option("--no-auth", help="Local development: every request acts as the lake owner (loopback only)")
         ] = False,
+        query_workers: Annotated[int | None, typer.Option(help="Asynchronous queries run at once [default: 4]")] = None,
+        result_cache_bytes: Annotated[
+            int | None, typer.Option(help="Result cache size in bytes, 0 to turn it off [default: 128 MiB]")
+        ] = None,
     ) -> None:
         """Serve the lake: the Iceberg REST catalog for Spark, Trino, Flink, DuckDB, PyIceberg and Daft."""
         from wharf.server.config import load_config
@@ -46,5 +50,7 @@ def register(
                 metadata_url=metadata_url(ctx),
                 workers=workers,
                 no_auth=True if no_auth else None,
+                query_workers=query_workers,
+                result_cache_max_bytes=result_cache_bytes,
             )
             run(settings)

@@ -58,6 +58,16 @@ class ServerConfig:
     vend_credentials: bool = True
     # "module:callable" returning an ``Authenticator`` for the lake (see wharf.server.context).
     authenticator: str | None = None
+    # Asynchronous queries (POST /api/v1/queries): how many run at once, how many may wait, and how
+    # long (seconds) and how much (bytes, all finished queries together) their results are kept.
+    query_workers: int = 4
+    query_queue_limit: int = 100
+    query_result_ttl_s: int = 600
+    query_results_max_bytes: int = 512 * 1024 * 1024
+    # The result cache (LRU by Arrow bytes); 0 turns it off.
+    result_cache_max_bytes: int = 128 * 1024 * 1024
+    # Statements re-run as the lake owner right after each commit to a table they read (pre-cache).
+    precache: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -71,6 +81,13 @@ class ServerConfig:
                 f"warehouse name {self.warehouse!r} is not usable in a URL path",
                 hint="use letters, digits, '_', '-' and '.' only",
             )
+        if self.query_workers < 1 or self.query_queue_limit < 0:
+            raise InvalidArgument(
+                f"query_workers must be 1 or more ({self.query_workers}), query_queue_limit 0 or more ({self.query_queue_limit})"
+            )
+        for name in ("query_result_ttl_s", "query_results_max_bytes", "result_cache_max_bytes"):
+            if getattr(self, name) < 0:
+                raise InvalidArgument(f"{name} must not be negative, not {getattr(self, name)}")
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):
             raise InvalidArgument(f"log_level {self.log_level!r} is unknown", hint="use debug, info, warning or error")
         self.idempotency_seconds()  # validates the duration
@@ -98,6 +115,7 @@ class ServerConfig:
     def from_json(cls, text: str) -> ServerConfig:
         values = json.loads(text)
         values["cors_origins"] = tuple(values.get("cors_origins") or ())
+        values["precache"] = tuple(values.get("precache") or ())
         return cls(**values)
 
 
@@ -129,7 +147,9 @@ def _coerce(name: str, raw: Any, source: str) -> Any:
                 return False
             raise ValueError
         if kind.startswith("tuple"):
-            items = raw if isinstance(raw, list) else [p for p in str(raw).split(",") if p.strip()]
+            # Statements hold commas: $WHARF_PRECACHE separates them with ';' (a file gives a list).
+            separator = ";" if name == "precache" else ","
+            items = raw if isinstance(raw, list) else [p for p in str(raw).split(separator) if p.strip()]
             return tuple(str(p).strip() for p in items)
         if raw is None:
             return None

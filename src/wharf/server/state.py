@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from fastapi import Request
 
 from wharf.auth.rate_limit import TokenBucketLimiter
+from wharf.server.api.result_cache import ResultCache
 from wharf.server.config import ServerConfig
 from wharf.server.context import Authenticator, Authorizer, RequestContext
 from wharf.server.middleware import InFlight
@@ -15,6 +16,8 @@ from wharf.server.rest.idempotency import IdempotencyStore
 
 if TYPE_CHECKING:
     from wharf.lakehouse import Lakehouse
+    from wharf.server.api.jobs import QueryManager
+    from wharf.server.api.precache import Precache
 
 
 @dataclass
@@ -30,6 +33,10 @@ class ServerState:
     # The token endpoint, per client address (the authenticator also limits per client id).
     token_limit: TokenBucketLimiter = field(default_factory=lambda: address_limiter(30))
     ready: bool = False
+    # The HTTP API's result cache, asynchronous queries and pre-cached queries (wharf.server.api).
+    result_cache: ResultCache = field(default_factory=lambda: ResultCache(0))
+    queries: QueryManager | None = None
+    precache: Precache | None = None
 
 
 def address_limiter(per_minute: int) -> TokenBucketLimiter:

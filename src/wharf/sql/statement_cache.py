@@ -50,6 +50,13 @@ _NONCE = os.urandom(6).hex()
 _RELATION = f"__wharf_rel_{_NONCE}_"
 _PARAM = f"__wharf_prm_{_NONCE}_"
 _SLOT = re.compile(f"({_RELATION}|{_PARAM})(\\d+)_")
+# Functions of DuckDB SQL whose value changes from call to call (found in the generated SQL, so in views too).
+_VOLATILE = re.compile(
+    r"\b(?:random|rand|uuid|gen_random_uuid|uuidv4|uuidv7|now|get_current_timestamp|get_current_time|"
+    r"transaction_timestamp|setseed|nextval|currval|today)\s*\(|"
+    r"\b(?:current_timestamp|current_date|current_time|localtime|localtimestamp|current_localtimestamp)\b",
+    re.IGNORECASE,
+)
 _PARAM_KEY = "wharf.param"  # meta of a placeholder node: its position among the statement's placeholders
 
 Params = list[Any] | dict[str, Any] | None
@@ -68,6 +75,9 @@ class Compiled:
     views: tuple[tuple[tuple[str, str], Any], ...]  # (namespace, name) → the view's metadata (None: no view)
     lineage_source: Any  # what column lineage is derived from (qualified tree, schema, references)
     token: int | None  # the catalog's change token when the lookups were last seen valid
+    # Whether the SQL (views expanded) calls a function whose value is not a function of the
+    # tables read (random(), now() …): a result cache must not keep its rows.
+    volatile: bool = False
 
 
 _cache: OrderedDict[tuple[Any, ...], Compiled] = OrderedDict()
@@ -119,6 +129,28 @@ def lookup(ctx: Context, key: tuple[Any, ...]) -> Compiled | None:
         return None
     found.token = token
     return found
+
+
+def peek(ctx: Context, text: str, position: int, params: Params) -> Compiled | None:
+    """The valid compiled form of a statement if the cache holds one (nothing is compiled)."""
+    key = cache_key(ctx, text, position, params)
+    return lookup(ctx, key) if key is not None else None
+
+
+def snapshot_reads(compiled: Compiled) -> tuple[tuple[str, int | None, str | None], ...]:
+    """(table, snapshot id, ref) of each table ``compiled`` reads, sorted and without repeats."""
+    reads = {(ref.label, ref.snapshot_id, ref.version.ref) for ref in compiled.references if ref.role in ("read", "write")}
+    return tuple(sorted(reads, key=repr))
+
+
+def view_versions(compiled: Compiled) -> tuple[tuple[str, str, Any], ...]:
+    """(view, uuid, version id) of each view ``compiled`` expanded (a replaced view has a new version)."""
+    found = []
+    for (namespace, name), metadata in compiled.views:
+        if metadata is not None:
+            uuid = str(getattr(metadata, "view_uuid", ""))
+            found.append((f"{namespace}.{name}", uuid, getattr(metadata, "current_version_id", None)))
+    return tuple(sorted(found, key=repr))
 
 
 def store(key: tuple[Any, ...], compiled: Compiled) -> None:
@@ -201,6 +233,7 @@ def compile_statement(ctx: Context, shared: exp.Expression, params: Params) -> t
         views=tuple((key, view.metadata if view is not None else None) for key, view in ctx._views.items()),
         lineage_source=SimpleNamespace(qualified=c.qualified, schema=c.schema, references=c.references),
         token=None,
+        volatile=any(_VOLATILE.search(fragment) is not None for fragment in fragments),
     )
     del values  # checked above: missing parameters fail before anything runs
     return compiled, ctx.cacheable

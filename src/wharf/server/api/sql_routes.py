@@ -1,8 +1,9 @@
 """``/api/v1``: run SQL synchronously (JSON, CSV or an Arrow IPC stream, with a row limit) and browse the catalog.
 
 Every request runs as its principal through the same ``Lakehouse.sql`` a Python or CLI user
-calls, so the statement pipeline (governance, events, commit path) applies unchanged. Not yet
-here (issue 12, section 3): asynchronous queries and the result cache.
+calls, so the statement pipeline (governance, events, commit path) applies unchanged. Queries
+answer from the result cache when they can (``wharf.server.api.result_cache``; the
+``X-Wharf-Cache`` header says hit, miss or bypass). Asynchronous queries are in ``query_routes``.
 """
 
 from __future__ import annotations
@@ -16,22 +17,22 @@ from typing import Annotated, Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from wharf.errors import NotFound
 from wharf.result import Result
+from wharf.server.api import models, result_cache
+from wharf.server.api.models import ARROW_STREAM, ERRORS, MAX_ROWS_LIMIT, TABULAR_CONTENT
 from wharf.server.context import RequestContext
 from wharf.server.rest.errors import bad_request
-from wharf.server.state import request_context
+from wharf.server.state import request_context, server_state
 from wharf.tables.loader import split_name
 
 router = APIRouter(prefix="/api/v1", tags=["Wharf API"])
 Ctx = Annotated[RequestContext, Depends(request_context)]
 DEFAULT_MAX_ROWS = 1000
-MAX_ROWS_LIMIT = 100_000
 FORMATS = ("json", "csv", "arrow")
-ARROW_STREAM = "application/vnd.apache.arrow.stream"
 
 
 def _json_value(value: Any) -> Any:
@@ -72,8 +73,10 @@ def _rows_payload(table: pa.Table, truncated: bool, result: Result) -> dict[str,
     }
 
 
-def render(table: pa.Table, truncated: bool, result: Result, fmt: str) -> Response:
+def render(table: pa.Table, truncated: bool, result: Result, fmt: str, cache: str | None = None) -> Response:
     headers = {"Wharf-Truncated": "true" if truncated else "false"}
+    if cache is not None:
+        headers[result_cache.CACHE_HEADER] = cache
     if fmt == "csv":
         sink = io.BytesIO()
         pacsv.write_csv(table, sink)
@@ -87,36 +90,60 @@ def render(table: pa.Table, truncated: bool, result: Result, fmt: str) -> Respon
     return Response(body, media_type="application/json", headers=headers)
 
 
-@router.post("/sql")
-def run_sql(ctx: Ctx, body: Annotated[Any, Body()]) -> Response:
+def json_rows(table: pa.Table) -> list[list[Any]]:
+    """Rows as lists, column by column (faster than row dicts for wide pages)."""
+    columns = [column.to_pylist() for column in table.columns]
+    return [list(row) for row in zip(*columns, strict=True)] if columns else []
+
+
+@router.post(
+    "/sql",
+    response_model=models.RowsResponse,
+    responses={**TABULAR_CONTENT, **ERRORS},
+    summary="Run SQL synchronously, with a row limit",
+)
+def run_sql(ctx: Ctx, request: Request, body: models.SqlRequest) -> Response:
     """Run a statement (or a script: the last statement's rows are returned) with a row limit.
 
-    Body: ``{"sql": "...", "max_rows": 1000, "format": "json" | "csv" | "arrow", "dialect": "spark"}``.
+    Queries answer from the result cache when they can (``X-Wharf-Cache: hit``); a commit to a
+    table the query read makes the old entry unreachable, so a cached answer is never stale.
     """
-    if not isinstance(body, dict) or not isinstance(body.get("sql"), str) or not body["sql"].strip():
+    if not body.sql.strip():
         raise bad_request('Send {"sql": "<statement>"}')
-    fmt = body.get("format", "json")
-    if fmt not in FORMATS:
-        raise bad_request(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
-    max_rows = body.get("max_rows", DEFAULT_MAX_ROWS)
-    if not isinstance(max_rows, int) or isinstance(max_rows, bool) or not 0 <= max_rows <= MAX_ROWS_LIMIT:
-        raise bad_request(f"max_rows must be an integer from 0 to {MAX_ROWS_LIMIT}")
-    dialect = body.get("dialect")
-    if dialect is not None and not isinstance(dialect, str):
-        raise bad_request("dialect must be a string (spark, trino, duckdb …)")
-    result = ctx.lake.sql(body["sql"], dialect=dialect)
-    table, truncated = limited(result, max_rows)
-    return render(table, truncated, result, fmt)
+    cache = server_state(request).result_cache
+    answer = result_cache.lookup(cache, ctx.lake, body.sql, body.params, body.dialect)
+    if answer.cached is not None:
+        rows = answer.cached.rows(body.max_rows)
+        if rows is not None:
+            cache.count("hit")
+            return render(rows[0], rows[1], Result(), body.format, cache="hit")
+    result = ctx.lake.sql(body.sql, body.params, dialect=body.dialect)
+    table, truncated = limited(result, body.max_rows)
+    # A query's first run compiles it: only now can its key be known (remember says bypass if never).
+    outcome = result_cache.remember(cache, ctx.lake, body.sql, body.params, body.dialect, result, table, not truncated)
+    cache.count(outcome)
+    return render(table, truncated, result, body.format, cache=outcome)
 
 
-@router.get("/namespaces")
+@router.get("/catalogs", response_model=models.CatalogList, responses=ERRORS)
+def catalogs(ctx: Ctx, request: Request) -> Response:
+    """The catalogs this server serves: one, the lake, under its warehouse name."""
+    ctx.authorize("listCatalogs", "*")
+    server = server_state(request)
+    payload = {"catalogs": [{"name": server.config.warehouse, "location": str(server.lake.location)}]}
+    return Response(json.dumps(payload), media_type="application/json")
+
+
+@router.get("/namespaces", response_model=models.NamespaceList, responses=ERRORS)
 def namespaces(ctx: Ctx) -> Response:
+    """The lake's namespaces."""
     ctx.authorize("listNamespaces", "*")
     return Response(json.dumps({"namespaces": ctx.lake.namespaces()}), media_type="application/json")
 
 
-@router.get("/namespaces/{namespace}/tables")
+@router.get("/namespaces/{namespace}/tables", response_model=models.TableList, responses=ERRORS)
 def tables(ctx: Ctx, namespace: str) -> Response:
+    """The tables of one namespace."""
     ctx.authorize("listTables", namespace)
     if not ctx.lake.catalog.namespace_exists(namespace):
         raise NotFound(f"Namespace {namespace!r} does not exist")
@@ -124,43 +151,93 @@ def tables(ctx: Ctx, namespace: str) -> Response:
     return Response(json.dumps({"namespace": namespace, "tables": names}), media_type="application/json")
 
 
-@router.get("/tables/{name}")
-def describe(ctx: Ctx, name: str, snapshots: Annotated[int, Query(ge=0, le=1000)] = 20) -> Response:
-    """Columns, partitioning, properties, refs and the newest snapshots of ``namespace.table``."""
+def _load(ctx: RequestContext, name: str) -> Any:
+    """The PyIceberg table ``namespace.table``, resolved as the request's principal (policies apply)."""
     namespace, table_name = split_name(name)
     ctx.authorize("loadTable", f"{namespace}.{table_name}")
-    table = ctx.lake.iceberg_table(namespace, table_name)
-    metadata = table.metadata
-    newest = sorted(metadata.snapshots, key=lambda s: s.timestamp_ms, reverse=True)[:snapshots]
-    payload = {
-        "name": ".".join(table.name()),
-        "location": metadata.location,
-        "format_version": metadata.format_version,
-        "columns": [
-            {"id": f.field_id, "name": f.name, "type": str(f.field_type), "required": f.required, "doc": f.doc}
-            for f in table.schema().fields
-        ],
-        "partitioning": [{"name": f.name, "source_id": f.source_id, "transform": str(f.transform)} for f in table.spec().fields],
-        "properties": dict(metadata.properties),
-        "current_snapshot_id": metadata.current_snapshot_id,
-        "refs": {
-            name: {"type": str(ref.snapshot_ref_type), "snapshot_id": ref.snapshot_id} for name, ref in metadata.refs.items()
-        },
-        "snapshots": [
-            {
-                "snapshot_id": s.snapshot_id,
-                "parent_id": s.parent_snapshot_id,
-                "timestamp_ms": s.timestamp_ms,
-                "operation": s.summary.operation.value if s.summary else None,
-                "summary": dict(s.summary.additional_properties) if s.summary else {},
-            }
-            for s in newest
-        ],
-    }
+    return ctx.lake.iceberg_table(namespace, table_name)
+
+
+def _columns(table: Any) -> list[dict[str, Any]]:
+    return [
+        {"id": f.field_id, "name": f.name, "type": str(f.field_type), "required": f.required, "doc": f.doc}
+        for f in table.schema().fields
+    ]
+
+
+def _refs(metadata: Any) -> dict[str, dict[str, Any]]:
+    return {name: {"type": str(ref.snapshot_ref_type), "snapshot_id": ref.snapshot_id} for name, ref in metadata.refs.items()}
+
+
+def _snapshots(metadata: Any, newest: int) -> list[dict[str, Any]]:
+    chosen = sorted(metadata.snapshots, key=lambda s: s.timestamp_ms, reverse=True)[:newest]
+    return [
+        {
+            "snapshot_id": s.snapshot_id,
+            "parent_id": s.parent_snapshot_id,
+            "timestamp_ms": s.timestamp_ms,
+            "operation": s.summary.operation.value if s.summary else None,
+            "summary": dict(s.summary.additional_properties) if s.summary else {},
+        }
+        for s in chosen
+    ]
+
+
+def _json(payload: Any) -> Response:
     return Response(json.dumps(payload, default=_json_value), media_type="application/json")
 
 
-@router.get("/tables/{name}/preview")
+@router.get("/tables/{name}", response_model=models.TableDescription, responses=ERRORS)
+def describe(ctx: Ctx, name: str, snapshots: Annotated[int, Query(ge=0, le=1000)] = 20) -> Response:
+    """Columns, partitioning, properties, refs and the newest snapshots of ``namespace.table``."""
+    table = _load(ctx, name)
+    metadata = table.metadata
+    return _json(
+        {
+            "name": ".".join(table.name()),
+            "location": metadata.location,
+            "format_version": metadata.format_version,
+            "columns": _columns(table),
+            "partitioning": [
+                {"name": f.name, "source_id": f.source_id, "transform": str(f.transform)} for f in table.spec().fields
+            ],
+            "properties": dict(metadata.properties),
+            "current_snapshot_id": metadata.current_snapshot_id,
+            "refs": _refs(metadata),
+            "snapshots": _snapshots(metadata, snapshots),
+        }
+    )
+
+
+@router.get("/tables/{name}/columns", response_model=models.ColumnList, responses=ERRORS)
+def columns(ctx: Ctx, name: str) -> Response:
+    """The columns of ``namespace.table``: field id, name, Iceberg type, required, doc."""
+    table = _load(ctx, name)
+    return _json({"table": ".".join(table.name()), "columns": _columns(table)})
+
+
+@router.get("/tables/{name}/snapshots", response_model=models.SnapshotList, responses=ERRORS)
+def snapshots(ctx: Ctx, name: str, limit: Annotated[int, Query(ge=0, le=100_000)] = 100) -> Response:
+    """The newest ``limit`` snapshots of ``namespace.table``, newest first."""
+    table = _load(ctx, name)
+    metadata = table.metadata
+    return _json(
+        {
+            "table": ".".join(table.name()),
+            "current_snapshot_id": metadata.current_snapshot_id,
+            "snapshots": _snapshots(metadata, limit),
+        }
+    )
+
+
+@router.get("/tables/{name}/refs", response_model=models.RefList, responses=ERRORS)
+def refs(ctx: Ctx, name: str) -> Response:
+    """The branches and tags of ``namespace.table`` and the snapshot each points at."""
+    table = _load(ctx, name)
+    return _json({"table": ".".join(table.name()), "refs": _refs(table.metadata)})
+
+
+@router.get("/tables/{name}/preview", response_model=models.RowsResponse, responses={**TABULAR_CONTENT, **ERRORS})
 def preview(
     ctx: Ctx,
     name: str,
