@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Test-only, installed without their declared dependencies (see the comment in pyproject.toml's dev extra).
+DAFT_RAY := daft==0.7.26 ray==2.60.0
 
 .PHONY: demo test lint bench fuzz clean postgres
 
@@ -10,6 +12,7 @@ $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --no-deps $(DAFT_RAY)
 	touch $(STAMP)
 
 demo: $(STAMP)
