@@ -1,4 +1,5 @@
-"""``wharf serve --workers N`` connections have Nagle's algorithm off (wharf.server.protocol).
+"""Connection handling: ``wharf serve --workers N`` connections have Nagle's algorithm off
+(wharf.server.protocol), and idle keep-alive connections outlive clients' idle timeouts.
 
 uvicorn binds the listening socket of a multi-worker server itself, with ``proto`` 0, so asyncio
 does not set ``TCP_NODELAY`` on the connections the workers accept; responses then waited for
@@ -13,11 +14,17 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import uvicorn
 
+import wharf
+from wharf.errors import InvalidArgument
+from wharf.server.background import serve_in_background
+from wharf.server.config import ServerConfig, load_config
 from wharf.server.protocol import NO_DELAY_PROTOCOL
 
 
@@ -70,3 +77,30 @@ def test_uvicorns_own_protocol_leaves_nagle_on_over_such_a_socket() -> None:
     """Why wharf.server.protocol exists; when this fails, uvicorn (or asyncio) sets it and the protocol can go."""
     flags = server_side_nodelay("auto")
     assert flags and not any(flags)
+
+
+def _idle_connection_open(url: str, idle_s: float) -> bool:
+    """Send a keep-alive request on a raw socket, stay idle ``idle_s``, then see whether the server closed it."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        time.sleep(idle_s)
+        sock.settimeout(0.5)
+        try:
+            return sock.recv(1) != b""  # b"": the server closed the connection (an idle client sees no data)
+        except TimeoutError:
+            return True
+
+
+def test_idle_keep_alive_connections_outlive_clients_idle_timeouts(tmp_path: Path) -> None:
+    """Clients close idle connections first (httpx after 5 s): a server closing as one is reused fails that request."""
+    assert ServerConfig().keep_alive_s > 60
+    assert load_config(None, environ={"WHARF_KEEP_ALIVE_S": "90"}).keep_alive_s == 90
+    with pytest.raises(InvalidArgument, match="keep_alive_s"):
+        ServerConfig(keep_alive_s=0)
+    with wharf.connect(tmp_path / "lake") as lake:
+        with serve_in_background(lake, keep_alive_s=1) as short:
+            assert not _idle_connection_open(short.url, 2)
+        with serve_in_background(lake) as default:
+            assert _idle_connection_open(default.url, 2)

@@ -31,6 +31,7 @@ def serve(config: ServerConfig) -> None:
         "log_config": uvicorn_log_config(config.log_level),
         "access_log": False,
         "timeout_graceful_shutdown": config.graceful_timeout_s,
+        "timeout_keep_alive": config.keep_alive_s,
         "server_header": False,
         "proxy_headers": False,
         # Nagle's algorithm off on accepted connections: with --workers uvicorn's own socket does
