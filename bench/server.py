@@ -65,7 +65,7 @@ QUICK_USERS = 20
 SOAK_S = 600.0
 QUICK_S = 4.0
 WORKERS = 2
-THINK_S = (0.5, 2.5)  # a user's pause between requests: 200 users offer ~130 requests/s
+THINK_S = (1.0, 5.0)  # a user's pause between requests, as Locust's between(1, 5): 200 users offer ~67 requests/s
 WEIGHTS = {"loadTable": 40, "cached SQL": 30, "uncached SQL": 20, "commit": 10}
 CASE_NAMES = {
     "loadTable": "loadTable (REST) under load",
