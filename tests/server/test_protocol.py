@@ -1,6 +1,5 @@
 """Connection handling: ``wharf serve --workers N`` connections have Nagle's algorithm off
-(wharf.server.protocol), idle keep-alive connections outlive clients' idle timeouts, and
-``request_threads`` bounds the handlers running at once.
+(wharf.server.protocol), and idle keep-alive connections outlive clients' idle timeouts.
 
 uvicorn binds the listening socket of a multi-worker server itself, with ``proto`` 0, so asyncio
 does not set ``TCP_NODELAY`` on the connections the workers accept; responses then waited for
@@ -14,7 +13,6 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -25,7 +23,6 @@ import uvicorn
 
 import wharf
 from wharf.errors import InvalidArgument
-from wharf.principal import Principal
 from wharf.server.background import serve_in_background
 from wharf.server.config import ServerConfig, load_config
 from wharf.server.protocol import NO_DELAY_PROTOCOL
@@ -107,40 +104,3 @@ def test_idle_keep_alive_connections_outlive_clients_idle_timeouts(tmp_path: Pat
             assert not _idle_connection_open(short.url, 2)
         with serve_in_background(lake) as default:
             assert _idle_connection_open(default.url, 2)
-
-
-class SlowOwner:
-    """An authenticator (it runs in the handler thread pool) that records how many requests it holds at once."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.now = 0
-        self.peak = 0
-
-    def authenticate(self, request: Any) -> Principal:
-        with self.lock:
-            self.now += 1
-            self.peak = max(self.peak, self.now)
-        time.sleep(0.3)
-        with self.lock:
-            self.now -= 1
-        return Principal.owner("owner")
-
-
-def _peak_handlers(lake: wharf.Lakehouse, requests: int, **settings: Any) -> int:
-    owner = SlowOwner()
-    with serve_in_background(lake, no_auth=False, authenticator=owner, **settings) as server:
-        with ThreadPoolExecutor(requests) as pool:
-            statuses = list(
-                pool.map(lambda _: httpx.get(f"{server.url}/api/v1/namespaces", timeout=60).status_code, range(requests))
-            )
-    assert statuses == [200] * requests
-    return owner.peak
-
-
-def test_request_threads_bound_the_handlers_running_at_once(tmp_path: Path) -> None:
-    with pytest.raises(InvalidArgument, match="request_threads"):
-        ServerConfig(request_threads=0)
-    with wharf.connect(tmp_path / "lake", user="owner") as lake:
-        assert _peak_handlers(lake, 6, request_threads=2) == 2  # the other requests queue
-        assert _peak_handlers(lake, 6, request_threads=16) > 2

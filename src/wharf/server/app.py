@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -88,8 +87,6 @@ def create_app(config: ServerConfig, *, lake: Any = None, authenticator: Authent
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         import wharf
 
-        # The thread pool that runs the (synchronous) route handlers of this event loop (see ServerConfig.request_threads).
-        anyio.to_thread.current_default_thread_limiter().total_tokens = config.request_threads
         opened = lake if lake is not None else wharf.connect(config.lake, metadata_url=config.metadata_url)
         try:
             state = ServerState(

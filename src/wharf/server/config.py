@@ -54,12 +54,6 @@ class ServerConfig:
     # timeouts (httpx 5 s, load balancers 60 s), so the client closes first: when the server closes
     # at the moment a client reuses the connection, the request fails (uvicorn's default is 5 s).
     keep_alive_s: int = 75
-    # Threads per worker process that run request handlers (FastAPI runs each in a thread; its
-    # default is 40). Handlers are mostly Python holding the GIL: 40 of them at once starve the
-    # event loop that reads requests, and under load requests waited seconds before a handler saw
-    # them (python -m bench server: 200 users, 28 requests/s and p50 ~2 s with 40 threads; 41
-    # requests/s and p50 64-170 ms with 6, on the same loaded machine). Excess requests queue.
-    request_threads: int = 8
     default_page_size: int = 100
     max_page_size: int = 1000
     log_level: str = "info"
@@ -71,8 +65,6 @@ class ServerConfig:
             raise InvalidArgument(f"port {self.port} is not a TCP port", hint="give a number between 1 and 65535")
         if self.workers < 1:
             raise InvalidArgument(f"workers must be at least 1, not {self.workers}")
-        if self.request_threads < 1:
-            raise InvalidArgument(f"request_threads must be at least 1, not {self.request_threads}")
         if self.keep_alive_s < 1:
             raise InvalidArgument(f"keep_alive_s must be at least 1 second, not {self.keep_alive_s}")
         if self.max_body_bytes < 1024:
