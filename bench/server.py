@@ -66,6 +66,7 @@ SOAK_S = 600.0
 QUICK_S = 4.0
 WORKERS = 2
 THINK_S = (1.0, 5.0)  # a user's pause between requests, as Locust's between(1, 5): 200 users offer ~67 requests/s
+QUICK_THINK_S = (0.2, 1.0)  # --quick: 20 users still send ~130 requests in its few seconds
 WEIGHTS = {"loadTable": 40, "cached SQL": 30, "uncached SQL": 20, "commit": 10}
 CASE_NAMES = {
     "loadTable": "loadTable (REST) under load",
@@ -106,9 +107,18 @@ def _ad_hoc(n: int) -> str:
 # --- the server process ----------------------------------------------------------------------
 
 
-def _tree_rss(root: int) -> tuple[int, int]:
-    """Resident bytes summed over ``root`` and its descendants, and how many processes that is (from /proc)."""
+@dataclass
+class TreeSample:
+    rss: int  # resident bytes, summed over the processes
+    processes: int
+    cpu_s: float  # user + system CPU seconds the processes have used so far
+
+
+def _tree_sample(root: int) -> TreeSample:
+    """Resident memory and CPU time summed over ``root`` and its descendants (from /proc)."""
     children: dict[int, list[int]] = {}
+    cpu: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -116,9 +126,10 @@ def _tree_rss(root: int) -> tuple[int, int]:
             stat = Path(f"/proc/{entry}/stat").read_text()
         except OSError:
             continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-    total, count, stack = 0, 0, [root]
+        fields = stat.rsplit(")", 1)[1].split()  # fields[0] is field 3 of proc(5): state
+        children.setdefault(int(fields[1]), []).append(int(entry))
+        cpu[int(entry)] = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+    total, count, cpu_s, stack = 0, 0, 0.0, [root]
     while stack:
         pid = stack.pop()
         try:
@@ -126,11 +137,12 @@ def _tree_rss(root: int) -> tuple[int, int]:
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1]) * 1024
                     count += 1
+                    cpu_s += cpu.get(pid, 0.0)
                     break
         except OSError:
             continue
         stack.extend(children.get(pid, ()))
-    return total, count
+    return TreeSample(total, count, cpu_s)
 
 
 class ServerProcess:
@@ -180,8 +192,8 @@ class ServerProcess:
         except OSError:
             return 0
 
-    def rss(self) -> tuple[int, int]:
-        return _tree_rss(self.proc.pid)
+    def sample(self) -> TreeSample:
+        return _tree_sample(self.proc.pid)
 
     def stop(self, timeout_s: float = 60) -> int | None:
         if self.proc.poll() is None:
@@ -226,6 +238,7 @@ class LoadResult:
     memory: list[tuple[float, int, int]]  # (seconds since start, RSS bytes, processes)
     maintenance: Tally
     answers: dict[str, Any]
+    server_cpu_s: float  # CPU seconds the server's processes used during the load
 
 
 def _percentile(sorted_values: list[float], q: float) -> float:
@@ -245,11 +258,13 @@ async def _load(
     duration_s: float,
     sample_every_s: float,
     expire: bool,
+    think_s: tuple[float, float],
 ) -> LoadResult:
     tallies = {kind: Tally() for kind in WEIGHTS}
     maintenance = Tally()
     acknowledged: set[tuple[int, int]] = set()
     memory: list[tuple[float, int, int]] = []
+    cpu = [-1.0, 0.0]  # the server's CPU seconds at the first and the latest sample
     answers: dict[str, Any] = {}
     kinds, weights = list(WEIGHTS), list(WEIGHTS.values())
     counter = 0
@@ -310,12 +325,14 @@ async def _load(
                     sql = f"INSERT INTO dash.orders VALUES ({uid}, {seq}, {rng.randint(1, 99_999) / 100})"
                     if await request(tally, "POST", "/api/v1/sql", json={"sql": sql}) is not None:
                         acknowledged.add((uid, seq))
-                await asyncio.sleep(rng.uniform(*THINK_S))
+                await asyncio.sleep(min(rng.uniform(*think_s), max(0.0, deadline - time.monotonic())))
 
         async def sample_memory() -> None:
             while True:
-                rss, processes = server.rss()
-                memory.append((time.monotonic() - started, rss, processes))
+                now = server.sample()
+                memory.append((time.monotonic() - started, now.rss, now.processes))
+                cpu[0] = now.cpu_s if cpu[0] < 0 else cpu[0]
+                cpu[1] = now.cpu_s
                 await asyncio.sleep(sample_every_s)
 
         async def expire_snapshots() -> None:
@@ -338,7 +355,8 @@ async def _load(
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
         seconds = time.monotonic() - started
-    return LoadResult(tallies, seconds, acknowledged, memory, maintenance, answers)
+        cpu[1] = server.sample().cpu_s
+    return LoadResult(tallies, seconds, acknowledged, memory, maintenance, answers, cpu[1] - max(cpu[0], 0.0))
 
 
 # --- setup, floor and report -----------------------------------------------------------------
@@ -447,6 +465,7 @@ def run(opts: Options) -> Report:
     users = QUICK_USERS if opts.quick else USERS
     duration_s = (QUICK_S if opts.quick else SOAK_S) * (opts.scale if opts.scale is not None else 1.0)
     rows = QUICK_SALES_ROWS if opts.quick else SALES_ROWS
+    think_s = QUICK_THINK_S if opts.quick else THINK_S
     idle_n = 100 if opts.quick else 1000
     title = f"server: {users} users × {duration_s:.0f} s on wharf serve --workers {WORKERS}"
     report = Report(
@@ -458,7 +477,7 @@ def run(opts: Options) -> Report:
             "users": users,
             "duration_s": duration_s,
             "workers": WORKERS,
-            "think_s": THINK_S,
+            "think_s": think_s,
             "weights": WEIGHTS,
             "sales_rows": rows,
             "load_generator": "asyncio + httpx.AsyncClient, one connection per user, in the bench process",
@@ -478,12 +497,20 @@ def run(opts: Options) -> Report:
     server = ServerProcess(lake_path, free_port(), WORKERS, root / "server.log")
     try:
         server.wait_ready()
-        log(f"server: {server.url} ready ({server.rss()[1]} processes); idle loadTable × {idle_n}")
+        log(f"server: {server.url} ready ({server.sample().processes} processes); idle loadTable × {idle_n}")
         idle_samples, idle_answer = _idle_rest_load_table(server, credentials, idle_n)
         load_before = os.getloadavg()
         log(f"server: {users} users for {duration_s:.0f} s")
         load = asyncio.run(
-            _load(server, credentials, users, duration_s, sample_every_s=0.25 if opts.quick else 1.0, expire=not opts.quick)
+            _load(
+                server,
+                credentials,
+                users,
+                duration_s,
+                sample_every_s=0.25 if opts.quick else 1.0,
+                expire=not opts.quick,
+                think_s=think_s,
+            )
         )
         load_after = os.getloadavg()
     finally:
@@ -533,6 +560,9 @@ def run(opts: Options) -> Report:
         "maintenance_errors": dict(load.maintenance.errors),
         "memory": memory,
         "memory_samples_mib": [(round(t, 1), round(rss / 2**20, 1)) for t, rss, _ in load.memory],
+        "server_cpu_s": round(load.server_cpu_s, 1),
+        "server_cores_used": round(load.server_cpu_s / load.seconds, 2),
+        "server_cpu_ms_per_request": round(load.server_cpu_s / max(total, 1) * 1000, 2),
         "load_average_before": load_before,
         "load_average_after": load_after,
         "server_exit_code": exit_code,
@@ -577,8 +607,10 @@ def run(opts: Options) -> Report:
         )
     report.notes += [
         f"{total:,} requests in {load.seconds:.0f} s = {total / load.seconds:,.1f} requests/s; "
-        f"{users} users, think time {THINK_S[0]}–{THINK_S[1]} s, mix {WEIGHTS}",
+        f"{users} users, think time {think_s[0]}–{think_s[1]} s, mix {WEIGHTS}",
         "latencies are client side (HTTP round trip included); the load generator shares the machine's cores with the server",
+        f"the server's processes used {load.server_cpu_s:.1f} CPU s during the load: {load.server_cpu_s / load.seconds:.2f} of "
+        f"{os.cpu_count()} cores, {load.server_cpu_s / max(total, 1) * 1000:.1f} ms of CPU per request (all types)",
         f"load average (1, 5, 15 min) before the load {tuple(round(x, 2) for x in load_before)}, "
         f"after {tuple(round(x, 2) for x in load_after)}",
         "sqlcatalog = the floor: PyIceberg SqlCatalog.load_table of the same table in the bench process, "
