@@ -483,6 +483,7 @@ def run(opts: Options) -> Report:
             "load_generator": "asyncio + httpx.AsyncClient, one connection per user, in the bench process",
         },
     )
+    report.issue = 12
     report.extra_columns = [
         ("p99", "wharf", "p99"),
         ("requests", "wharf", "requests"),
