@@ -4,7 +4,7 @@ Benchmarks: scan (TPC-H), pruning (events by day), merge (MERGE/UPDATE/DELETE), 
 (bulk and small appends), memory (peak RSS of scan queries), compaction
 (queries on a streamed table before and after compaction), quality (data-quality checks vs
 Great Expectations), history (changelog, SCD2), cdc (apply_changes), latency (statement and
-commit overhead), auth (token checks), or all of them.
+commit overhead), auth (token checks), server (wharf serve under load), or all of them.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ BENCHMARKS: dict[str, str] = {
     "cdc": "apply_changes: 1M change events onto 1M rows (CoW and MoR) vs DuckDB dedup + MERGE (limit); --scale × 1M",
     "auth": "verify_bearer per request (JWT, personal token), argon2 login vs stateless checks; --scale × 5,000 requests",
     "quality": "50 DQDL checks on 10M rows: Wharf vs Great Expectations 1.x (own venv, SQL on DuckDB); --scale × 10M rows",
+    "server": "wharf serve soak: 200 users mix loadTable, cached/uncached SQL, commits; p50/p99, errors, RSS; --scale × 10 min",
 }
 
 

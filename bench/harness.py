@@ -329,6 +329,7 @@ class Report:
     # (column header, system, key of that system's ``extra``)
     extra_columns: list[tuple[str, str, str]] = field(default_factory=list)
     unit: str = "s"  # what the measurements are: seconds, or "MiB" for the memory benchmark
+    issue: int = 3  # the issue whose targets ``targets`` checks (printed with them)
     started: float = field(default_factory=time.time)
     machine: dict[str, Any] = field(default_factory=machine_info)
 
@@ -435,7 +436,7 @@ class Report:
         console.print(table)
         console.print("¹ measured once (expensive case or time budget)", style="dim")
         if self.targets:
-            t = Table(title=f"{self.title}: targets (issue 3)")
+            t = Table(title=f"{self.title}: targets (issue {self.issue})")
             t.add_column("target")
             t.add_column("wanted")
             t.add_column("measured")

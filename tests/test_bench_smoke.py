@@ -97,3 +97,28 @@ def test_quick_quality_benchmark(tmp_path: Path, capsys: pytest.CaptureFixture[s
     else:
         assert "great_expectations" not in case["systems"]
         assert "Great Expectations not run" in capsys.readouterr().out
+
+
+def test_quick_server_benchmark(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``wharf serve --workers 2`` with authentication under a few seconds of mixed load: no errors, no lost commits."""
+    from bench.server import CASE_NAMES, IDLE_CASE
+
+    results = tmp_path / "results"
+    args = ["server", "--quick", "--data-dir", str(tmp_path / "data"), "--results-dir", str(results)]
+    assert main(args) == 0
+    report = json.loads((results / "server-latest.json").read_text())
+    cases = {c["name"]: c for c in report["cases"]}
+    assert set(cases) == {*CASE_NAMES.values(), IDLE_CASE}
+    for case in cases.values():
+        wharf = case["systems"]["wharf"]
+        assert wharf["error"] is None and wharf["extra"]["errors"] == 0, wharf
+        assert wharf["median"] is not None and wharf["extra"]["requests"] > 0
+    for name in (CASE_NAMES["loadTable"], IDLE_CASE):  # REST and PyIceberg's SqlCatalog load the same table
+        assert cases[name]["systems"]["sqlcatalog"]["agrees_with_reference"] is True
+    params = report["params"]
+    assert params["errors"] == 0 and params["server_exit_code"] == 0
+    assert params["commits_acknowledged"] > 0 and params["lost_commits"] == 0
+    assert params["rows_found"] == params["commits_acknowledged"]  # and no row without its acknowledgement
+    assert params["memory"]["processes"] >= 3  # the supervisor and two workers were sampled
+    out = capsys.readouterr().out
+    assert "loadTable p99 under load" in out and "no lost commits" in out

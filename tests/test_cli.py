@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner, Result
@@ -392,7 +393,7 @@ def test_demo_command(cli, lake_dir: Path) -> None:  # type: ignore[no-untyped-d
     result = cli("demo", "--rows", "2000")
     assert result.exit_code == 0, result.output
     out = result.stdout
-    for title in ("Query the lake", "Time travel", "A branch", "MERGE", "Rollback"):
+    for title in ("Query the lake", "Time travel", "A branch", "MERGE", "Rollback", "Serve the lake"):
         assert title in out, title
     for statement in (
         "FOR VERSION AS OF",
@@ -401,6 +402,8 @@ def test_demo_command(cli, lake_dir: Path) -> None:  # type: ignore[no-untyped-d
         "system.fast_forward",
         "MERGE INTO tickets.products",
         "system.rollback_to_snapshot",
+        'load_catalog("wharf", type="rest"',
+        "ATTACH 'wharf' AS lake (TYPE iceberg",
     ):
         assert statement in out, statement
     with wharf.connect(lake_dir) as lake:
@@ -452,6 +455,7 @@ def test_demo_from_python(tmp_path: Path) -> None:
         "Change history",
         "Rollback",
         "Write-audit-publish",
+        "Serve the lake",
     ]
     time_travel = steps[1].queries[-1].result.fetchone()
     assert time_travel == (1010, 1000, 1000)  # now, at the first snapshot id, at its commit time
@@ -463,6 +467,42 @@ def test_demo_from_python(tmp_path: Path) -> None:
     assert [v[-1] for v in versions] == [False, True] and versions[0][3] == versions[1][2]
     rollback = steps[5].queries
     assert rollback[1].result.fetchone()[0] > rollback[3].result.fetchone()[0]
+
+
+def test_demo_server_step(tmp_path: Path) -> None:
+    """PyIceberg and DuckDB use the demo lake through the REST catalog; Wharf sees what the client appended."""
+    with wharf.connect(tmp_path / "lake") as lake:
+        demo.build(lake, rows=1000)
+        step = demo.server_step(lake)
+        languages = [q.language for q in step.queries]
+        assert languages == ["python", "python", "python", "sql", "sql"], step.explanation
+        listed, scanned, appended, duck, seen = (q.result.to_arrow() for q in step.queries)
+        assert listed.column("table").to_pylist() == ["events", "products", "sales", "venues"]
+        assert scanned.to_pylist() == [
+            {"venue_id": 1, "name": "Harbour Arena", "city": "Rotterdam", "capacity": 16000},
+            {"venue_id": 3, "name": "Canal Street Theatre", "city": "Amsterdam", "capacity": 1400},
+        ]
+        snapshot_id = appended.column("snapshot_id")[0].as_py()
+        assert snapshot_id == lake.table("tickets.venues").current_snapshot_id()
+        assert duck.column("venue_id").to_pylist() == [11, 12, 13]  # DuckDB reads the client's append
+        assert duck.column("city").to_pylist()[-1] == "Oslo"
+        assert seen.to_pylist() == [
+            {"venue_id": 13, "name": "Fjord Hall", "city": "Oslo", "operation": "append", "committed_by": lake.owner}
+        ]
+        assert lake.sql("SELECT count(*) FROM tickets.venues").scalar() == 13
+        url = step.explanation.split("background on ", 1)[1].split(",", 1)[0]
+    with pytest.raises(httpx.TransportError):  # the step stopped its server
+        httpx.get(f"{url}/healthz", timeout=5)
+
+
+def test_demo_server_step_without_the_server_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "fastapi", None)  # as if FastAPI were not installed
+    with wharf.connect(tmp_path / "lake") as lake:
+        demo.build(lake, rows=100)
+        step = demo.server_step(lake)
+    assert step.title == "Serve the lake" and step.queries == []
+    assert "Skipped: wharf serve needs the server extra" in step.explanation
+    assert "pip install 'wharf-lakehouse[server]'" in step.explanation
 
 
 def test_sql_json_numbers(cli) -> None:  # type: ignore[no-untyped-def]

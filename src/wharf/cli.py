@@ -779,7 +779,7 @@ def print_step(out: Console, number: int, step: Any) -> None:
     out.rule(Text(f"{number}. {step.title}", style="bold"), align="left")
     out.print(Text(step.explanation, style="italic"))
     for query in step.queries:
-        out.print(Syntax(query.sql, "sql", theme="ansi_dark", background_color="default", word_wrap=True))
+        out.print(Syntax(query.sql, query.language, theme="ansi_dark", background_color="default", word_wrap=True))
         out.print(render_table(query.result, max_rows=20))
 
 

@@ -127,10 +127,11 @@ def build(lake: Lakehouse, rows: int = DEFAULT_ROWS, progress: Callable[[str], N
 
 @dataclass(frozen=True)
 class Query:
-    """One statement of the tour and its (materialised) result."""
+    """One statement of the tour and its (materialised) result; ``language`` is how to highlight ``sql`` (it may be Python)."""
 
     sql: str
     result: Result
+    language: str = "sql"
 
 
 @dataclass(frozen=True)
@@ -286,6 +287,7 @@ SELECT * FROM tickets.sales WHERE sold_at >= '2025-03-05' AND sold_at < '2025-03
     )
 
     yield wap_step(lake)
+    yield server_step(lake)
 
 
 _READINGS = """
@@ -378,6 +380,118 @@ FROM products_scd2 WHERE product_id = 3 ORDER BY effective_start
     )
 
 
+SERVER_TITLE = "Serve the lake"
+
+
+def server_step(lake: Lakehouse) -> Step:
+    """``wharf serve`` in the background: PyIceberg and DuckDB use the lake through its Iceberg REST catalog.
+
+    Without the ``server`` extra (FastAPI, uvicorn) the step only says how to install it; without
+    DuckDB's iceberg extension packages it shows the PyIceberg client and says what DuckDB needs.
+    """
+    from wharf.errors import MissingExtra
+
+    explanation = (
+        "wharf serve puts the lake behind the Iceberg REST catalog API, so every engine that speaks it "
+        "(Spark, Trino, Flink, DuckDB, PyIceberg, Daft) reads and writes the same tables; a client's commit is a "
+        "Wharf commit (docs/server.md). Here the server runs in the background on a free loopback port, without "
+        "authentication (local development), and stops at the end of the step."
+    )
+    try:
+        from wharf.server.background import serve_in_background
+
+        server = serve_in_background(lake)
+    except MissingExtra as exc:
+        return Step(SERVER_TITLE, f"{explanation}\nSkipped: {exc.message}. Install it with: {exc.hint}", [])
+    try:
+        queries, skipped = _rest_clients(lake, server.url)
+    finally:
+        server.stop()
+    shown = explanation.replace("a free loopback port", server.url)
+    return Step(SERVER_TITLE, shown + (f"\n{skipped}" if skipped else ""), queries)
+
+
+def _rest_clients(lake: Lakehouse, url: str) -> tuple[list[Query], str | None]:
+    """A PyIceberg client lists, loads, scans and appends to tickets.venues; DuckDB reads it; Wharf sees the append.
+
+    Returns the queries, and why the DuckDB client was skipped (its extension packages are missing) if it was.
+    """
+    import pyarrow as pa
+    from pyiceberg.catalog import load_catalog
+
+    from wharf.errors import MissingExtra
+
+    queries: list[Query] = []
+    catalog = load_catalog("wharf", type="rest", uri=url)
+    listed = catalog.list_tables(NAMESPACE)
+    queries.append(
+        Query(
+            f'from pyiceberg.catalog import load_catalog\n\ncatalog = load_catalog("wharf", type="rest", uri="{url}")\n'
+            f'catalog.list_tables("{NAMESPACE}")',
+            Result(pa.table({"namespace": [".".join(t[:-1]) for t in listed], "table": [t[-1] for t in listed]})),
+            "python",
+        )
+    )
+    venues = catalog.load_table(f"{NAMESPACE}.venues")
+    dutch = venues.scan(row_filter="country == 'NL'", selected_fields=("venue_id", "name", "city", "capacity")).to_arrow()
+    queries.append(
+        Query(
+            f'venues = catalog.load_table("{NAMESPACE}.venues")\n'
+            'venues.scan(row_filter="country == \'NL\'", selected_fields=("venue_id", "name", "city", "capacity")).to_arrow()',
+            Result(dutch.sort_by("venue_id")),
+            "python",
+        )
+    )
+    row = {"venue_id": 13, "name": "Fjord Hall", "city": "Oslo", "country": "NO", "capacity": 5200}
+    venues.append(pa.Table.from_pylist([row], schema=venues.schema().as_arrow()))
+    queries.append(
+        Query(
+            f"import pyarrow as pa\n\nvenues.append(pa.Table.from_pylist([{row}], schema=venues.schema().as_arrow()))",
+            Result(pa.table({"snapshot_id": [venues.metadata.current_snapshot_id]}), message="committed through the server"),
+            "python",
+        )
+    )
+    skipped = None
+    try:
+        queries.append(_duckdb_client(url))
+    except MissingExtra as exc:
+        skipped = f"DuckDB client skipped: {exc.message}. Install it with: {exc.hint}"
+    queries.append(
+        _run(
+            lake,
+            f"""
+-- Wharf reads the row the PyIceberg client appended; the commit is stamped like any other
+SELECT v.venue_id, v.name, v.city, s.operation, s.summary['wharf.user'] AS committed_by
+FROM {NAMESPACE}.venues v, {NAMESPACE}.venues.snapshots s
+WHERE v.venue_id = 13 AND s.snapshot_id = {venues.metadata.current_snapshot_id}
+""",
+        )
+    )
+    return queries, skipped
+
+
+def _duckdb_client(url: str) -> Query:
+    """DuckDB's iceberg extension (loaded from its pip package, never downloaded) attached to the server."""
+    import duckdb
+
+    from wharf.engine import extension_path
+
+    paths = {name: extension_path(name) for name in ("avro", "iceberg", "httpfs")}  # MissingExtra names the package
+    sql = f"""
+ATTACH 'wharf' AS lake (TYPE iceberg, ENDPOINT '{url}', AUTHORIZATION_TYPE 'none');
+-- the venue the PyIceberg client just appended is there
+SELECT venue_id, name, city, country, capacity FROM lake.{NAMESPACE}.venues WHERE venue_id > 10 ORDER BY venue_id"""
+    con = duckdb.connect()
+    try:
+        for path in paths.values():  # iceberg needs avro; it talks HTTP through httpfs
+            con.execute(f"LOAD '{path}'")
+        con.execute(f"ATTACH 'wharf' AS lake (TYPE iceberg, ENDPOINT '{url}', AUTHORIZATION_TYPE 'none')")
+        table = con.sql(sql.split(";", 1)[1]).to_arrow_table()
+    finally:
+        con.close()
+    return Query("-- DuckDB, with its iceberg extension" + sql, Result(table))
+
+
 def run(path: str | None = None, rows: int = DEFAULT_ROWS) -> Lakehouse:
     """Build the demo lake at ``path`` and print the tour to the terminal (what ``wharf demo`` does)."""
     from rich.console import Console
@@ -390,9 +504,9 @@ def run(path: str | None = None, rows: int = DEFAULT_ROWS) -> Lakehouse:
         console.rule(f"{number}. {step.title}", align="left")
         console.print(step.explanation)
         for query in step.queries:
-            console.print(Syntax(query.sql, "sql", background_color="default", word_wrap=True))
+            console.print(Syntax(query.sql, query.language, background_color="default", word_wrap=True))
             console.print(query.result)
     return lake
 
 
-__all__ = ["DEFAULT_ROWS", "Query", "Step", "build", "run", "tour"]
+__all__ = ["DEFAULT_ROWS", "Query", "Step", "build", "run", "server_step", "tour"]

@@ -45,6 +45,7 @@ class BackgroundServer:
                 log_level="warning",
                 access_log=False,
                 timeout_graceful_shutdown=config.graceful_timeout_s,
+                timeout_keep_alive=config.keep_alive_s,
             )
         )
         self._thread = threading.Thread(target=self._server.run, name=f"wharf-server-{config.port}", daemon=True)

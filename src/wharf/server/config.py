@@ -50,6 +50,10 @@ class ServerConfig:
     token_rate_per_minute: int = 30
     # On SIGTERM/SIGINT: seconds in-flight requests (commits) get to finish before workers stop.
     graceful_timeout_s: int = 30
+    # Seconds an idle keep-alive connection stays open. Longer than clients' and proxies' own idle
+    # timeouts (httpx 5 s, load balancers 60 s), so the client closes first: when the server closes
+    # at the moment a client reuses the connection, the request fails (uvicorn's default is 5 s).
+    keep_alive_s: int = 75
     default_page_size: int = 100
     max_page_size: int = 1000
     log_level: str = "info"
@@ -74,6 +78,8 @@ class ServerConfig:
             raise InvalidArgument(f"port {self.port} is not a TCP port", hint="give a number between 1 and 65535")
         if self.workers < 1:
             raise InvalidArgument(f"workers must be at least 1, not {self.workers}")
+        if self.keep_alive_s < 1:
+            raise InvalidArgument(f"keep_alive_s must be at least 1 second, not {self.keep_alive_s}")
         if self.max_body_bytes < 1024:
             raise InvalidArgument(f"max_body_bytes {self.max_body_bytes} is too small", hint="allow at least 1024 bytes")
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,128}", self.warehouse):
