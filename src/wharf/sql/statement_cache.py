@@ -171,7 +171,7 @@ def compile_statement(ctx: Context, shared: exp.Expression, params: Params) -> t
         names.append(position if isinstance(params, list) else node.name)
         node.meta[_PARAM_KEY] = position
     values = parameter_values(names, params)
-    c = Compilation(ctx)
+    c = Compilation(ctx, source=shared)
     for run in (guard_pass, resolve_pass, qualify_pass, authorize_pass):
         tree = run(tree, c)
     relations: list[str | None] = []
@@ -199,7 +199,7 @@ def compile_statement(ctx: Context, shared: exp.Expression, params: Params) -> t
         placeholders=tuple(names),
         tables=tuple((key, table.metadata_location if table is not None else None) for key, table in ctx._tables.items()),
         views=tuple((key, view.metadata if view is not None else None) for key, view in ctx._views.items()),
-        lineage_source=SimpleNamespace(qualified=c.qualified, schema=c.schema, references=c.references),
+        lineage_source=(c.analysis, c.references),  # qualified only if lineage is asked for
         token=None,
     )
     del values  # checked above: missing parameters fail before anything runs
@@ -276,5 +276,11 @@ def render(ctx: Context, compiled: Compiled, params: Params) -> tuple[str, list[
 def lineage(compiled: Compiled) -> Callable[[], dict[str, tuple[str, ...]]]:
     from wharf.sql.lineage import column_lineage
 
-    source = compiled.lineage_source
-    return lambda: column_lineage(source, None)
+    analysis, references = compiled.lineage_source
+
+    def derive() -> dict[str, tuple[str, ...]]:
+        qualified, schema = (analysis.qualified, analysis.schema) if analysis is not None else (None, {})
+        view: Any = SimpleNamespace(qualified=qualified, schema=schema, references=references)  # what lineage reads
+        return column_lineage(view, None)
+
+    return derive
