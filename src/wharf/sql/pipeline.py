@@ -124,7 +124,7 @@ def generate_pass(expression: exp.Expression, c: Compilation) -> exp.Expression:
             c.registered.append(name)
         relations[index] = generation.relation_sql(ref, name)
     expression = generation.replace_references(expression, relations)
-    c.sql = generation.to_duckdb(expression)
+    c.sql = generation.to_duckdb(expression, copy=False)  # the passes' own working tree
     return expression
 
 

@@ -165,7 +165,8 @@ def compile_statement(ctx: Context, shared: exp.Expression, params: Params) -> t
     """
     tree: exp.Expression = shared.copy()
     names: list[str | int] = []
-    for position, node in enumerate(placeholders(tree)):
+    found = placeholders(tree)
+    for position, node in enumerate(found):
         if node.find_ancestor(exp.Table) is not None:
             return None
         names.append(position if isinstance(params, list) else node.name)
@@ -184,9 +185,9 @@ def compile_statement(ctx: Context, shared: exp.Expression, params: Params) -> t
             plan_reference(ctx, ref)
             relations.append(generation.relation_sql(ref))
     tree = generation.replace_references(tree, {i: f"{_RELATION}{i}_" for i in range(len(c.references))})
-    for node in placeholders(tree):
+    for node in found:  # still in the tree: no pass replaces a placeholder outside a table reference
         node.replace(exp.var(f"{_PARAM}{node.meta[_PARAM_KEY]}_"))
-    pieces = _SLOT.split(generation.to_duckdb(tree))
+    pieces = _SLOT.split(generation.to_duckdb(tree, copy=False))  # the tree is thrown away after this
     fragments = tuple(pieces[0::3])
     slots = tuple(
         ("rel" if kind == _RELATION else "param", int(index)) for kind, index in zip(pieces[1::3], pieces[2::3], strict=True)
