@@ -72,6 +72,8 @@ PRIVATE_CALLABLES = [
     ("pyiceberg.table.update.snapshot", "_ManifestMergeManager.merge_manifests", {"manifests"}),
     ("pyiceberg.catalog", "MetastoreCatalog._load_file_io", {"location"}),
     ("pyiceberg.catalog", "MetastoreCatalog._write_metadata", {"metadata", "io", "metadata_path"}),
+    # the manifest list a commit writes is kept in memory under the name _commit gives it
+    ("pyiceberg.table.update.snapshot", "_new_manifest_list_file_name", {"snapshot_id", "attempt", "commit_uuid"}),
 ]
 PRIVATE_ATTRIBUTES = [
     ("pyiceberg.table.update", "_TableMetadataUpdateContext", "has_changes"),
@@ -86,6 +88,7 @@ PRIVATE_ATTRIBUTES = [
     ("pyiceberg.table.update.snapshot", "_SnapshotProducer", "_deleted_data_files"),
     ("pyiceberg.table.update.snapshot", "_SnapshotProducer", "_added_data_files"),
     ("pyiceberg.table.update.snapshot", "_SnapshotProducer", "_predicate"),
+    ("pyiceberg.table.update.snapshot", "_SnapshotProducer", "commit_uuid"),
     ("pyiceberg.table.update.snapshot", "_SnapshotProducer", "_isolation_operation"),
     ("pyiceberg.table", "Transaction", "_table"),
     ("pyiceberg.table", "Transaction", "_updates"),
@@ -233,3 +236,26 @@ def test_the_sql_catalog_table_the_loader_reads(lake: wharf.Lakehouse) -> None:
     assert set(compat.SQL_CATALOG_COLUMNS) <= columns
     namespaces = {c["name"] for c in sqlalchemy.inspect(lake.catalog.engine).get_columns(compat.SQL_NAMESPACE_TABLE)}
     assert set(compat.SQL_NAMESPACE_COLUMNS) <= namespaces
+
+
+def test_the_manifest_list_kept_in_memory_is_the_one_written(lake: wharf.Lakehouse) -> None:
+    """Appends list their parent's manifests from memory (``compat.snapshot_manifests``): what is kept
+    must equal what reading the manifest list file gives, for plain and for merging appends."""
+    from pyiceberg.manifest import read_manifest_list
+
+    lake.sql("CREATE TABLE kept (x INT) TBLPROPERTIES ('commit.manifest.min-count-to-merge' = '3')")
+    table = lake.table("kept")
+    lengths = []
+    for i in range(6):  # every third manifest, the append merges the small ones into one
+        table.append(pa.table({"x": pa.array([i], pa.int32())}))
+        iceberg = lake.catalog.load_table("default.kept")
+        snapshot = iceberg.metadata.current_snapshot()
+        assert snapshot is not None
+        kept = compat._WRITTEN_LISTS.get(snapshot.manifest_list)
+        assert kept is not None, "the list this process just wrote is not kept"
+        read = list(read_manifest_list(iceberg.io.new_input(snapshot.manifest_list)))
+        assert list(kept) == read
+        assert compat.snapshot_manifests(snapshot, iceberg.io) == read
+        lengths.append(len(read))
+    assert any(after < before for before, after in zip(lengths, lengths[1:], strict=False)), lengths  # merges happened
+    assert lake.sql("SELECT sum(x) FROM kept").scalar() == 15

@@ -13,8 +13,11 @@ Nothing outside this module imports a private PyIceberg name.
 
 from __future__ import annotations
 
+import copy
 import itertools
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -27,6 +30,7 @@ from pyiceberg.expressions.visitors import manifest_evaluator
 from pyiceberg.io import FileIO
 from pyiceberg.io.pyarrow import _ConvertToIcebergWithoutIDs, _dataframe_to_data_files, visit_pyarrow
 from pyiceberg.manifest import (
+    UNASSIGNED_SEQ,
     DataFile,
     DataFileContent,
     ManifestContent,
@@ -56,6 +60,7 @@ from pyiceberg.table.update.snapshot import (
     _FastAppendFiles,
     _ManifestMergeManager,
     _MergeAppendFiles,
+    _new_manifest_list_file_name,
     _OverwriteFiles,
     _SnapshotProducer,
 )
@@ -131,15 +136,82 @@ class _InlineManifests(_SnapshotProducer[Any]):
                 for entry in entries:
                     writer.add_entry(entry)
             manifests.append(writer.to_manifest_file())
-        return self._process_manifests(manifests + self._existing_manifests())
+        listed = self._process_manifests(manifests + self._existing_manifests())
+        _remember_manifest_list(self, listed)
+        return listed
 
 
-class FastAppend(_InlineManifests, _FastAppendFiles):
+# The manifest lists this process wrote, by path, as ManifestFile objects equal to what reading the
+# file gives: the next commit to the table lists its parent's manifests without reading and
+# decoding that Avro file again (a stream of small appends re-read the list it had just written on
+# every commit). A path names one immutable file, so an entry never goes stale; a commit that
+# failed leaves an entry nobody looks up. Bounded: one entry per recently committed table.
+_WRITTEN_LISTS: OrderedDict[str, tuple[ManifestFile, ...]] = OrderedDict()
+_WRITTEN_LISTS_MAX = 64
+_WRITTEN_LISTS_LOCK = threading.Lock()
+
+
+def _remember_manifest_list(producer: _SnapshotProducer[Any], manifests: list[ManifestFile]) -> None:
+    """Keep the manifests the list ``producer`` is about to write will hold (what its writer stores)."""
+    metadata = producer._transaction.table_metadata
+    version = metadata.format_version
+    if version not in (1, 2):
+        return  # v3 lists carry row ids assigned while writing: read those back
+    sequence_number = metadata.next_sequence_number()
+    snapshot_id = producer._snapshot_id
+    prepared = []
+    for manifest in manifests:
+        stored = copy.copy(manifest)
+        if version == 2:
+            # ManifestListWriterV2.prepare_manifest: the commit's sequence number for its own manifests.
+            if stored.sequence_number == UNASSIGNED_SEQ:
+                if stored.added_snapshot_id != snapshot_id:
+                    return  # the writer will refuse this list; remember nothing
+                stored.sequence_number = sequence_number
+            if stored.min_sequence_number == UNASSIGNED_SEQ:
+                if stored.added_snapshot_id != snapshot_id:
+                    return
+                stored.min_sequence_number = sequence_number
+        prepared.append(stored)
+    path = _new_manifest_list_file_name(snapshot_id=snapshot_id, attempt=0, commit_uuid=producer.commit_uuid)
+    location = producer._transaction._table.location_provider().new_metadata_location(path)
+    with _WRITTEN_LISTS_LOCK:
+        _WRITTEN_LISTS[location] = tuple(prepared)
+        _WRITTEN_LISTS.move_to_end(location)
+        while len(_WRITTEN_LISTS) > _WRITTEN_LISTS_MAX:
+            _WRITTEN_LISTS.popitem(last=False)
+
+
+def snapshot_manifests(snapshot: Snapshot, io: FileIO) -> list[ManifestFile]:
+    """``snapshot.manifests(io)``, from memory when this process wrote that manifest list."""
+    with _WRITTEN_LISTS_LOCK:
+        known = _WRITTEN_LISTS.get(snapshot.manifest_list)
+    return list(known) if known is not None else snapshot.manifests(io=io)
+
+
+class _ParentFromMemory(_FastAppendFiles):
+    """An append listing its parent's manifests from ``snapshot_manifests`` (PyIceberg's
+    ``_FastAppendFiles._existing_manifests``, same rule, without re-reading a list this process wrote)."""
+
+    def _existing_manifests(self) -> list[ManifestFile]:
+        if self._parent_snapshot_id is None:
+            return []
+        previous = self._transaction.table_metadata.snapshot_by_id(self._parent_snapshot_id)
+        if previous is None:
+            raise ValueError(f"Snapshot could not be found: {self._parent_snapshot_id}")
+        return [
+            m
+            for m in snapshot_manifests(previous, self._io)
+            if m.has_added_files() or m.has_existing_files() or m.added_snapshot_id == self._snapshot_id
+        ]
+
+
+class FastAppend(_InlineManifests, _ParentFromMemory):
     """An append producer (``tx.update_snapshot().fast_append()``'s class), writing its manifests inline;
     staged (write-audit-publish) appends subclass it, see ``staged``."""
 
 
-class MergeAppend(_InlineManifests, _MergeAppendFiles):
+class MergeAppend(_InlineManifests, _MergeAppendFiles, _ParentFromMemory):
     """An append that merges small manifests (``commit.manifest-merge.enabled``, ``commit.manifest.min-count-to-merge``).
 
     A stream of small appends adds one manifest per commit; every later commit rewrites a

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import sqlglot
 from pyiceberg.catalog import load_catalog
@@ -92,3 +94,21 @@ def test_pyiceberg_clients_get_the_same_folding(shop: wharf.Lakehouse) -> None:
     assert other.load_table("shop.orders").name() == ("Shop", "Orders")
     assert other.table_exists("SHOP.ORDERS") and other.namespace_exists("SHOP")
     assert not other.table_exists("shop.missing")
+
+
+def test_a_name_found_to_be_no_view_is_asked_again_once_the_catalog_changed(tmp_path: Path) -> None:
+    """load_view remembers misses only while the catalog database is unchanged (catalog.freshness):
+    a view created afterwards — by this handle or another process's connection — is found."""
+    from pyiceberg.exceptions import NoSuchViewError
+
+    with wharf.connect(tmp_path / "lake", user="a") as first, wharf.connect(tmp_path / "lake", user="a") as other:
+        for _ in range(2):  # the second miss is answered from memory
+            with pytest.raises(NoSuchViewError):
+                first.catalog.load_view(("default", "later"))
+        other.sql("CREATE VIEW later AS SELECT 7 AS n")  # another catalog connection
+        assert first.sql("SELECT n FROM later").fetchall() == [(7,)]
+        first.sql("DROP VIEW later")
+        with pytest.raises(NoSuchViewError):
+            first.catalog.load_view(("default", "later"))
+        first.sql("CREATE VIEW later AS SELECT 8 AS n")  # this handle's own connection
+        assert first.sql("SELECT n FROM later").fetchall() == [(8,)]

@@ -186,6 +186,8 @@ class LakeCatalog(NameFolding, ViewStore, SqlCatalog):
         # Metadata locations looked up while the catalog database was unchanged (see catalog.freshness).
         self.freshness = ChangeToken(self.engine)
         self._locations: dict[tuple[str, ...], tuple[int, tuple[tuple[str, ...], str] | None]] = {}
+        # Names found to be no view, with the token they were looked up under (``load_view``).
+        self._not_views: dict[tuple[str, ...], int] = {}
         # Parsed metadata files by location: a metadata file never changes once written, and
         # parsing one costs O(history) (a tenth of a second at a few thousand snapshots).
         self._metadata: OrderedDict[str, TableMetadata] = OrderedDict()
@@ -275,13 +277,27 @@ class LakeCatalog(NameFolding, ViewStore, SqlCatalog):
             return super().load_table(stored)
 
     def load_view(self, identifier: str | Identifier) -> Any:
+        """The view (any spelling of its name). A name that is no view is asked again only once the
+        catalog database changed (``catalog.freshness``): every statement checks each name it reads
+        for a view, and most are not (registered data, ``Table.append``'s own frame, DuckDB objects)."""
+        ident = Catalog.identifier_to_tuple(identifier)
+        token = self.freshness.current()  # read before the queries: a view created after it changes it
+        if token is not None and self._not_views.get(ident) == token:
+            raise NoSuchViewError(f"View does not exist: {'.'.join(ident)}")
         try:
-            return super().load_view(identifier)
+            try:
+                return super().load_view(identifier)
+            except NoSuchViewError:
+                stored = self.canonical(identifier)
+                if stored == ident:
+                    raise
+                return super().load_view(stored)
         except NoSuchViewError:
-            stored = self.canonical(identifier)
-            if stored == Catalog.identifier_to_tuple(identifier):
-                raise
-            return super().load_view(stored)
+            if token is not None:
+                if len(self._not_views) > 10_000:
+                    self._not_views.clear()
+                self._not_views[ident] = token
+            raise
 
     def view_exists(self, identifier: str | Identifier) -> bool:
         return super().view_exists(self.canonical(identifier))

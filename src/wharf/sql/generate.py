@@ -84,5 +84,7 @@ def replace_references(expression: exp.Expression, relations: dict[int, str]) ->
     return expression
 
 
-def to_duckdb(expression: exp.Expression) -> str:
-    return expression.sql(dialect=WharfDuckDB)
+def to_duckdb(expression: exp.Expression, *, copy: bool = True) -> str:
+    """The DuckDB SQL of ``expression``. ``copy=False``: sqlglot's generator may rewrite the tree
+    while it generates, which a working tree the compiler throws away afterwards can afford."""
+    return expression.sql(dialect=WharfDuckDB, copy=copy)

@@ -8,6 +8,7 @@ are recognised by their leading keywords and parsed by small grammars on sqlglot
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import threading
 from collections import OrderedDict
@@ -173,6 +174,14 @@ def extension(matches: Callable[[TokenStream], bool]) -> Callable[[ExtensionPars
 
 def split(script: str) -> list[tuple[str, int]]:
     """Split a script on top-level semicolons; returns (statement text, starting line) pairs."""
+    if ";" not in script and "--" not in script and "/*" not in script:
+        # One statement and no comments: it spans the script less surrounding white space, which
+        # is what the tokens say, without tokenizing the whole text once more just to learn it.
+        text = script.strip()
+        if not text:
+            return []
+        lead = script[: len(script) - len(script.lstrip())]
+        return [(text, 1 + lead.count("\n") + lead.count("\r") - lead.count("\r\n"))]
     try:
         tokens = Tokenizer().tokenize(script)
     except TokenError as exc:
@@ -275,7 +284,31 @@ def _spark_time_travel(stream: TokenStream) -> str:
     return text
 
 
+# A statement that starts like a query: no extension grammar starts this way
+# (tests/sql/test_parser_fast_path.py checks every registered one).
+_QUERY_START = re.compile(r"\s*(?:\(\s*)*(?:SELECT|WITH|FROM|VALUES)\b", re.IGNORECASE)
+
+
+def _plain_query(text: str) -> bool:
+    """Whether ``text`` is a query sqlglot can parse as it is: not an extension statement, not nested
+    deeper than ``MAX_NESTING`` (fewer brackets than that), no Spark time-travel spelling to rewrite."""
+    return (
+        _QUERY_START.match(text) is not None
+        and text.count("(") + text.count("[") + text.count("{") <= MAX_NESTING
+        and "system_version" not in text.lower()
+    )
+
+
 def parse_one(text: str, dialect: str = "duckdb", line: int = 1) -> Any:
+    if _plain_query(text):
+        # Queries (most statements) skip the grammar tokens: sqlglot tokenizes the text itself.
+        try:
+            node = sqlglot.parse_one(text, read=dialect)
+        except TokenError as exc:
+            raise SqlParseError(str(exc), sql=text) from exc
+        except ParseError as exc:
+            raise _parse_error(exc, text, line) from exc
+        return _finish(node, text, dialect)
     stream = TokenStream(text, dialect, line)
     _check_nesting(stream)
     text = _spark_time_travel(stream)
@@ -287,14 +320,20 @@ def parse_one(text: str, dialect: str = "duckdb", line: int = 1) -> Any:
     try:
         node = sqlglot.parse_one(text, read=dialect)
     except ParseError as exc:
-        err = exc.errors[0] if exc.errors else {}
-        message = str(err.get("description") or exc).split("\n")[0]
-        near = err.get("highlight")
-        if near:
-            message = f"{message} near '{near}'"
-        raise SqlParseError(
-            message, line=(err.get("line") or 1) + line - 1, column=err.get("col") or 1, sql=_pad(text, line)
-        ) from exc
+        raise _parse_error(exc, text, line) from exc
+    return _finish(node, text, dialect)
+
+
+def _parse_error(exc: ParseError, text: str, line: int) -> SqlParseError:
+    err = exc.errors[0] if exc.errors else {}
+    message = str(err.get("description") or exc).split("\n")[0]
+    near = err.get("highlight")
+    if near:
+        message = f"{message} near '{near}'"
+    return SqlParseError(message, line=(err.get("line") or 1) + line - 1, column=err.get("col") or 1, sql=_pad(text, line))
+
+
+def _finish(node: Any, text: str, dialect: str) -> Any:
     if isinstance(node, exp.Command):
         raise UnsupportedStatement(
             f"Wharf does not run '{text.strip()[:60]}'",

@@ -41,10 +41,22 @@ class Compilation:
     references: list[Reference] = field(default_factory=list)
     role: str = "read"
     branch_default: bool = True  # unqualified references read the session branch
-    qualified: exp.Expression | None = None  # the qualify pass's analysed copy
-    schema: dict[str, object] = field(default_factory=dict)
+    analysis: qualify.Analysis | None = None  # the qualify pass's qualified copy (made on demand: lineage, explain)
+    # The tree the passes' working copy was made from, when it is never changed afterwards (the
+    # parser's shared tree): the qualified copy is then made from it if and when it is asked for.
+    source: exp.Expression | None = None
     registered: list[str] = field(default_factory=list)  # metadata tables registered on the cursor
     sql: str = ""
+
+    @property
+    def qualified(self) -> exp.Expression | None:
+        """The statement with every column qualified (None: not qualified; planning used the syntactic rule)."""
+        return self.analysis.qualified if self.analysis is not None else None
+
+    @property
+    def schema(self) -> dict[str, object]:
+        """The schema ``qualified`` was qualified with (synthetic table name → column types)."""
+        return self.analysis.schema if self.analysis is not None else {}
 
     def lineage(self, outputs: Sequence[str] | None = None) -> Callable[[], dict[str, tuple[str, ...]]]:
         """A function computing this query's column lineage (renamed to ``outputs`` by position, if given)."""
@@ -82,7 +94,7 @@ def resolve_pass(expression: exp.Expression, c: Compilation) -> exp.Expression:
 def qualify_pass(expression: exp.Expression, c: Compilation) -> exp.Expression:
     if not c.references:
         return expression
-    qualify.qualify_references(expression, c, _registered_schemas(c.ctx))
+    qualify.qualify_references(expression, c, _registered_schemas(c.ctx), c.source)
     return expression
 
 
@@ -112,7 +124,7 @@ def generate_pass(expression: exp.Expression, c: Compilation) -> exp.Expression:
             c.registered.append(name)
         relations[index] = generation.relation_sql(ref, name)
     expression = generation.replace_references(expression, relations)
-    c.sql = generation.to_duckdb(expression)
+    c.sql = generation.to_duckdb(expression, copy=False)  # the passes' own working tree
     return expression
 
 

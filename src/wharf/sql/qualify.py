@@ -14,10 +14,17 @@ only informs
 
 When sqlglot cannot qualify a statement (DuckDB syntax it does not know), the pass leaves both
 unset and planning falls back to the syntactic rule (qualified columns, or a single source).
+
+Most statements need no sqlglot at all: a single SELECT over Wharf tables (no subquery, CTE,
+view, lambda, USING or special join) whose every column either names its table or belongs to
+exactly one of them is resolved directly against the tables' schemas (``_direct``), at a small
+fraction of the cost. The qualified copy that column lineage and ``explain`` read is then made
+only when one of them asks (``Deferred``).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections import OrderedDict
@@ -59,9 +66,76 @@ _CACHE_MAX = 512
 _CACHE_LOCK = threading.Lock()
 
 
-def qualify_references(expression: exp.Expression, c: Compilation, extra_schemas: dict[str, dict[str, str]]) -> None:
-    """Fill ``columns`` and ``pushdown`` of ``c.references`` (and the compilation's qualified copy)."""
+class Analysis:
+    """The qualify pass's qualified copy of a statement and the schema it was qualified with (lineage, explain)."""
+
+    def __init__(self, qualified: exp.Expression | None, schema: dict[str, object]) -> None:
+        self._qualified = qualified
+        self._schema = schema
+
+    @property
+    def qualified(self) -> exp.Expression | None:
+        return self._qualified
+
+    @property
+    def schema(self) -> dict[str, object]:
+        return self._schema
+
+
+class Deferred(Analysis):
+    """The analysis of a statement the direct resolution handled: sqlglot qualifies a copy of the
+    statement only when lineage or ``explain`` first asks (most statements are never asked)."""
+
+    def __init__(
+        self,
+        source: exp.Expression,
+        tables: tuple[int | None, ...],
+        references: list[Reference],
+        extra_schemas: dict[str, dict[str, str]],
+    ) -> None:
+        # ``source`` is never changed after this (the parser's shared tree, or a private snapshot);
+        # ``tables`` is the reference index of each of its table nodes, in ``find_all`` order.
+        super().__init__(None, {})
+        self._source = source
+        self._tables = tables
+        self._references = references
+        self._extra_schemas = extra_schemas
+
+    @functools.cached_property
+    def _result(self) -> tuple[exp.Expression | None, dict[str, object]]:
+        copy = self._source.copy()
+        nodes = list(copy.find_all(exp.Table))
+        if len(nodes) != len(self._tables):
+            return None, {}
+        for node, index in zip(nodes, self._tables, strict=True):
+            if index is not None:
+                node.meta[REF_META] = index
+        result = qualified_copy(copy, self._references, self._extra_schemas, copy=False)
+        return result if result is not None else (None, {})
+
+    @property
+    def qualified(self) -> exp.Expression | None:
+        return self._result[0]
+
+    @property
+    def schema(self) -> dict[str, object]:
+        return self._result[1]
+
+
+def qualify_references(
+    expression: exp.Expression,
+    c: Compilation,
+    extra_schemas: dict[str, dict[str, str]],
+    source: exp.Expression | None = None,
+) -> None:
+    """Fill ``columns`` and ``pushdown`` of ``c.references`` (and the compilation's analysis).
+
+    ``source``: the tree ``expression`` was copied from, if it is never changed afterwards (the
+    parser's shared tree); a deferred analysis copies it instead of snapshotting ``expression``.
+    """
     refs = c.references
+    if _direct(expression, c, extra_schemas, source):
+        return
     key = (
         expression,
         tuple((r.label, r.metadata, r.schema.schema_id if r.schema is not None else None, r.alias) for r in refs),
@@ -79,7 +153,7 @@ def qualify_references(expression: exp.Expression, c: Compilation, extra_schemas
             _CACHE[stored] = found
             if len(_CACHE) > _CACHE_MAX:
                 _CACHE.popitem(last=False)
-    c.qualified, c.schema = found.qualified, dict(found.schema)
+    c.analysis = Analysis(found.qualified, dict(found.schema))
     for ref, columns, pushdown in zip(refs, found.columns, found.pushdown, strict=True):
         if ref.columns is None:
             ref.columns = columns
@@ -99,12 +173,15 @@ def _qualify(expression: exp.Expression, refs: list[Reference], extra_schemas: d
 
 
 def qualified_copy(
-    expression: exp.Expression, references: list[Reference], extra_schemas: dict[str, dict[str, str]]
+    expression: exp.Expression, references: list[Reference], extra_schemas: dict[str, dict[str, str]], *, copy: bool = True
 ) -> tuple[exp.Expression, dict[str, object]] | None:
-    """The statement with every column qualified (on a copy), and the schema it was qualified with; None on failure."""
-    copy = expression.copy()
+    """The statement with every column qualified (on a copy), and the schema it was qualified with; None on failure.
+
+    ``copy=False`` qualifies ``expression`` itself (a private copy of the caller's).
+    """
+    tree = expression.copy() if copy else expression
     schema: dict[str, object] = dict(extra_schemas)
-    for node in copy.find_all(exp.Table):
+    for node in tree.find_all(exp.Table):
         index = node.meta.get(REF_META)
         if index is None:
             continue
@@ -120,7 +197,7 @@ def qualified_copy(
             schema[name] = {f.name: _type(f.field_type) for f in ref.schema.fields}
     try:
         qualified = sqlglot_qualify(
-            copy,
+            tree,
             dialect="duckdb",
             schema=schema,
             expand_stars=False,
@@ -216,6 +293,11 @@ def _collect_columns(scope: Scope, used: dict[int, set[str] | None]) -> None:
 
 def _pushdown(table: exp.Table) -> list[exp.Expr]:
     """The conjuncts of the enclosing SELECT that constrain only ``table`` (qualified copy)."""
+    return _own(_candidates(table), table.alias_or_name)
+
+
+def _candidates(table: exp.Table) -> list[exp.Expr]:
+    """The WHERE / ON conjuncts of the enclosing SELECT that may be pushed to ``table`` if they constrain only it."""
     parent = table.parent
     select = parent.parent if isinstance(parent, (exp.From, exp.Join)) else None
     if not isinstance(select, exp.Select):
@@ -230,11 +312,11 @@ def _pushdown(table: exp.Table) -> list[exp.Expr]:
         candidates += predicates.conjuncts(parent.args.get("on"))
         if parent.side == "LEFT":
             # Only ON conditions restrict the null-supplying side of a LEFT JOIN.
-            return _own(candidates, table.alias_or_name)
+            return candidates
     if not any(j.side in ("RIGHT", "FULL") for j in joins):
         where = select.args.get("where")
         candidates += predicates.conjuncts(where.this if where is not None else None)
-    return _own(candidates, table.alias_or_name)
+    return candidates
 
 
 def pushdown_safe(joins: list[exp.Join]) -> bool:
@@ -251,4 +333,168 @@ def _own(candidates: list[exp.Expr], alias: str) -> list[exp.Expr]:
             continue
         if all(col.table == alias for col in columns):
             own.append(c)
+    return own
+
+
+# --- direct resolution: the common statement without sqlglot's qualify ---------------------------
+
+# Nodes whose columns may not be plain columns of the FROM tables (subqueries and CTEs see other
+# scopes, lambdas bind their own names, USING / NATURAL merge columns, COLUMNS(…) and struct
+# access by ``a.b.c`` need real binding): a statement holding one goes to sqlglot.
+_NOT_DIRECT = (
+    exp.Query,
+    exp.DerivedTable,  # subqueries, VALUES, table functions in FROM
+    exp.With,
+    exp.CTE,
+    exp.Lambda,
+    exp.Lateral,
+    exp.Unnest,
+    exp.Pivot,
+    exp.Columns,
+    exp.Dot,
+    exp.Into,
+)
+_FIELDS: OrderedDict[int, tuple[object, dict[str, str]]] = OrderedDict()  # id(schema) → (schema, lower name → name)
+_FIELDS_MAX = 256
+_FIELDS_LOCK = threading.Lock()
+
+
+def _fields(ref: Reference) -> dict[str, str]:
+    """The reference's columns by lower-case name (DuckDB names are case-insensitive, quoted or not)."""
+    schema = ref.schema
+    assert schema is not None
+    with _FIELDS_LOCK:
+        found = _FIELDS.get(id(schema))
+    if found is not None and found[0] is schema:
+        return found[1]
+    names = {f.name.lower(): f.name for f in schema.fields}
+    with _FIELDS_LOCK:
+        _FIELDS[id(schema)] = (schema, names)  # the schema is kept: its id cannot be reused meanwhile
+        while len(_FIELDS) > _FIELDS_MAX:
+            _FIELDS.popitem(last=False)
+    return names
+
+
+def _in_projection(node: exp.Expr, select: exp.Select) -> bool:
+    while node.parent is not None and node.parent is not select:
+        node = node.parent
+    return node.parent is select and node.arg_key == "expressions"
+
+
+def _direct(
+    expression: exp.Expression, c: Compilation, extra_schemas: dict[str, dict[str, str]], source: exp.Expression | None
+) -> bool:
+    """Resolve the columns of a single SELECT over Wharf tables directly; False: not this kind of statement.
+
+    Conservative by construction: any column whose binding is not certain from the tables'
+    schemas alone (a name in no table or in several, a name that is both a column and an output
+    alias outside the select list, an unknown table qualifier) sends the statement to sqlglot.
+    A name only an output alias has reads no column; a conjunct holding one is not pushed down.
+    """
+    if not isinstance(expression, exp.Select) or expression.args.get("kind"):
+        return False
+    refs = c.references
+    sources: dict[str, int] = {}  # alias (lower case) → reference index
+    tables: list[exp.Table] = []
+    columns: list[exp.Column] = []
+    star = False
+    node: exp.Expr
+    for node in expression.walk():
+        if node is expression:
+            continue
+        if isinstance(node, _NOT_DIRECT):
+            return False
+        if isinstance(node, exp.Table):
+            index = node.meta.get(REF_META)
+            if index is None:
+                return False  # a table function, registered data, a DuckDB object
+            ref = refs[index]
+            parent = node.parent
+            if (
+                ref.metadata is not None
+                or ref.schema is None
+                or node.arg_key != "this"
+                or not isinstance(parent, (exp.From, exp.Join))
+                or parent.parent is not expression
+                or any(node.args.get(k) for k in ("laterals", "joins", "pivots", "rows_from"))
+            ):
+                return False
+            alias = node.args.get("alias")
+            if isinstance(alias, exp.TableAlias) and alias.columns:
+                return False  # FROM t AS x(a, b): renamed columns
+            key = ref.alias.lower()
+            if key in sources:
+                return False
+            sources[key] = index
+            tables.append(node)
+        elif isinstance(node, exp.Join):
+            if any(node.args.get(k) for k in ("using", "method", "match_condition", "expressions", "pivots")):
+                return False  # USING / NATURAL / ASOF / POSITIONAL joins
+        elif isinstance(node, exp.Column):
+            columns.append(node)
+        elif isinstance(node, exp.Star):
+            if any(node.args.values()):
+                return False  # * EXCLUDE / REPLACE / RENAME
+            if node.parent is expression:
+                star = True  # SELECT *: every column of every table
+    if not tables:
+        return False
+    outputs = {e.alias.lower() for e in expression.expressions if isinstance(e, exp.Alias)}
+    fields = {index: _fields(refs[index]) for index in sources.values()}
+    used: dict[int, set[str] | None] = {index: (None if star else set()) for index in sources.values()}
+    owner_of: dict[int, int] = {}  # id(column) → reference index
+    for column in columns:
+        if column.args.get("db") or column.args.get("catalog"):
+            return False
+        qualifier = column.table
+        if isinstance(column.this, exp.Star):  # t.*
+            owner = sources.get(qualifier.lower())
+            if owner is None:
+                return False
+            used[owner] = None
+            continue
+        if not isinstance(column.this, exp.Identifier):
+            return False
+        name = column.name.lower()
+        if qualifier:
+            owner = sources.get(qualifier.lower())
+            if owner is None or name not in fields[owner]:
+                return False  # a struct field (s.f), or a name DuckDB will refuse: let sqlglot see it
+        else:
+            owners = [index for index, names in fields.items() if name in names]
+            if name in outputs:
+                if not owners:
+                    continue  # an output alias (ORDER BY total, a lateral alias): reads nothing itself
+                if not _in_projection(column, expression):
+                    return False  # ORDER BY / WHERE / GROUP BY name both an output and a column
+            if len(owners) != 1:
+                return False
+            owner = owners[0]
+        owner_of[id(column)] = owner
+        known = used[owner]
+        if known is not None:
+            known.add(fields[owner][name])
+    for table in tables:
+        index = table.meta[REF_META]
+        ref = refs[index]
+        names = used[index]
+        ref.columns = None if names is None else tuple(f.name for f in ref.schema.fields if f.name in names)  # type: ignore[union-attr]
+        ref.pushdown = _own_direct(_candidates(table), index, owner_of, ref.alias)
+    snapshot = source if source is not None else expression.copy()
+    order = tuple(node.meta.get(REF_META) for node in expression.find_all(exp.Table))
+    c.analysis = Deferred(snapshot, order, list(refs), extra_schemas)
+    return True
+
+
+def _own_direct(candidates: list[exp.Expr], index: int, owner_of: dict[int, int], alias: str) -> list[exp.Expr]:
+    """The candidates whose every column belongs to reference ``index``, as copies with the columns qualified."""
+    own: list[exp.Expr] = []
+    for candidate in candidates:
+        found = list(candidate.find_all(exp.Column))
+        if not found or not all(owner_of.get(id(col)) == index for col in found):
+            continue
+        copy: exp.Expr = candidate.copy()
+        for col in copy.find_all(exp.Column):
+            col.set("table", exp.to_identifier(alias))
+        own.append(copy)
     return own

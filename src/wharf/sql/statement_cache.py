@@ -197,13 +197,14 @@ def compile_statement(ctx: Context, shared: exp.Expression, params: Params) -> t
     """
     tree: exp.Expression = shared.copy()
     names: list[str | int] = []
-    for position, node in enumerate(placeholders(tree)):
+    found = placeholders(tree)
+    for position, node in enumerate(found):
         if node.find_ancestor(exp.Table) is not None:
             return None
         names.append(position if isinstance(params, list) else node.name)
         node.meta[_PARAM_KEY] = position
     values = parameter_values(names, params)
-    c = Compilation(ctx)
+    c = Compilation(ctx, source=shared)
     for run in (guard_pass, resolve_pass, qualify_pass, authorize_pass):
         tree = run(tree, c)
     relations: list[str | None] = []
@@ -216,9 +217,9 @@ def compile_statement(ctx: Context, shared: exp.Expression, params: Params) -> t
             plan_reference(ctx, ref)
             relations.append(generation.relation_sql(ref))
     tree = generation.replace_references(tree, {i: f"{_RELATION}{i}_" for i in range(len(c.references))})
-    for node in placeholders(tree):
+    for node in found:  # still in the tree: no pass replaces a placeholder outside a table reference
         node.replace(exp.var(f"{_PARAM}{node.meta[_PARAM_KEY]}_"))
-    pieces = _SLOT.split(generation.to_duckdb(tree))
+    pieces = _SLOT.split(generation.to_duckdb(tree, copy=False))  # the tree is thrown away after this
     fragments = tuple(pieces[0::3])
     slots = tuple(
         ("rel" if kind == _RELATION else "param", int(index)) for kind, index in zip(pieces[1::3], pieces[2::3], strict=True)
@@ -231,7 +232,7 @@ def compile_statement(ctx: Context, shared: exp.Expression, params: Params) -> t
         placeholders=tuple(names),
         tables=tuple((key, table.metadata_location if table is not None else None) for key, table in ctx._tables.items()),
         views=tuple((key, view.metadata if view is not None else None) for key, view in ctx._views.items()),
-        lineage_source=SimpleNamespace(qualified=c.qualified, schema=c.schema, references=c.references),
+        lineage_source=(c.analysis, c.references),  # qualified only if lineage is asked for
         token=None,
         volatile=any(_VOLATILE.search(fragment) is not None for fragment in fragments),
     )
@@ -309,5 +310,11 @@ def render(ctx: Context, compiled: Compiled, params: Params) -> tuple[str, list[
 def lineage(compiled: Compiled) -> Callable[[], dict[str, tuple[str, ...]]]:
     from wharf.sql.lineage import column_lineage
 
-    source = compiled.lineage_source
-    return lambda: column_lineage(source, None)
+    analysis, references = compiled.lineage_source
+
+    def derive() -> dict[str, tuple[str, ...]]:
+        qualified, schema = (analysis.qualified, analysis.schema) if analysis is not None else (None, {})
+        view: Any = SimpleNamespace(qualified=qualified, schema=schema, references=references)  # what lineage reads
+        return column_lineage(view, None)
+
+    return derive
