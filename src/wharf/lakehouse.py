@@ -261,7 +261,7 @@ class Lakehouse:
 
     @cached_property
     def governance(self) -> Governance:
-        """Users, groups, roles, grants, row filters and masks (``wharf.governance.lake_governance``), as this handle's principal."""
+        """Users, groups, roles, grants, row filters and masks (``wharf.governance.lake_governance``) as this principal."""
         from wharf.governance.lake_governance import Governance
 
         return Governance(self)

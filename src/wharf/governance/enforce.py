@@ -17,6 +17,7 @@ The lake owner is never governed: ``wharf.connect(path)`` does no policy work at
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
@@ -49,6 +50,7 @@ from wharf.statement import current
 if TYPE_CHECKING:
     from wharf.catalog.changes import TableChange
     from wharf.governance.store import GovernanceStore
+    from wharf.sql.context import Context
     from wharf.sql.references import Reference
 
 VIEW_META = "wharf.view"  # meta of a table node inside a view's query: (view label, view owner)
@@ -201,6 +203,16 @@ def decide(state: GovernanceState, identity: Identity, reference: Reference) -> 
     return None
 
 
+def mark_view(ctx: Context, query: exp.Expression, label: str) -> None:
+    """Mark the table nodes of a view's expanded query with the view and its owner (innermost view wins)."""
+    policy = next((p for p in ctx.policies if isinstance(p, GovernancePolicy)), None)
+    if policy is None or ctx.principal.is_owner:
+        return
+    owner = policy.store.state().owner_of(TABLE, label)
+    for node in query.find_all(exp.Table):
+        node.meta.setdefault(VIEW_META, (label, owner))
+
+
 # --- actions that are not table references ---------------------------------------------------
 
 
@@ -254,7 +266,7 @@ def check_option(store: GovernanceStore, change: TableChange) -> None:
         hidden = _hidden_rows(change, added, removed, columns, condition)
         if hidden:
             raise AccessDenied(
-                f"{principal.name} may not write {hidden} row(s) to {change.table} that its row filter hides from {principal.name}",
+                f"{principal.name} may not write {hidden} row(s) to {change.table} that its row filter hides from them",
                 hint="write only rows you can read back (like WITH CHECK OPTION)",
             )
 
@@ -384,3 +396,8 @@ def rest_authorize(store: GovernanceStore, principal: Principal, action: str, ta
 
 
 __all__ = ["GovernancePolicy", "InvalidArgument", "authorize_action", "check_option", "decide", "rest_authorize", "table_policy"]
+
+
+def rest_authorizer(store: GovernanceStore) -> Callable[[Principal, str, str], None]:
+    """The server's ``Authorizer`` for one lake (``RequestContext.authorize``)."""
+    return lambda principal, action, target: rest_authorize(store, principal, action, target)

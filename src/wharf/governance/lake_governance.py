@@ -19,7 +19,7 @@ from wharf.governance import policies, principals, roles
 from wharf.governance.enforce import denied
 from wharf.governance.functions import PolicyFunction
 from wharf.governance.privileges import CATALOG, CREATE, GROUP, MANAGE, NAMESPACE, ROLE, TABLE, USER
-from wharf.governance.state import Grant, GovernanceState, Identity
+from wharf.governance.state import GovernanceState, Grant, Identity
 from wharf.governance.store import GovernanceStore, store_for
 
 if TYPE_CHECKING:
@@ -290,6 +290,15 @@ class Governance:
 
     def owner_of(self, table: str) -> str:
         return self.store.state().owner_of(TABLE, self.table_label(table))
+
+    def check(self, privilege: str, kind: str, name: str = "*") -> None:
+        """Raise ``AccessDenied`` unless the principal holds ``privilege`` on the object (``kind``: catalog, namespace, table)."""
+        self._require(privilege, kind, name.lower() if kind != CATALOG else "*")
+
+    def namespace_created(self, name: str) -> None:
+        """Record the principal as the owner of a namespace it created (the lake owner owns everything already)."""
+        if not self.principal.is_owner:
+            grant_store.set_owner(self.store, NAMESPACE, name, self.principal.name)
 
     def create_namespace_check(self, name: str) -> None:
         """Refuse ``CREATE SCHEMA name`` unless the principal may create it (used by the SQL statement)."""

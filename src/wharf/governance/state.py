@@ -206,8 +206,14 @@ class GovernanceState:
         if self.owns(identity, NAMESPACE, namespace):
             return True
         scopes = self._scopes(NAMESPACE, namespace)
+        inside = namespace.lower() + "."
         grantees = identity.grantees
-        return any((g.grantee_kind, g.grantee) in grantees and (g.object_kind, g.object_name) in scopes for g in self.grants)
+        # A grant on the namespace, a parent or the catalog, or on something inside it, lets its name be used.
+        return any(
+            (g.grantee_kind, g.grantee) in grantees
+            and ((g.object_kind, g.object_name) in scopes or (g.object_kind == TABLE and g.object_name.startswith(inside)))
+            for g in self.grants
+        )
 
     def managers(self, kind: str, name: str) -> list[str]:
         """Who may grant on the object: its owner, and the grantees holding MANAGE on it (for hints)."""

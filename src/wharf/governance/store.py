@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 from wharf.auth.tables import principals
 from wharf.governance import tables as t
 from wharf.governance.functions import PolicyFunction
-from wharf.governance.state import Grant, GovernanceState, Mask, RowFilter
+from wharf.governance.state import GovernanceState, Grant, Mask, RowFilter
 
 if TYPE_CHECKING:
     from wharf.catalog import LakeCatalog

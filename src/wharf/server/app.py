@@ -20,6 +20,8 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from wharf.governance.enforce import rest_authorizer
+from wharf.governance.store import store_for
 from wharf.errors import InvalidArgument
 from wharf.server.api import sql_routes
 from wharf.server.config import ServerConfig
@@ -97,6 +99,8 @@ def create_app(config: ServerConfig, *, lake: Any = None, authenticator: Authent
                 token_limit=RateLimit(config.token_rate_per_minute),
                 in_flight=in_flight,
             )
+            # Governance decides every REST operation (ctx.authorize): it fails closed for a governed principal.
+            state.authorizers.append(rest_authorizer(store_for(opened.catalog, opened.owner)))
             app.state.wharf = state
             if config.no_auth:
                 log.warning(
