@@ -16,8 +16,8 @@ The lake owner is never governed: ``wharf.connect(path)`` does no policy work at
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp

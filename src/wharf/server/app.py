@@ -20,9 +20,9 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from wharf.errors import InvalidArgument
 from wharf.governance.enforce import rest_authorizer
 from wharf.governance.store import store_for
-from wharf.errors import InvalidArgument
 from wharf.server.api import sql_routes
 from wharf.server.config import ServerConfig
 from wharf.server.context import Authenticator, OwnerOnly
