@@ -195,15 +195,16 @@ def decide(state: GovernanceState, identity: Identity, reference: Reference) -> 
             )
         # The target is read raw (masks would be written back), but only the rows the filter shows.
         return ReferencePolicy(decision.row_filter, {}) if decision.row_filter is not None else None
-    privilege = ROLE_PRIVILEGE.get(role)
-    if privilege is None:
+    needed = ROLE_PRIVILEGE.get(role)
+    if needed is None:
         raise AccessDenied(f"{who} may not use {label} for {role}", hint="an unknown use is refused")
+    privilege = needed
     if not state.has(checker, privilege, TABLE, key):
         raise denied(state, checker.name, privilege, TABLE, label)
     return None
 
 
-def mark_view(ctx: Context, query: exp.Expression, label: str) -> None:
+def mark_view(ctx: Context, query: exp.Expr, label: str) -> None:
     """Mark the table nodes of a view's expanded query with the view and its owner (innermost view wins)."""
     policy = next((p for p in ctx.policies if isinstance(p, GovernancePolicy)), None)
     if policy is None or ctx.principal.is_owner:

@@ -42,7 +42,8 @@ def parse_body(body: str) -> exp.Expression:
     import sqlglot
 
     try:
-        return sqlglot.parse_one(body, read="duckdb")
+        parsed: exp.Expression = sqlglot.parse_one(body, read="duckdb")  # type: ignore[assignment]  # an expression's tree
+        return parsed
     except Exception as exc:
         raise SqlParseError(f"Cannot read the function body: {exc}", sql=body) from exc
 

@@ -235,8 +235,8 @@ def _parse(s: TokenStream) -> GovernanceStatement:
         if_exists = s.accept("IF", "EXISTS")
         name = s.identifier()
         s.expect_end()
-        kind = PolicyStatement if what == "FUNCTION" else AdminStatement
-        return kind(f"drop_{what.lower()}", {"name": name, "if_exists": if_exists})
+        statement: type[GovernanceStatement] = PolicyStatement if what == "FUNCTION" else AdminStatement
+        return statement(f"drop_{what.lower()}", {"name": name, "if_exists": if_exists})
     s.expect("ALTER")
     if s.accept("USER"):
         name = s.identifier()
@@ -319,7 +319,8 @@ def _parse_show(t: TokenStream) -> ShowGovernance:
     if t.accept("FUNCTIONS"):
         t.expect_end()
         return ShowGovernance("functions")
-    t.accept("GRANTS") or t.expect("GRANT")
+    if not t.accept("GRANTS"):
+        t.expect("GRANT")
     if t.accept("TO") or t.accept("FOR"):
         kind, name = _grantee(t)
         t.expect_end()
