@@ -139,3 +139,33 @@ def test_python_api_mirrors_sql(owner: wharf.Lakehouse) -> None:
     with pytest.raises(AccessDenied):
         owner.session(user="bob").sql("SELECT count(*) FROM sales.customers")
     assert g.policies_on("sales.orders") == {"row_filter": "by_region(region)", "masks": {"email": "mask_email(email)"}}
+
+
+def test_policy_functions_are_checked_when_created(owner: wharf.Lakehouse) -> None:
+    with pytest.raises(InvalidArgument, match="reads a table"):
+        owner.sql("CREATE FUNCTION peek(x INT) RETURNS BOOLEAN RETURN x IN (SELECT id FROM sales.customers)")
+    with pytest.raises(InvalidArgument, match="not one of its arguments"):
+        owner.sql("CREATE FUNCTION other(x INT) RETURNS BOOLEAN RETURN amount > 0")
+    owner.sql("CREATE FUNCTION positive(x INT) RETURNS INT RETURN abs(x)")
+    with pytest.raises(InvalidArgument, match="returns BOOLEAN"):
+        owner.sql("ALTER TABLE sales.orders SET ROW FILTER positive ON (amount)")
+    with pytest.raises(InvalidArgument, match="takes 1 argument"):
+        owner.sql("ALTER TABLE sales.orders SET ROW FILTER by_region ON (region, email)")
+    with pytest.raises(InvalidArgument, match="in use"):
+        owner.sql("DROP FUNCTION by_region")
+    assert [f.name for f in owner.governance.functions()] == ["by_region", "mask_email", "positive"]
+
+
+def test_a_mask_keeps_the_column_type(owner: wharf.Lakehouse, alice: wharf.Lakehouse) -> None:
+    owner.sql("CREATE FUNCTION zero(x INT) RETURNS INT RETURN CASE WHEN is_member('admins') THEN x ELSE 0 END")
+    owner.sql("ALTER TABLE sales.orders ALTER COLUMN amount SET MASK zero")
+    result = alice.sql("SELECT amount FROM sales.orders ORDER BY id").to_arrow()
+    assert result.column("amount").to_pylist() == [0, 0] and str(result.schema.field("amount").type) == "int32"
+
+
+def test_policy_version_helper(owner: wharf.Lakehouse) -> None:
+    from wharf.governance import policy_version
+
+    before = policy_version(owner.catalog, owner.owner)
+    owner.sql("CREATE ROLE x")
+    assert policy_version(owner.catalog, owner.owner) == before + 1 == owner.governance.policy_version()

@@ -7,8 +7,21 @@ One module per concept: ``privileges`` (names, objects, what each statement need
 path), ``lake_governance`` (``lake.governance``). See docs/governance.md.
 """
 
+from typing import Any
+
 from wharf.governance import hooks  # noqa: F401  (registers the governance commit gate)
 from wharf.governance.enforce import GovernancePolicy
 from wharf.governance.store import GovernanceStore, store_for
 
-__all__ = ["GovernancePolicy", "GovernanceStore", "store_for"]
+
+def policy_version(catalog: Any, owner: str) -> int:
+    """The lake's current policy version (``lake.governance.policy_version()`` from a handle).
+
+    It moves with every change to grants, roles, memberships, user attributes or policies; a
+    cache of results computed for a principal keys on (principal, version), so a cached answer is
+    never served after a change. The lake owner is never governed: its answers do not depend on it.
+    """
+    return store_for(catalog, owner).version()
+
+
+__all__ = ["GovernancePolicy", "GovernanceStore", "policy_version", "store_for"]
