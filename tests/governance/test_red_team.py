@@ -318,3 +318,24 @@ def test_set_wharf_user_cannot_impersonate(alice: wharf.Lakehouse) -> None:
     with pytest.raises(WharfError):
         alice.sql("SET wharf.user = 'tester'")
     assert alice.sql("SELECT count(*) FROM sales.orders").scalar() == 2
+
+
+# --- error messages ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT * FROM sales.orders WHERE CAST(region AS INT) = 1",
+        "SELECT * FROM sales.orders WHERE CAST(region AS DATE) > DATE '2020-01-01'",
+        "SELECT * FROM sales.orders WHERE error(region) IS NULL",
+        "SELECT CAST(email AS INT) FROM sales.orders",
+        "SELECT * FROM sales.orders o JOIN sales.orders p ON CAST(o.region AS INT) = p.id",
+    ],
+)
+def test_errors_show_only_visible_values(erin: wharf.Lakehouse, query: str) -> None:
+    """erin sees order 2 (EU) only; the US rows come first in the files, so an error on them would name 'US'."""
+    with pytest.raises(WharfError) as info:
+        erin.sql(query)
+    message = str(info.value)
+    assert "'US'" not in message and '"US"' not in message and "ann@x.com" not in message and "bea@y.com" not in message
