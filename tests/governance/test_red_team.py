@@ -339,3 +339,36 @@ def test_errors_show_only_visible_values(erin: wharf.Lakehouse, query: str) -> N
         erin.sql(query)
     message = str(info.value)
     assert "'US'" not in message and '"US"' not in message and "ann@x.com" not in message and "bea@y.com" not in message
+
+
+# --- built-in masks keep the column's type ---------------------------------------------------------
+
+
+def test_builtin_masks(owner: wharf.Lakehouse, bob: wharf.Lakehouse) -> None:
+    owner.sql("""
+        CREATE TABLE sales.people (id INT, name VARCHAR, ssn VARCHAR, email VARCHAR, born DATE, salary INT, note VARCHAR);
+        INSERT INTO sales.people VALUES (1, 'Ann', '123-45-6789', 'ann@x.com', DATE '1990-06-15', 5000, 'vip');
+        GRANT SELECT ON TABLE sales.people TO USER bob;
+        ALTER TABLE sales.people ALTER COLUMN name SET MASK redact;
+        ALTER TABLE sales.people ALTER COLUMN ssn SET MASK partial(0, 4);
+        ALTER TABLE sales.people ALTER COLUMN email SET MASK email;
+        ALTER TABLE sales.people ALTER COLUMN born SET MASK date_year;
+        ALTER TABLE sales.people ALTER COLUMN salary SET MASK null;
+        ALTER TABLE sales.people ALTER COLUMN note SET MASK hash;
+    """)
+    result = bob.sql("SELECT * FROM sales.people").to_arrow()
+    row = result.to_pylist()[0]
+    import datetime
+    import hashlib
+
+    assert row == {
+        "id": 1,
+        "name": "***",
+        "ssn": "*******6789",
+        "email": "***@x.com",
+        "born": datetime.date(1990, 1, 1),
+        "salary": None,
+        "note": hashlib.sha256(b"vip").hexdigest(),
+    }
+    assert result.schema == owner.sql("SELECT * FROM sales.people").to_arrow().schema
+    assert owner.sql("SELECT name, salary FROM sales.people").fetchall() == [("Ann", 5000)]

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from sqlglot import exp
 
 from wharf.errors import AccessDenied, InvalidArgument
+from wharf.governance.builtin_masks import builtin_mask, parse_builtin
 from wharf.governance.functions import compile_call
 from wharf.governance.privileges import (
     ALTER,
@@ -78,7 +79,9 @@ class Decision:
     masks: dict[str, exp.Expression]
 
 
-def table_policy(state: GovernanceState, identity: Identity, namespace: str, name: str, columns: list[str]) -> Decision:
+def table_policy(
+    state: GovernanceState, identity: Identity, namespace: str, name: str, columns: list[str], types: dict[str, str] | None = None
+) -> Decision:
     """The row filter and masks of ``namespace.name`` for ``identity`` (``columns``: the table's columns)."""
     key = table_key(namespace, name)
     invoker = identity.invoker()
@@ -96,7 +99,12 @@ def table_policy(state: GovernanceState, identity: Identity, namespace: str, nam
             continue  # a dropped column: nothing to mask
         function = state.functions.get(mask.function)
         if function is None:
-            raise AccessDenied(f"The mask of {key}.{column} names a missing function {mask.function}", hint="ask its owner")
+            builtin = parse_builtin(mask.function)
+            if builtin is None or types is None:
+                raise AccessDenied(f"The mask of {key}.{column} names a missing function {mask.function}", hint="ask its owner")
+            name = spelled[column.lower()]
+            masks[name] = builtin_mask(*builtin, name, types[name])
+            continue
         args = [spelled[column.lower()], *(spelled.get(c.lower(), c) for c in mask.columns)]
         masks[spelled[column.lower()]] = exp.cast(compile_call(function, args, invoker), function.returns, dialect="duckdb")
     return Decision(row_filter, masks)
@@ -121,6 +129,13 @@ class GovernancePolicy:
         return decide(state, identity, reference)
 
 
+def _types_of(reference: Reference) -> dict[str, str]:
+    from wharf.tables.types import iceberg_to_duckdb
+
+    schema = reference.schema if reference.schema is not None else reference.table.schema()
+    return {f.name: iceberg_to_duckdb(f.field_type) for f in schema.fields}
+
+
 def _columns_of(reference: Reference) -> list[str]:
     if reference.schema is not None:
         return [f.name for f in reference.schema.fields]
@@ -143,7 +158,7 @@ def decide(state: GovernanceState, identity: Identity, reference: Reference) -> 
     if not state.uses_namespace(checker, reference.namespace):
         raise denied(state, checker.name, USAGE, NAMESPACE, reference.namespace)
     role = reference.role
-    decision = table_policy(state, identity, reference.namespace, reference.name, _columns_of(reference))
+    decision = table_policy(state, identity, reference.namespace, reference.name, _columns_of(reference), _types_of(reference))
     restricted = decision.row_filter is not None or bool(decision.masks)
     if role == "describe":
         if not state.any_privilege(checker, key) and not state.column_grants(checker, SELECT, key):

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 
 from wharf.errors import AlreadyExists, InvalidArgument, NotFound
 from wharf.governance import tables as t
+from wharf.governance.builtin_masks import parse_builtin
 from wharf.governance.functions import PolicyFunction, check_function
 from wharf.governance.store import GovernanceStore, now_ms
 
@@ -96,6 +97,18 @@ def set_mask(
     extra = _check_columns(using, table_columns, table)
 
     def run(conn: Connection) -> None:
+        stored = conn.execute(sa.select(t.functions.c.name).where(t.functions.c.name == function)).first()
+        builtin = parse_builtin(function) if stored is None else None
+        if builtin is not None:
+            if extra:
+                raise InvalidArgument(f"The built-in mask {function} takes no USING COLUMNS")
+            name = f"{builtin[0]}({', '.join(map(str, builtin[1]))})" if builtin[1] else builtin[0]
+            key = (t.masks.c.table_name == table.lower(), t.masks.c.column_name == masked.lower())
+            conn.execute(t.masks.delete().where(*key))
+            conn.execute(
+                t.masks.insert().values(table_name=table.lower(), column_name=masked.lower(), function=name, columns="[]")
+            )
+            return
         found = _function(conn, function)
         if len(found.parameters) != 1 + len(extra):
             raise InvalidArgument(

@@ -271,6 +271,14 @@ def _parse(s: TokenStream) -> GovernanceStatement:
     column = s.identifier()
     if s.accept("SET", "MASK"):
         function = s.identifier()
+        if s.accept("("):  # a built-in mask's arguments: partial(show_first, show_last)
+            args = []
+            while not s.accept(")"):
+                if s.done():
+                    s.fail("Expected )")
+                args.append(str(s.literal()))
+                s.accept(",")
+            function = f"{function}({', '.join(args)})"
         using: list[str] = []
         if s.accept("USING", "COLUMNS"):
             s.expect("(")
