@@ -372,3 +372,35 @@ def test_builtin_masks(owner: wharf.Lakehouse, bob: wharf.Lakehouse) -> None:
     }
     assert result.schema == owner.sql("SELECT * FROM sales.people").to_arrow().schema
     assert owner.sql("SELECT name, salary FROM sales.people").fetchall() == [("Ann", 5000)]
+
+
+# --- tag-based masking ---------------------------------------------------------------------------
+
+
+def test_tag_masking_policies_cover_every_tagged_column(owner: wharf.Lakehouse, alice: wharf.Lakehouse) -> None:
+    owner.sql("""
+        CREATE TABLE sales.contacts (id INT, work_email VARCHAR, home_email VARCHAR, phone VARCHAR);
+        INSERT INTO sales.contacts VALUES (1, 'a@work.com', 'a@home.org', '555-1234');
+        CREATE ROLE support;
+        CREATE MASKING POLICY pii_email FOR TAG pii = 'email' USING mask_email EXCEPT ROLE support;
+        CREATE MASKING POLICY pii_phone FOR TAG pii = 'phone' USING partial(0, 2);
+        ALTER TABLE sales.contacts ALTER COLUMN work_email SET TAGS ('pii' = 'email');
+        ALTER TABLE sales.contacts ALTER COLUMN home_email SET TAGS ('pii' = 'email');
+        ALTER TABLE sales.contacts ALTER COLUMN phone SET TAGS ('pii' = 'phone');
+    """)
+    assert alice.sql("SELECT * FROM sales.contacts").fetchall() == [(1, "***@work.com", "***@home.org", "******34")]
+    # A column added later and tagged is masked too.
+    owner.sql("ALTER TABLE sales.contacts ADD COLUMN other_email VARCHAR")
+    owner.sql("UPDATE sales.contacts SET other_email = 'a@other.net'")
+    owner.sql("ALTER TABLE sales.contacts ALTER COLUMN other_email SET TAGS ('pii' = 'email')")
+    assert alice.sql("SELECT other_email FROM sales.contacts").fetchall() == [("***@other.net",)]
+    # The exempt role sees the real values; a statistics table is refused while a tag mask applies.
+    with pytest.raises(AccessDenied, match="file statistics"):
+        alice.sql("SELECT * FROM sales.contacts.files")
+    owner.sql("GRANT ROLE support TO USER alice")
+    assert alice.sql("SELECT work_email, phone FROM sales.contacts").fetchall() == [("a@work.com", "******34")]
+    owner.sql("ALTER TABLE sales.contacts ALTER COLUMN phone UNSET TAGS ('pii')")
+    assert alice.sql("SELECT phone FROM sales.contacts").fetchall() == [("555-1234",)]
+    owner.sql("DROP MASKING POLICY pii_email")
+    owner.sql("REVOKE ROLE support FROM USER alice")
+    assert alice.sql("SELECT work_email FROM sales.contacts").fetchall() == [("a@work.com",)]

@@ -43,7 +43,7 @@ from wharf.governance.privileges import (
     USAGE,
     write_privileges,
 )
-from wharf.governance.state import GovernanceState, Identity, table_key
+from wharf.governance.state import GovernanceState, Identity, Mask, table_key
 from wharf.principal import Principal
 from wharf.sql.policy import ReferencePolicy
 from wharf.statement import current
@@ -94,7 +94,10 @@ def table_policy(
             raise AccessDenied(f"The row filter of {key} names a missing function {found.function}", hint="ask its owner")
         row_filter = compile_call(function, [spelled.get(c.lower(), c) for c in found.columns], invoker)
     masks: dict[str, exp.Expression] = {}
-    for column, mask in state.masks.get(key, {}).items():
+    bound: dict[str, Mask] = dict(state.masks.get(key, {}))
+    for column, function_name in state.tag_masks(identity, key).items():
+        bound.setdefault(column, Mask(function_name, ()))  # a column's own mask wins over its tags'
+    for column, mask in bound.items():
         if column.lower() not in spelled:
             continue  # a dropped column: nothing to mask
         function = state.functions.get(mask.function)

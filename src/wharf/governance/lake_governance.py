@@ -276,6 +276,23 @@ class Governance:
         self._require(MANAGE, TABLE, label)
         return policies.drop_mask(self.store, label, column)
 
+    def set_tags(self, table: str, column: str, tags: Mapping[str, str | None]) -> None:
+        """Classification tags on a column (``{"pii": "email"}``; a None value removes the tag); MANAGE on the table."""
+        label = self.table_label(table)
+        self._require(MANAGE, TABLE, label)
+        policies.set_tags(self.store, label, column, dict(tags), self._table_columns(label))
+
+    def create_masking_policy(
+        self, name: str, *, tag: str, value: str, function: str, exempt: Sequence[tuple[str, str]] = (), replace: bool = False
+    ) -> None:
+        """Mask every column tagged ``tag = value`` with ``function``, except for the ``exempt`` (kind, name) grantees."""
+        self._admin()
+        policies.create_tag_policy(self.store, name, tag, value, function, exempt, replace=replace)
+
+    def drop_masking_policy(self, name: str, *, if_exists: bool = False) -> None:
+        self._admin()
+        policies.drop_tag_policy(self.store, name, if_exists=if_exists)
+
     def policies_on(self, table: str) -> dict[str, object]:
         """The row filter and masks bound to ``table``."""
         label = self.table_label(table).lower()

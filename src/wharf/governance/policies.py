@@ -134,3 +134,63 @@ def drop_mask(store: GovernanceStore, table: str, column: str) -> bool:
             ).rowcount
         )
     )
+
+
+def set_tags(store: GovernanceStore, table: str, column: str, tags: dict[str, str | None], table_columns: Sequence[str]) -> None:
+    """Set (or, with a None value, remove) classification tags on a column."""
+    (named,) = _check_columns([column], table_columns, table)
+
+    def run(conn: Connection) -> None:
+        for tag, value in tags.items():
+            key = (
+                t.column_tags.c.table_name == table.lower(),
+                t.column_tags.c.column_name == named.lower(),
+                t.column_tags.c.tag == tag,
+            )
+            conn.execute(t.column_tags.delete().where(*key))
+            if value is not None:
+                conn.execute(
+                    t.column_tags.insert().values(table_name=table.lower(), column_name=named.lower(), tag=tag, value=value)
+                )
+
+    store.run(run)
+
+
+def create_tag_policy(
+    store: GovernanceStore,
+    name: str,
+    tag: str,
+    value: str,
+    function: str,
+    exempt: Sequence[tuple[str, str]],
+    *,
+    replace: bool = False,
+) -> None:
+    """Mask every column tagged ``tag = value`` with ``function`` (a stored function of one argument, or a built-in mask)."""
+
+    def run(conn: Connection) -> None:
+        if parse_builtin(function) is None:
+            found = _function(conn, function)
+            if len(found.parameters) != 1:
+                raise InvalidArgument(
+                    f"A tag masking policy's function takes the column only; {function} takes {len(found.parameters)}"
+                )
+        exists = conn.execute(sa.select(t.tag_policies.c.name).where(t.tag_policies.c.name == name)).first() is not None
+        if exists and not replace:
+            raise AlreadyExists(f"Masking policy {name} already exists", hint="CREATE OR REPLACE MASKING POLICY")
+        conn.execute(t.tag_policies.delete().where(t.tag_policies.c.name == name))
+        conn.execute(
+            t.tag_policies.insert().values(
+                name=name, tag=tag, value=value, function=function, exempt=json.dumps([list(e) for e in exempt])
+            )
+        )
+
+    store.run(run)
+
+
+def drop_tag_policy(store: GovernanceStore, name: str, *, if_exists: bool = False) -> None:
+    def run(conn: Connection) -> None:
+        if conn.execute(t.tag_policies.delete().where(t.tag_policies.c.name == name)).rowcount == 0 and not if_exists:
+            raise NotFound(f"No masking policy named {name}")
+
+    store.run(run)

@@ -49,6 +49,17 @@ class Mask:
 
 
 @dataclass(frozen=True)
+class TagPolicy:
+    """A masking policy bound to a tag value: every column tagged ``tag = value`` is masked with ``function``."""
+
+    name: str
+    tag: str
+    value: str
+    function: str
+    exempt: tuple[tuple[str, str], ...]  # (kind, name): grantees who see the real value
+
+
+@dataclass(frozen=True)
 class Identity:
     """What a principal is, resolved: its groups, its roles (transitively), the grantees it acts as."""
 
@@ -93,8 +104,20 @@ class GovernanceState:
     functions: Mapping[str, PolicyFunction] = field(default_factory=dict)
     row_filters: Mapping[str, RowFilter] = field(default_factory=dict)
     masks: Mapping[str, Mapping[str, Mask]] = field(default_factory=dict)
+    tags: Mapping[str, Mapping[str, Mapping[str, str]]] = field(default_factory=dict)  # table → column → tag → value
+    tag_policies: tuple[TagPolicy, ...] = ()
     _identities: dict[tuple[str, frozenset[str]], Identity] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def tag_masks(self, identity: Identity, table: str) -> dict[str, str]:
+        """Column (lower case) → the function of the tag policy masking it for ``identity``."""
+        found: dict[str, str] = {}
+        grantees = identity.grantees
+        for column, tags in self.tags.get(table.lower(), {}).items():
+            for policy in self.tag_policies:
+                if tags.get(policy.tag) == policy.value and not any(e in grantees for e in policy.exempt):
+                    found.setdefault(column, policy.function)
+        return found
 
     # --- principals ------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 from wharf.auth.tables import principals
 from wharf.governance import tables as t
 from wharf.governance.functions import PolicyFunction
-from wharf.governance.state import GovernanceState, Grant, Mask, RowFilter
+from wharf.governance.state import GovernanceState, Grant, Mask, RowFilter, TagPolicy
 
 if TYPE_CHECKING:
     from wharf.catalog import LakeCatalog
@@ -96,6 +96,13 @@ class GovernanceStore:
         masks: dict[str, dict[str, Mask]] = {}
         for row in conn.execute(sa.select(t.masks)):
             masks.setdefault(row.table_name, {})[row.column_name] = Mask(row.function, tuple(json.loads(row.columns)))
+        tags: dict[str, dict[str, dict[str, str]]] = {}
+        for row in conn.execute(sa.select(t.column_tags)):
+            tags.setdefault(row.table_name, {}).setdefault(row.column_name, {})[row.tag] = row.value
+        tag_policies = tuple(
+            TagPolicy(r.name, r.tag, r.value, r.function, tuple(tuple(e) for e in json.loads(r.exempt)))
+            for r in conn.execute(sa.select(t.tag_policies).order_by(t.tag_policies.c.name))
+        )
         return GovernanceState(
             version=version,
             owner=self.owner,
@@ -115,6 +122,8 @@ class GovernanceStore:
                 r.table_name: RowFilter(r.function, tuple(json.loads(r.columns))) for r in conn.execute(sa.select(t.row_filters))
             },
             masks=masks,
+            tags=tags,
+            tag_policies=tag_policies,
         )
 
     # --- changing --------------------------------------------------------------------------

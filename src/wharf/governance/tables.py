@@ -88,6 +88,25 @@ masks = sa.Table(
     sa.Column("columns", sa.Text, nullable=False),  # JSON list: further columns passed after the masked one
 )
 
+column_tags = sa.Table(
+    "wharf_gov_column_tags",
+    metadata,
+    sa.Column("table_name", sa.String(1000), primary_key=True),
+    sa.Column("column_name", sa.String(255), primary_key=True),
+    sa.Column("tag", sa.String(255), primary_key=True),
+    sa.Column("value", sa.String(1000), nullable=False),
+)
+
+tag_policies = sa.Table(
+    "wharf_gov_tag_policies",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("tag", sa.String(255), nullable=False),
+    sa.Column("value", sa.String(1000), nullable=False),
+    sa.Column("function", sa.String(255), nullable=False),
+    sa.Column("exempt", sa.Text, nullable=False),  # JSON [[kind, name], …]: who sees the real value
+)
+
 version = sa.Table(
     "wharf_gov_version",
     metadata,

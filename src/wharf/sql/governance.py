@@ -78,16 +78,16 @@ def _matches(s: TokenStream) -> bool:
     if first == "CREATE":
         s.accept("CREATE")
         s.accept("OR", "REPLACE")
-        return s.word() in ("USER", "GROUP", "ROLE", "FUNCTION")
+        return s.word() in ("USER", "GROUP", "ROLE", "FUNCTION") or s.at("MASKING", "POLICY")
     if first == "DROP":
-        return s.word(1) in ("USER", "GROUP", "ROLE", "FUNCTION")
+        return s.word(1) in ("USER", "GROUP", "ROLE", "FUNCTION") or (s.word(1) == "MASKING" and s.word(2) == "POLICY")
     if first == "ALTER":
         if s.word(1) in ("USER", "GROUP"):
             return True
         if s.word(1) == "TABLE":
             words = [s.word(k) for k in range(len(s.tokens))]
             text = " ".join(words)
-            return " ROW FILTER" in text or " SET MASK" in text or " DROP MASK" in text
+            return any(w in text for w in (" ROW FILTER", " SET MASK", " DROP MASK", " SET TAGS", " UNSET TAGS"))
     return False
 
 
@@ -219,6 +219,8 @@ def _parse(s: TokenStream) -> GovernanceStatement:
         replace = s.accept("OR", "REPLACE")
         if s.accept("FUNCTION"):
             return _parse_function(s, replace)
+        if s.accept("MASKING", "POLICY"):
+            return _parse_masking_policy(s, replace)
         what = s.word()
         s.i += 1
         if_not_exists = s.accept("IF", "NOT", "EXISTS")
@@ -229,6 +231,11 @@ def _parse(s: TokenStream) -> GovernanceStatement:
             attributes = _attributes(s)
         s.expect_end()
         return AdminStatement(f"create_{what.lower()}", {"name": name, "if_not_exists": if_not_exists, "attributes": attributes})
+    if s.accept("DROP", "MASKING", "POLICY"):
+        if_exists = s.accept("IF", "EXISTS")
+        name = s.identifier()
+        s.expect_end()
+        return PolicyStatement("drop_masking_policy", {"name": name, "if_exists": if_exists})
     if s.accept("DROP"):
         what = s.word()
         s.i += 1
@@ -286,9 +293,48 @@ def _parse(s: TokenStream) -> GovernanceStatement:
             s.expect(")")
         s.expect_end()
         return PolicyStatement("set_mask", {"table": table, "column": column, "function": function, "using": using})
+    if s.accept("SET", "TAGS"):
+        tags = _attributes(s)
+        s.expect_end()
+        return PolicyStatement("set_tags", {"table": table, "column": column, "tags": tags})
+    if s.accept("UNSET", "TAGS"):
+        s.expect("(")
+        names = [_string(s, "a tag name")]
+        while s.accept(","):
+            names.append(_string(s, "a tag name"))
+        s.expect(")")
+        s.expect_end()
+        return PolicyStatement("set_tags", {"table": table, "column": column, "tags": dict.fromkeys(names)})
     s.expect("DROP", "MASK")
     s.expect_end()
     return PolicyStatement("drop_mask", {"table": table, "column": column})
+
+
+def _parse_masking_policy(s: TokenStream, replace: bool) -> PolicyStatement:
+    """``name FOR TAG pii = 'email' USING mask_email [EXCEPT ROLE r | GROUP g | USER u [, …]]``."""
+    name = s.identifier()
+    s.expect("FOR", "TAG")
+    tag = s.identifier()
+    s.expect("=")
+    value = _string(s, "the tag value")
+    s.expect("USING")
+    function = s.identifier()
+    if s.accept("("):
+        args = []
+        while not s.accept(")"):
+            if s.done():
+                s.fail("Expected )")
+            args.append(str(s.literal()))
+            s.accept(",")
+        function = f"{function}({', '.join(args)})"
+    exempt: list[tuple[str, str]] = []
+    if s.accept("EXCEPT"):
+        exempt.append(_grantee(s))
+        while s.accept(","):
+            exempt.append(_grantee(s))
+    s.expect_end()
+    args = {"name": name, "tag": tag, "value": value, "function": function, "exempt": exempt, "replace": replace}
+    return PolicyStatement("create_masking_policy", args)
 
 
 # First among the grammars: ALTER TABLE … ALTER COLUMN c SET MASK must not reach the column grammar.
@@ -416,6 +462,17 @@ def run_policy(ctx: Context, stmt: PolicyStatement) -> Result:
     if stmt.action == "drop_function":
         g.drop_function(a["name"], if_exists=a["if_exists"])
         return _ok(f"Dropped function {a['name']}")
+    if stmt.action == "set_tags":
+        g.set_tags(a["table"], a["column"], a["tags"])
+        return _ok(f"Set the tags of {a['table']}.{a['column']}")
+    if stmt.action == "create_masking_policy":
+        g.create_masking_policy(
+            a["name"], tag=a["tag"], value=a["value"], function=a["function"], exempt=a["exempt"], replace=a["replace"]
+        )
+        return _ok(f"Created masking policy {a['name']}")
+    if stmt.action == "drop_masking_policy":
+        g.drop_masking_policy(a["name"], if_exists=a["if_exists"])
+        return _ok(f"Dropped masking policy {a['name']}")
     if stmt.action == "set_row_filter":
         g.set_row_filter(a["table"], a["function"], a["columns"])
         return _ok(f"Set the row filter of {a['table']}")

@@ -8,6 +8,8 @@
 - ``wharf_gov_owners``: who owns an object created by someone other than the lake owner.
 - ``wharf_gov_functions``: policy functions (``CREATE FUNCTION … RETURN <expr>``).
 - ``wharf_gov_row_filters`` / ``wharf_gov_masks``: the policies bound to tables and columns.
+- ``wharf_gov_column_tags`` / ``wharf_gov_tag_policies``: classification tags on columns, and
+  masking policies bound to a tag value (applied to every column carrying it).
 - ``wharf_gov_version``: one row; its counter moves with every change above, so a policy cached
   for (principal, version) is never used after a change.
 
@@ -92,6 +94,21 @@ def upgrade() -> None:
         sa.Column("columns", sa.Text, nullable=False),
     )
     op.create_table(
+        "wharf_gov_column_tags",
+        sa.Column("table_name", sa.String(1000), primary_key=True),
+        sa.Column("column_name", sa.String(255), primary_key=True),
+        sa.Column("tag", sa.String(255), primary_key=True),
+        sa.Column("value", sa.String(1000), nullable=False),
+    )
+    op.create_table(
+        "wharf_gov_tag_policies",
+        sa.Column("name", sa.String(255), primary_key=True),
+        sa.Column("tag", sa.String(255), nullable=False),
+        sa.Column("value", sa.String(1000), nullable=False),
+        sa.Column("function", sa.String(255), nullable=False),
+        sa.Column("exempt", sa.Text, nullable=False),
+    )
+    op.create_table(
         "wharf_gov_version",
         sa.Column("id", sa.Integer, primary_key=True),
         sa.Column("version", sa.BigInteger, nullable=False),
@@ -102,6 +119,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     for name in (
         "wharf_gov_version",
+        "wharf_gov_tag_policies",
+        "wharf_gov_column_tags",
         "wharf_gov_masks",
         "wharf_gov_row_filters",
         "wharf_gov_functions",
