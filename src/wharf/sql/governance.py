@@ -320,7 +320,7 @@ def _parse_masking_policy(s: TokenStream, replace: bool) -> PolicyStatement:
     s.expect("USING")
     function = s.identifier()
     if s.accept("("):
-        args = []
+        args: list[str] = []
         while not s.accept(")"):
             if s.done():
                 s.fail("Expected )")
@@ -333,8 +333,8 @@ def _parse_masking_policy(s: TokenStream, replace: bool) -> PolicyStatement:
         while s.accept(","):
             exempt.append(_grantee(s))
     s.expect_end()
-    args = {"name": name, "tag": tag, "value": value, "function": function, "exempt": exempt, "replace": replace}
-    return PolicyStatement("create_masking_policy", args)
+    spec: dict[str, Any] = {"name": name, "tag": tag, "value": value, "function": function, "exempt": exempt, "replace": replace}
+    return PolicyStatement("create_masking_policy", spec)
 
 
 # First among the grammars: ALTER TABLE … ALTER COLUMN c SET MASK must not reach the column grammar.
