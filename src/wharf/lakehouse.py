@@ -103,7 +103,9 @@ class Runtime:
         # owner, and the commit subscriber recording owners and forgetting dropped tables' grants.
         self.governance_store = store_for(self.catalog, self.owner)
         self.governance_policy = GovernancePolicy(self.governance_store)
-        self.catalog.events.subscribe("on_commit", commit_subscriber(self.governance_store))
+        if not self.governance_store.subscribed:  # once per catalog, however many runtimes share it
+            self.governance_store.subscribed = True
+            self.catalog.events.subscribe("on_commit", commit_subscriber(self.governance_store))
 
     @property
     def events(self) -> Events:

@@ -58,6 +58,7 @@ class GovernanceStore:
         self._lock = threading.Lock()
         self._state: GovernanceState | None = None
         self._state_token: int | None = None
+        self.subscribed = False  # whether the lake's on_commit subscriber (owners, dropped tables) is registered
 
     # --- reading ---------------------------------------------------------------------------
 
