@@ -404,3 +404,48 @@ def test_tag_masking_policies_cover_every_tagged_column(owner: wharf.Lakehouse, 
     owner.sql("DROP MASKING POLICY pii_email")
     owner.sql("REVOKE ROLE support FROM USER alice")
     assert alice.sql("SELECT work_email FROM sales.contacts").fetchall() == [("a@work.com",)]
+
+
+# --- copies, parameters, quality checks, inspection ---------------------------------------------
+
+
+def test_a_copy_holds_only_what_the_copier_saw(owner: wharf.Lakehouse, alice: wharf.Lakehouse) -> None:
+    owner.sql("CREATE SCHEMA scratch; GRANT ALL PRIVILEGES ON NAMESPACE scratch TO USER alice")
+    alice.sql("CREATE TABLE scratch.copy AS SELECT * FROM sales.orders")
+    assert owner.sql("SELECT * FROM scratch.copy ORDER BY id").fetchall() == US_MASKED
+    alice.sql("INSERT INTO scratch.copy SELECT * FROM sales.orders.branch_main")
+    assert owner.sql("SELECT count(*), count(DISTINCT region) FROM scratch.copy").fetchall() == [(4, 1)]
+
+
+def test_prepared_statements_are_filtered(alice: wharf.Lakehouse) -> None:
+    assert alice.sql("SELECT id FROM sales.orders WHERE id = ?", [2]).fetchall() == []
+    assert alice.sql("SELECT id FROM sales.orders WHERE id = ?", [3]).fetchall() == [(3,)]
+    assert alice.sql("SELECT count(*) FROM sales.orders WHERE email = $e", {"e": "cy@z.com"}).scalar() == 0
+
+
+def test_quality_checks_see_the_filtered_rows(alice: wharf.Lakehouse) -> None:
+    import wharf.quality as quality
+
+    result = quality.evaluate(alice, "sales.orders", 'Rules = [ RowCount = 2, ColumnValues "region" in ["US"] ]')
+    assert result.passed
+
+
+def test_inspection_without_values(alice: wharf.Lakehouse, bob: wharf.Lakehouse) -> None:
+    assert [r[0] for r in alice.sql("DESCRIBE sales.orders").fetchall()][:4] == ["id", "region", "email", "amount"]
+    assert alice.sql("SELECT count(*) FROM sales.orders.snapshots").scalar() == 1
+    with pytest.raises(AccessDenied):
+        bob.sql("DESCRIBE sales.orders")
+    with pytest.raises(AccessDenied):
+        bob.explain("SELECT * FROM sales.orders")
+    with pytest.raises(AccessDenied):
+        bob.table("sales.orders")
+
+
+def test_grants_to_a_group_from_the_identity_provider(owner: wharf.Lakehouse) -> None:
+    from wharf.principal import Principal
+
+    owner.sql("GRANT SELECT ON TABLE sales.customers TO GROUP finance")  # never created: named by the IdP
+    member = owner.session(principal=Principal("zoe", groups=frozenset({"finance"})))
+    assert member.sql("SELECT count(*) FROM sales.customers").scalar() == 4
+    with pytest.raises(AccessDenied):
+        owner.session(principal=Principal("zoe")).sql("SELECT count(*) FROM sales.customers")
