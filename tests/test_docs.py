@@ -194,6 +194,7 @@ PAGES = [
     "auth.md",
     "server.md",
     "../README.md",
+    "governance.md",
 ]
 # docs/storage.md runs in tests/test_object_storage.py: it needs the session's S3 and PostgreSQL servers.
 

@@ -103,6 +103,7 @@ def test_an_s3_lake_reads_writes_and_time_travels_in_its_bucket(s3_lake: wharf.L
     local = {p.name for p in tmp_path.rglob("*") if p.is_file() and p.parent.name != ".locks"}
     assert local <= {"wharf.db", "wharf.db-wal", "wharf.db-shm"}
     # A governed principal reads through the locked-down engine, which may reach the warehouse only.
+    lake.sql("GRANT SELECT ON TABLE t TO USER analyst")
     analyst = lake.session(user="analyst")
     assert analyst.sql("SELECT count(*) FROM t").scalar() == 3
     # DuckDB's iceberg extension reads the same table from S3 (interop).
@@ -152,6 +153,7 @@ def test_s3_locations_are_contained(s3_lake: wharf.Lakehouse, bucket: str) -> No
     lake.register_location(f"s3://{bucket}/shared")
     lake.sql(f"CREATE TABLE ext (id BIGINT) LOCATION 's3://{bucket}/shared/ext'")
     lake.sql("INSERT INTO ext VALUES (1)")
+    lake.sql("GRANT SELECT ON TABLE ext TO USER analyst")
     assert lake.session(user="analyst").sql("SELECT id FROM ext").fetchall() == [(1,)]
     assert any(k.startswith(f"s3://{bucket}/shared/ext/data/") for k in objects(bucket))
 

@@ -25,6 +25,7 @@ def test_the_creator_owns_the_lake_and_connect_without_user_is_the_owner(tmp_pat
 
 def test_each_statement_runs_as_its_handles_principal(lake: wharf.Lakehouse) -> None:
     lake.sql("CREATE TABLE t (x INT)")
+    lake.sql("GRANT ALL PRIVILEGES ON CATALOG TO USER bob")
     bob = lake.session(user="bob")
     bob.sql("INSERT INTO t VALUES (1)")
     lake.sql("INSERT INTO t VALUES (2)")

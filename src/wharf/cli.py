@@ -37,6 +37,8 @@ from wharf import __version__
 from wharf.auth.commands import Cli as AuthCli
 from wharf.auth.commands import register as register_auth
 from wharf.errors import InternalError, InvalidArgument, NotFound, WharfError
+from wharf.governance.commands import Cli as GovernanceCli
+from wharf.governance.commands import register as register_governance
 from wharf.ingest.commands import Cli as CdcCli
 from wharf.ingest.commands import register as register_cdc
 from wharf.lakehouse import Lakehouse, default_path
@@ -795,6 +797,9 @@ register_auth(app, AuthCli(lambda ctx: _state(ctx).lake(), lambda ctx: reporting
 # --- wharf serve (wharf.server.commands) ----------------------------------------------------
 
 register_server(app, lambda ctx: _state(ctx).lake_path, lambda ctx: reporting(_state(ctx)), lambda ctx: _state(ctx).metadata_url)
+register_governance(
+    app, GovernanceCli(lambda ctx: _state(ctx).lake(), lambda ctx: reporting(_state(ctx)), _out, _err)
+)  # roles, grants
 
 
 # --- entry point ------------------------------------------------------------------------------

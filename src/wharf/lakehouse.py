@@ -29,6 +29,8 @@ from wharf.catalog import LakeCatalog, lake_owner, open_catalog
 from wharf.engine import Engines
 from wharf.errors import AccessDenied, AlreadyExists, InvalidArgument
 from wharf.events import Events, StatementEvent
+from wharf.governance import GovernancePolicy, store_for
+from wharf.governance.hooks import commit_subscriber
 from wharf.principal import Principal, default_user
 from wharf.quality.gate import set_lake_opener
 from wharf.result import Result
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
     import duckdb
     from pyiceberg.table import Table as IcebergTable
 
+    from wharf.governance.lake_governance import Governance
     from wharf.quality.lake_quality import Quality
     from wharf.table import Table
 
@@ -98,6 +101,13 @@ class Runtime:
             self.path, self._allowed_locations, storage=self.storage_properties() if uses_object_store else None
         )
         self.policies: list[Policy] = []
+        # Governance: its store (one per catalog), its reference policy for every principal but the
+        # owner, and the commit subscriber recording owners and forgetting dropped tables' grants.
+        self.governance_store = store_for(self.catalog, self.owner)
+        self.governance_policy = GovernancePolicy(self.governance_store)
+        if not self.governance_store.subscribed:  # once per catalog, however many runtimes share it
+            self.governance_store.subscribed = True
+            self.catalog.events.subscribe("on_commit", commit_subscriber(self.governance_store))
 
     @property
     def events(self) -> Events:
@@ -118,6 +128,12 @@ class Runtime:
         registered = self._registered()
         local = [loc.removeprefix("file://") for loc in registered if loc.startswith("file://")]
         return local + [loc for loc in [warehouse, *registered] if is_object_store(loc)]
+
+    def policies_for(self, principal: Principal) -> tuple[Policy, ...]:
+        """The policies a statement of ``principal`` passes: none of governance's for the lake owner (no work at all)."""
+        if principal.is_owner:
+            return tuple(self.policies)
+        return (*self.policies, self.governance_policy)
 
     def principal(self, user: str | None) -> Principal:
         """The principal for ``user`` (None: the lake owner)."""
@@ -249,6 +265,13 @@ class Lakehouse:
         """The external locations registered on this lake (the warehouse is always allowed)."""
         return self.catalog.locations.registered() if self.catalog.locations is not None else []
 
+    @cached_property
+    def governance(self) -> Governance:
+        """Users, groups, roles, grants, row filters and masks (``wharf.governance.lake_governance``) as this principal."""
+        from wharf.governance.lake_governance import Governance
+
+        return Governance(self)
+
     @property
     def auth(self) -> LakeAuth:
         """Users, personal access tokens, service principals and signing keys of this lake (``wharf.auth.LakeAuth``)."""
@@ -260,8 +283,11 @@ class Lakehouse:
 
     @property
     def policies(self) -> tuple[Policy, ...]:
-        """The policies registered on this lake, in the order the policy pass applies them."""
-        return tuple(self._runtime.policies)
+        """The policies this handle's statements pass, in the order the policy pass applies them.
+
+        The registered ones, then governance's for any principal but the lake owner.
+        """
+        return self._runtime.policies_for(self.principal)
 
     # --- SQL --------------------------------------------------------------------------------
 
@@ -331,7 +357,7 @@ class Lakehouse:
             session=self._session,
             events=self.events,
             statement=statement,
-            policies=tuple(self._runtime.policies),
+            policies=self.policies,  # as a statement of this handle would: the same cache key
             registered=dict(self._registered),
             dialect=dialect or self._session.dialect,
             lake=self,
@@ -442,7 +468,7 @@ class Lakehouse:
             session=self._session,
             events=self.events,
             statement=statement,
-            policies=tuple(self._runtime.policies),
+            policies=self._runtime.policies_for(self.principal),
             set_session=set_session,
             registered=dict(self._registered),
             lake=self,

@@ -261,6 +261,7 @@ def test_a_ctas_that_loses_a_creation_race_leaves_no_files(lake: wharf.Lakehouse
     from wharf.errors import AlreadyExists
 
     lake.sql("CREATE TABLE src AS SELECT range AS id FROM range(100)")
+    lake.sql("GRANT ALL PRIVILEGES ON CATALOG TO USER rival")
     rival = lake.session(user="rival")
     raced: list[str] = []
 

@@ -159,6 +159,7 @@ def test_the_owner_registers_an_external_location(sandbox: tuple[wharf.Lakehouse
     assert lake.locations() == [f"file://{external.resolve()}"]
     lake.sql(f"CREATE TABLE ext (id BIGINT) LOCATION '{external}/ext'")
     lake.sql("INSERT INTO ext VALUES (1), (2)")
+    lake.sql("GRANT SELECT ON TABLE ext TO USER analyst")
     assert analyst.sql("SELECT count(*) FROM ext").scalar() == 2  # the governed engine may read it now
     assert any(p.suffix == ".parquet" for p in (external / "ext").rglob("*"))
     with pytest.raises(AccessDenied):

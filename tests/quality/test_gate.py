@@ -105,6 +105,7 @@ def test_create_table_as_with_the_property_is_gated(sensors: wharf.Lakehouse) ->
 
 
 def test_gate_rules_run_as_the_committing_principal(gated: wharf.Lakehouse) -> None:
+    gated.sql("GRANT ALL PRIVILEGES ON CATALOG TO USER ana")
     ana = gated.session(user="ana")
     ana.sql(f"INSERT INTO {TABLE} VALUES ('lab', TIMESTAMP '2025-03-05 10:00', 25.0, 40.0)")  # a non-owner passes
     with pytest.raises(CommitRejected):

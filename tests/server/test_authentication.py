@@ -59,6 +59,7 @@ def http(served: AuthServer) -> Iterator[httpx.Client]:
 
 def test_pyiceberg_with_a_service_principals_credential_commits_as_that_principal(served: AuthServer) -> None:
     creds = served.lake.auth.create_principal("loader", groups=["jobs"])
+    served.lake.sql("GRANT ALL PRIVILEGES ON CATALOG TO GROUP jobs")  # governance: the group's grant covers loader
     catalog = served.catalog(creds.credential)
     catalog.create_namespace("sales")
     table = catalog.create_table("sales.orders", ROWS.schema)
@@ -114,6 +115,7 @@ def test_pyiceberg_fetches_a_new_token_after_a_key_rotation_and_stops_when_disab
     from pyiceberg.exceptions import OAuthError, UnauthorizedError
 
     creds = served.lake.auth.create_principal("nightly")
+    served.lake.sql("GRANT ALL PRIVILEGES ON CATALOG TO USER nightly")
     catalog = served.catalog(creds.credential)
     catalog.create_namespace("nightly_ns")
     # A leaked key: every token it signed stops at once; PyIceberg answers the 401 with a new token.

@@ -208,7 +208,8 @@ def test_cancel_interrupts_duckdb(served: Callable[..., tuple[BackgroundServer, 
 
 
 def test_queries_belong_to_their_principal(served: Callable[..., tuple[BackgroundServer, wharf.Lakehouse]]) -> None:
-    background, _ = served(authenticator=ByName())
+    background, lake = served(authenticator=ByName())
+    lake.sql("GRANT SELECT ON TABLE t TO USER alice")
     with as_user(background.url, "alice") as alice, as_user(background.url, "bob") as bob:
         query_id = submit(alice, "SELECT count(*) AS n FROM t")
         assert finished(alice, query_id)["status"] == "succeeded"
@@ -316,7 +317,9 @@ def test_a_commit_through_the_rest_catalog_makes_it_miss(http: httpx.Client, ser
 
 
 def test_two_principals_never_share_an_entry(served: Callable[..., tuple[BackgroundServer, wharf.Lakehouse]]) -> None:
-    background, _ = served(authenticator=ByName())
+    background, lake = served(authenticator=ByName())
+    lake.sql("GRANT SELECT ON TABLE t TO USER alice")
+    lake.sql("GRANT SELECT ON TABLE t TO USER bob")
     query = {"sql": "SELECT count(*) AS n FROM t"}
     with as_user(background.url, "alice") as alice, as_user(background.url, "bob") as bob:
         assert alice.post("/api/v1/sql", json=query).headers["x-wharf-cache"] == "miss"
@@ -325,6 +328,29 @@ def test_two_principals_never_share_an_entry(served: Callable[..., tuple[Backgro
         assert bob.post("/api/v1/sql", json=query).headers["x-wharf-cache"] == "hit"
         stats = alice.get("/api/v1/cache").json()
         assert stats["entries"] == 1 + 1 and stats["hits"] == 2 and stats["misses"] == 2
+
+
+def test_grants_and_row_filters_take_effect_on_cached_results(
+    served: Callable[..., tuple[BackgroundServer, wharf.Lakehouse]],
+) -> None:
+    background, lake = served(authenticator=ByName())
+    lake.sql("GRANT SELECT ON TABLE t TO USER alice")
+    query = {"sql": "SELECT count(*) AS n FROM t"}
+    with as_user(background.url, "alice") as alice:
+        assert alice.post("/api/v1/sql", json=query).headers["x-wharf-cache"] == "miss"
+        hit = alice.post("/api/v1/sql", json=query)
+        assert hit.headers["x-wharf-cache"] == "hit" and hit.json()["rows"] == [[500]]
+        # A row filter for alice: her next answer is computed again, filtered, never the cached 500.
+        lake.sql("CREATE FUNCTION small(i BIGINT) RETURNS BOOLEAN RETURN i < 10")
+        lake.sql("ALTER TABLE t SET ROW FILTER small ON (i)")
+        filtered = alice.post("/api/v1/sql", json=query)
+        assert filtered.headers["x-wharf-cache"] == "miss" and filtered.json()["rows"] == [[10]]
+        assert alice.post("/api/v1/sql", json=query).json()["rows"] == [[10]]
+        # A revoked grant refuses the next request instead of answering from the cache.
+        lake.sql("REVOKE SELECT ON TABLE t FROM USER alice")
+        refused = alice.post("/api/v1/sql", json=query)
+        assert refused.status_code == 403, refused.text
+        assert "x-wharf-cache" not in refused.headers or refused.headers["x-wharf-cache"] != "hit"
 
 
 class Versioned:

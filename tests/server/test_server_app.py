@@ -79,6 +79,7 @@ def test_auth_on_without_authenticator_fails_closed(lake: wharf.Lakehouse) -> No
 
 
 def test_requests_run_as_the_authenticated_principal(lake: wharf.Lakehouse) -> None:
+    lake.sql("GRANT ALL PRIVILEGES ON CATALOG TO USER etl; GRANT ALL PRIVILEGES ON CATALOG TO USER ana")
     with client(lake, authenticator=Tokens()) as http:
         assert http.get("/v1/namespaces").status_code == 401
         assert http.get("/v1/namespaces", headers={"Authorization": "Bearer wrong"}).status_code == 401

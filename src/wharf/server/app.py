@@ -21,6 +21,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from wharf.errors import InvalidArgument
+from wharf.governance.enforce import rest_authorizer
+from wharf.governance.store import store_for
 from wharf.server.api import query_routes, sql_routes
 from wharf.server.api.jobs import QueryManager
 from wharf.server.api.precache import Precache
@@ -100,6 +102,8 @@ def create_app(config: ServerConfig, *, lake: Any = None, authenticator: Authent
                 token_limit=address_limiter(config.token_rate_per_minute),
                 in_flight=in_flight,
             )
+            # Governance decides every REST operation (ctx.authorize): it fails closed for a governed principal.
+            state.authorizers.append(rest_authorizer(store_for(opened.catalog, opened.owner)))
             state.result_cache = ResultCache(config.result_cache_max_bytes)
             state.queries = QueryManager(config, state.result_cache)
             state.precache = Precache(opened, state.result_cache)

@@ -5,7 +5,22 @@ import wharf.sql.adoption_procedures  # noqa: F401  (registers its procedures)
 import wharf.sql.history_procedures  # noqa: F401  (registers its procedures)
 import wharf.sql.maintenance_procedures  # noqa: F401  (registers its procedures)
 import wharf.sql.quality  # noqa: F401  (data quality statements and procedures; the wharf.wap.ruleset gate)
-from wharf.sql import branches, columns, ddl, delete, insert, layout, merge, procedures, query, session, show, update, views  # noqa: F401
+from wharf.sql import (  # noqa: F401
+    branches,
+    columns,
+    ddl,
+    delete,
+    governance,  # noqa: F401  (users, roles, grants, row filters and masks)
+    insert,
+    layout,
+    merge,
+    procedures,
+    query,
+    session,
+    show,
+    update,
+    views,
+)
 from wharf.sql.executor import execute
 from wharf.sql.parser import DIALECTS, ParsedStatement, parse
 

@@ -648,12 +648,17 @@ def _parse_identifier_fields(s: TokenStream) -> SetIdentifierFields:
 
 @handles(CreateNamespace, kind="create_namespace")
 def create_namespace(ctx: Context, stmt: CreateNamespace) -> Result:
+    governed = ctx.lake is not None and not ctx.principal.is_owner
+    if governed:
+        ctx.lake.governance.create_namespace_check(stmt.name)  # type: ignore[union-attr]  # governed: a handle
     try:
         ctx.catalog.create_namespace(stmt.name)
     except NamespaceAlreadyExistsError as exc:
         if stmt.if_not_exists:
             return ok(f"Namespace {stmt.name} already exists")
         raise AlreadyExists(f"Namespace '{stmt.name}' already exists", hint="use CREATE SCHEMA IF NOT EXISTS") from exc
+    if governed:
+        ctx.lake.governance.namespace_created(stmt.name)  # type: ignore[union-attr]  # governed: a handle
     return ok(f"Created namespace {stmt.name}")
 
 
@@ -663,6 +668,8 @@ def drop_namespace(ctx: Context, stmt: DropNamespace) -> Result:
         if stmt.if_exists:
             return ok(f"Namespace {stmt.name} does not exist")
         raise NotFound(f"Namespace '{stmt.name}' does not exist")
+    if ctx.lake is not None and not ctx.principal.is_owner:
+        ctx.lake.governance.check("DROP", "namespace", stmt.name)
     tables = ctx.catalog.list_tables(stmt.name)
     if tables and not stmt.cascade:
         raise InvalidArgument(

@@ -113,6 +113,10 @@ def expand_views(ctx: Context, expression: exp.Expr, chain: tuple[str, ...] = ()
         query = view_query(view)
         annotate(query, view.metadata.properties)  # changelog / SCD2 views: their options
         expand_views(ctx, query, (*chain, label))
+        if ctx.policies:  # governed: the view's tables are checked with its owner's grants (not for the lake owner)
+            from wharf.governance.enforce import mark_view
+
+            mark_view(ctx, query, label)
         # The view's columns are the ones stored when it was defined (by position, as Spark does):
         # a column added to a table its query selects with * does not change the view.
         names = [f.name for f in view.schema().fields]

@@ -1,0 +1,115 @@
+"""The governance tables of the metadata database, as SQLAlchemy Core tables (created by migration 0006)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+groups = sa.Table(
+    "wharf_gov_groups",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("created_by", sa.String(255), nullable=False),
+    sa.Column("created_at_ms", sa.BigInteger, nullable=False),
+)
+
+members = sa.Table(
+    "wharf_gov_members",
+    metadata,
+    sa.Column("group_name", sa.String(255), primary_key=True),
+    sa.Column("member", sa.String(255), primary_key=True),
+)
+
+roles = sa.Table(
+    "wharf_gov_roles",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("created_by", sa.String(255), nullable=False),
+    sa.Column("created_at_ms", sa.BigInteger, nullable=False),
+)
+
+role_grants = sa.Table(
+    "wharf_gov_role_grants",
+    metadata,
+    sa.Column("role", sa.String(255), primary_key=True),
+    sa.Column("grantee_kind", sa.String(16), primary_key=True),  # user | group | role
+    sa.Column("grantee", sa.String(255), primary_key=True),
+    sa.Column("granted_by", sa.String(255), nullable=False),
+    sa.Column("created_at_ms", sa.BigInteger, nullable=False),
+)
+
+grants = sa.Table(
+    "wharf_gov_grants",
+    metadata,
+    sa.Column("privilege", sa.String(16), primary_key=True),
+    sa.Column("object_kind", sa.String(16), primary_key=True),  # catalog | namespace | table
+    sa.Column("object_name", sa.String(1000), primary_key=True),  # '*' | 'db' | 'db.t' (lower case)
+    sa.Column("column_name", sa.String(255), primary_key=True),  # '' for the whole object
+    sa.Column("grantee_kind", sa.String(16), primary_key=True),
+    sa.Column("grantee", sa.String(255), primary_key=True),
+    sa.Column("granted_by", sa.String(255), nullable=False),
+    sa.Column("created_at_ms", sa.BigInteger, nullable=False),
+)
+
+owners = sa.Table(
+    "wharf_gov_owners",
+    metadata,
+    sa.Column("object_kind", sa.String(16), primary_key=True),
+    sa.Column("object_name", sa.String(1000), primary_key=True),
+    sa.Column("owner", sa.String(255), nullable=False),
+)
+
+functions = sa.Table(
+    "wharf_gov_functions",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("parameters", sa.Text, nullable=False),  # JSON [[name, type], …]
+    sa.Column("returns", sa.String(255), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created_by", sa.String(255), nullable=False),
+    sa.Column("created_at_ms", sa.BigInteger, nullable=False),
+)
+
+row_filters = sa.Table(
+    "wharf_gov_row_filters",
+    metadata,
+    sa.Column("table_name", sa.String(1000), primary_key=True),
+    sa.Column("function", sa.String(255), nullable=False),
+    sa.Column("columns", sa.Text, nullable=False),  # JSON list: the columns passed to the function
+)
+
+masks = sa.Table(
+    "wharf_gov_masks",
+    metadata,
+    sa.Column("table_name", sa.String(1000), primary_key=True),
+    sa.Column("column_name", sa.String(255), primary_key=True),
+    sa.Column("function", sa.String(255), nullable=False),
+    sa.Column("columns", sa.Text, nullable=False),  # JSON list: further columns passed after the masked one
+)
+
+column_tags = sa.Table(
+    "wharf_gov_column_tags",
+    metadata,
+    sa.Column("table_name", sa.String(1000), primary_key=True),
+    sa.Column("column_name", sa.String(255), primary_key=True),
+    sa.Column("tag", sa.String(255), primary_key=True),
+    sa.Column("value", sa.String(1000), nullable=False),
+)
+
+tag_policies = sa.Table(
+    "wharf_gov_tag_policies",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("tag", sa.String(255), nullable=False),
+    sa.Column("value", sa.String(1000), nullable=False),
+    sa.Column("function", sa.String(255), nullable=False),
+    sa.Column("exempt", sa.Text, nullable=False),  # JSON [[kind, name], …]: who sees the real value
+)
+
+version = sa.Table(
+    "wharf_gov_version",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("version", sa.BigInteger, nullable=False),
+)
