@@ -30,19 +30,32 @@ def sizes(opts: Options) -> tuple[int, int]:
 
 
 def _worker(path: str, worker: int, statements: list[str], ready: Any, go: Any, done: Any) -> None:
-    lake = wharf.connect(path, user=f"writer{worker}")
-    retries: list[int] = []
-    conflicts = 0
-    lake.events.subscribe("on_statement", lambda e: retries.append(e.retries))
-    lake.sql("SELECT 1")  # warm: catalog, DuckDB
-    ready.put(worker)
-    go.wait()
-    for statement in statements:
-        try:
-            lake.sql(statement)
-        except wharf.errors.ConflictError:
-            conflicts += 1
-    done.put((worker, time.perf_counter(), sum(retries), conflicts))
+    try:
+        lake = wharf.connect(path, user=f"writer{worker}")
+        retries: list[int] = []
+        conflicts = 0
+        lake.events.subscribe("on_statement", lambda e: retries.append(e.retries))
+        lake.sql("SELECT 1")  # warm: catalog, DuckDB
+        ready.put(worker)
+        go.wait()
+        for statement in statements:
+            try:
+                lake.sql(statement)
+            except wharf.errors.ConflictError:
+                conflicts += 1
+        done.put((worker, time.perf_counter(), sum(retries), conflicts))
+    except BaseException as exc:  # tell the parent at once instead of leaving it waiting on the queues
+        message = f"writer {worker} failed: {type(exc).__name__}: {exc}"
+        ready.put(message)
+        done.put(message)
+        raise
+
+
+def _get(queue: Any, timeout: float) -> Any:
+    item = queue.get(timeout=timeout)
+    if isinstance(item, str):
+        raise RuntimeError(item)
+    return item
 
 
 def run_writers(path: Path, work: list[list[str]]) -> Timed:
@@ -53,10 +66,10 @@ def run_writers(path: Path, work: list[list[str]]) -> Timed:
         for p in procs:
             p.start()
         for _ in procs:
-            ready.get(timeout=300)
+            _get(ready, 300)
         start = time.perf_counter()
         go.set()
-        results = [done.get(timeout=1800) for _ in procs]
+        results = [_get(done, 1800) for _ in procs]
         for p in procs:
             p.join(timeout=60)
     finally:
@@ -93,6 +106,8 @@ def run(opts: Options) -> Report:
         path = work_dir / f"lake-{next(counter)}"
         lake = wharf.connect(path, user="bench")
         lake.sql("CREATE TABLE t (writer INT, i INT, v INT)")
+        for w in range(writers):  # each writer process acts as its own user (governed: it needs grants)
+            lake.sql(f"GRANT SELECT, INSERT, UPDATE ON TABLE t TO USER writer{w}")
         if kind == "update":
             for w in range(writers):  # one data file per writer
                 lake.sql(f"INSERT INTO t SELECT {w}, range, 0 FROM range(100)")
