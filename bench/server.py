@@ -379,6 +379,11 @@ def _build_lake(path: Path, rows: int) -> tuple[str, str]:
         )
         lake.sql("CREATE TABLE dash.orders (user_id INTEGER, seq INTEGER, amount DOUBLE)")
         creds = lake.auth.create_principal("loadgen")
+        # The load users are governed like any principal but the owner: a role gives them what they use.
+        lake.sql("CREATE ROLE dashboards")
+        lake.sql("GRANT SELECT ON NAMESPACE dash TO ROLE dashboards")
+        lake.sql("GRANT INSERT, MAINTAIN ON TABLE dash.orders TO ROLE dashboards")
+        lake.sql("GRANT ROLE dashboards TO USER loadgen")
     return creds.client_id, creds.client_secret
 
 

@@ -69,6 +69,7 @@ def test_dml_on_disjoint_files_never_conflicts(tmp_path: Path) -> None:
     workers, rounds = 8, 3
     for w in range(workers):  # one data file per worker
         lake.sql(f"INSERT INTO t SELECT {w}, range, 0 FROM range(10)")
+        lake.sql(f"GRANT SELECT, UPDATE, DELETE ON TABLE t TO USER w{w}")  # each process acts as its own user
     queue = CTX.Queue()
     with processes(_update_own_file, [(path, w, rounds, queue) for w in range(workers)]) as procs:
         for p in procs:
@@ -97,6 +98,10 @@ def test_true_conflicts_are_typed_and_lose_nothing(tmp_path: Path) -> None:
     path = str(tmp_path / "lake")
     lake = wharf.connect(path)
     lake.sql("CREATE TABLE t AS SELECT range AS i, 0 AS v FROM range(10)")
+    lake.sql("CREATE ROLE writers")  # each process acts as its own user: governed, so granted first
+    lake.sql("GRANT SELECT, UPDATE ON TABLE t TO ROLE writers")
+    for w in range(4):
+        lake.sql(f"GRANT ROLE writers TO USER w{w}")
     queue = CTX.Queue()
     with processes(_update_shared_rows, [(path, w, queue) for w in range(4)]) as procs:
         for p in procs:

@@ -27,6 +27,8 @@ def test_concurrent_appends_from_processes_lose_nothing(tmp_path: Path) -> None:
     path = str(tmp_path / "lake")
     lake = wharf.connect(path)
     lake.sql("CREATE TABLE events (worker INT, seq INT)")
+    for w in range(WRITERS):  # each process writes as its own user: governed, so granted first
+        lake.sql(f"GRANT INSERT ON TABLE events TO USER writer{w}")
     ctx = mp.get_context("spawn")
     procs = [ctx.Process(target=_append_worker, args=(path, w)) for w in range(WRITERS)]
     try:
