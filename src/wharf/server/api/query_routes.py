@@ -12,19 +12,17 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 import json
 from typing import Annotated, Any
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from wharf.server.api import jobs, models
 from wharf.server.api.jobs import FAILED, FINISHED, SUCCEEDED, Job
 from wharf.server.api.models import ARROW_STREAM, ERRORS, MAX_ROWS_LIMIT
-from wharf.server.api.sql_routes import FORMATS, _json_value, json_rows
+from wharf.server.api.sql_routes import FORMATS, _json_value, json_rows, tabular_response
 from wharf.server.context import RequestContext
 from wharf.server.rest.errors import RestError, bad_request
 from wharf.server.state import request_context, server_state
@@ -141,15 +139,9 @@ def results(
     headers = {"X-Wharf-Total-Rows": str(table.num_rows), "X-Wharf-Cache": job.cache or "bypass"}
     if token is not None:
         headers[NEXT_PAGE_HEADER] = token
-    if chosen == "csv":
-        sink = io.BytesIO()
-        pacsv.write_csv(page, sink)
-        return Response(sink.getvalue(), media_type="text/csv", headers=headers)
-    if chosen == "arrow":
-        sink = io.BytesIO()
-        with pa.ipc.new_stream(sink, page.schema) as writer:
-            writer.write_table(page)
-        return Response(sink.getvalue(), media_type=ARROW_STREAM, headers=headers)
+    tabular = tabular_response(page, chosen, headers)
+    if tabular is not None:
+        return tabular
     payload: dict[str, Any] = {
         "id": job.id,
         "columns": [{"name": f.name, "type": str(f.type)} for f in page.schema],

@@ -77,17 +77,24 @@ def render(table: pa.Table, truncated: bool, result: Result, fmt: str, cache: st
     headers = {"Wharf-Truncated": "true" if truncated else "false"}
     if cache is not None:
         headers[result_cache.CACHE_HEADER] = cache
+    tabular = tabular_response(table, fmt, headers)
+    if tabular is not None:
+        return tabular
+    body = json.dumps(_rows_payload(table, truncated, result), default=_json_value)
+    return Response(body, media_type="application/json", headers=headers)
+
+
+def tabular_response(table: pa.Table, fmt: str, headers: dict[str, str]) -> Response | None:
+    """``table`` as CSV or an Arrow IPC stream for ``fmt`` ``csv``/``arrow``; None for JSON (each caller shapes its own)."""
+    sink = io.BytesIO()
     if fmt == "csv":
-        sink = io.BytesIO()
         pacsv.write_csv(table, sink)
         return Response(sink.getvalue(), media_type="text/csv", headers=headers)
     if fmt == "arrow":
-        sink = io.BytesIO()
         with pa.ipc.new_stream(sink, table.schema) as writer:
             writer.write_table(table)
         return Response(sink.getvalue(), media_type=ARROW_STREAM, headers=headers)
-    body = json.dumps(_rows_payload(table, truncated, result), default=_json_value)
-    return Response(body, media_type="application/json", headers=headers)
+    return None
 
 
 def json_rows(table: pa.Table) -> list[list[Any]]:
