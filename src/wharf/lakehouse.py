@@ -468,7 +468,7 @@ class Lakehouse:
             session=self._session,
             events=self.events,
             statement=statement,
-            policies=self._runtime.policies_for(self.principal),
+            policies=self.policies,
             set_session=set_session,
             registered=dict(self._registered),
             lake=self,

@@ -204,6 +204,7 @@ class Governance:
         group: str | None = None,
         role: str | None = None,
     ) -> int:
+        """Revoke what ``grant`` gave (same arguments); returns how many grants were removed."""
         kind, name = self._object(table, namespace, catalog)
         self._require(MANAGE, kind, name)
         grantee_kind, grantee = _grantee(user, group, role)
