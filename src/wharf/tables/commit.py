@@ -40,6 +40,7 @@ from pyiceberg.table.update import TableUpdate
 from wharf import pyiceberg_compat as compat
 from wharf.errors import ConflictError, SchemaMismatch
 from wharf.statement import current
+from wharf.tables.arrow_cast import cast_column
 
 # How a commit retries after a concurrent one, unless the table sets ``commit.retry.*`` itself.
 # PyIceberg's defaults (4 retries, waits from 100 ms up to a minute) make many concurrent writers
@@ -114,7 +115,7 @@ def conform(data: pa.Table, schema: Schema, *, table_name: str) -> pa.Table:
         column = _uuid_bytes(data.column(idx), f.type)
         if not column.type.equals(f.type):
             try:
-                column = column.cast(f.type, safe=True)
+                column = cast_column(column, f.type)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
                 raise SchemaMismatch(
                     f"Column '{f.name}' of {table_name} has type {ice.field_type}; cannot store {column.type} values: {exc}"
