@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/wharf --lake demo-lake demo
 
 test: $(STAMP) postgres
-	$(BIN)/python -m pytest -q -n 2
+	$(BIN)/python -m pytest -q -n 2 --durations=30
 
 # The catalog suites also run on PostgreSQL metadata (tests/servers.py starts a throw-away cluster):
 # install Debian's server package if it is missing (as root, or through sudo without a password).
