@@ -62,7 +62,7 @@ def load_authenticator(config: ServerConfig, lake: Any) -> Authenticator:
     if not config.authenticator:
         from wharf.server.authentication import BearerAuthenticator  # wharf.auth: users, tokens, service principals
 
-        return BearerAuthenticator(lake)
+        return BearerAuthenticator(lake, oidc=config.oidc())
     module_name, _, attribute = config.authenticator.partition(":")
     try:
         factory = getattr(importlib.import_module(module_name), attribute)
