@@ -10,6 +10,7 @@ key work while it is published and stop once it is not. Wharf's own tokens keep 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -246,3 +247,39 @@ def test_unsafe_configurations_are_refused(settings: dict[str, Any], message: st
     with pytest.raises(InvalidArgument) as caught:
         ServerConfig(**values)
     assert str(caught.value).startswith(message)
+
+
+def test_keys_from_a_jwks_file_and_the_clock_skew_leeway(tmp_path: Path, issuer: OidcIssuer) -> None:
+    from wharf.auth.oidc import OidcVerifier
+    from wharf.errors import AuthenticationError
+
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps(issuer.jwks()), encoding="utf-8")
+    verifier = OidcVerifier(OidcConfig(issuer=issuer.url, audience=(AUDIENCE,), jwks_file=str(jwks), leeway_s=60))
+    now = int(time.time())
+    skewed = issuer.token("sam", exp=now - 20, nbf=now + 20)  # the provider's clock is a little off: accepted
+    assert verifier.verify(skewed)["preferred_username"] == "sam"
+    with pytest.raises(AuthenticationError) as late:
+        verifier.verify(issuer.token("sam", exp=now - 120))
+    assert late.value.reason == "token expired"
+    with pytest.raises(AuthenticationError) as early:
+        verifier.verify(issuer.token("sam", nbf=now + 120))
+    assert early.value.reason == "token not yet valid"
+
+
+def test_a_remembered_token_still_expires(issuer: OidcIssuer) -> None:
+    from wharf.auth.oidc import OidcVerifier
+    from wharf.errors import AuthenticationError
+
+    verifier = OidcVerifier(OidcConfig(issuer=issuer.url, audience=(AUDIENCE,), jwks_url=f"{issuer.url}/jwks", leeway_s=0))
+    token = issuer.token("tia", exp=int(time.time()) + 2)
+    assert verifier.verify(token)["sub"] == "sub-tia" and verifier.remembers(token)
+    deadline = time.monotonic() + 60
+    reason = None
+    while reason is None and time.monotonic() < deadline:  # the signature is not checked again; the expiry is
+        try:
+            verifier.verify(token)
+            time.sleep(0.2)
+        except AuthenticationError as exc:
+            reason = exc.reason
+    assert reason == "token expired"
