@@ -215,3 +215,17 @@ def test_provider_groups_only_give_what_is_mapped(target: Target, http: httpx.Cl
         assert select(issuer.token("hal", groups=["Sales Analysts"], region="US")).status_code == 403  # next statement
     finally:
         target.lake.sql("MAP GROUP 'Sales Analysts' TO ROLE analyst")
+
+
+def test_a_placeholder_user_is_taken_by_the_first_provider_account_only(target: Target, http: httpx.Client) -> None:
+    issuer = target.issuer
+
+    def ids(token: str) -> httpx.Response:
+        query = "SELECT id FROM sales.orders ORDER BY id"
+        return http.post("/api/v1/sql", json={"sql": query}, headers={"Authorization": f"Bearer {token}"})
+
+    # alice was made with CREATE USER (no password, no token) and is in group analysts: granted before she signs in.
+    first = ids(issuer.token("alice", sub="sub-alice", region="US"))
+    assert first.status_code == 200 and first.json()["rows"] == [[1], [3]]
+    assert ids(issuer.token("alice", sub="sub-alice-impostor", region="EU")).status_code == 401
+    assert dict(target.lake.auth.service.account("alice").attributes) == {"region": "US"}

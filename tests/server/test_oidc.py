@@ -283,3 +283,30 @@ def test_a_remembered_token_still_expires(issuer: OidcIssuer) -> None:
         except AuthenticationError as exc:
             reason = exc.reason
     assert reason == "token expired"
+
+
+@pytest.mark.parametrize(
+    ("groups_claim", "claims", "groups"),
+    [
+        ("groups", {"groups": ["Sales Analysts", "EMEA"]}, {"Sales Analysts", "EMEA"}),
+        ("roles", {"roles": "admin"}, {"admin"}),  # a single name
+        ("realm_access.roles", {"realm_access": {"roles": ["Sales Analysts"]}}, {"Sales Analysts"}),
+        ("https://wharf.example/groups", {"https://wharf.example/groups": ["g1"]}, {"g1"}),  # a dotted claim name, whole
+        ("realm_access.roles", {"realm_access": {}}, set()),  # absent: no groups
+    ],
+)
+def test_groups_and_attributes_from_claim_paths(groups_claim: str, claims: dict[str, Any], groups: set[str]) -> None:
+    from wharf.auth.oidc import OidcVerifier
+
+    config = OidcConfig(
+        issuer="https://idp.example.com",
+        audience=("wharf",),
+        groups_claim=groups_claim,
+        username_claim="email",
+        username_prefix="idp:",
+        attribute_claims=(("region", "address.region"), ("level", "level"), ("team", "team")),
+    )
+    base = {"sub": "s-1", "email": "ann@example.com", "address": {"region": "US"}, "level": 3}
+    identity = OidcVerifier(config).identity({**base, **claims})
+    assert (identity.name, set(identity.groups)) == ("idp:ann@example.com", groups)
+    assert dict(identity.attributes) == {"region": "US", "level": "3", "team": None}  # None: removed at sign-in
