@@ -31,6 +31,7 @@ import base64
 import ipaddress
 import json
 import logging
+import re
 import threading
 import time
 import urllib.error
@@ -58,6 +59,8 @@ ALGORITHM_FAMILIES: Mapping[str, str] = {
 DEFAULT_ALGORITHMS: tuple[str, ...] = tuple(ALGORITHM_FAMILIES)
 ALWAYS_REQUIRED = ("iss", "aud", "exp", "sub")
 MAX_JWKS_BYTES = 1024 * 1024
+MAX_ATTRIBUTE_CHARS = 1000  # as for attributes set by an admin (wharf.auth)
+_ATTRIBUTE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,127}")
 VERIFIED_CACHE_SIZE = 4096  # tokens whose signature is remembered (per process)
 _KID = "\x00kid"  # where _verify_signed hands the key id back (no claim can be named so)
 FETCH_TIMEOUT_S = 5.0
@@ -163,8 +166,11 @@ def parse_attribute_claims(items: tuple[str, ...] | list[str]) -> tuple[tuple[st
     for item in items:
         attribute, sep, claim = item.partition("=")
         attribute, claim = attribute.strip(), (claim.strip() if sep else attribute.strip())
-        if not attribute or not claim:
-            raise InvalidArgument(f"oidc_attribute_claims: {item!r} is not 'attribute' or 'attribute=claim.path'")
+        if not _ATTRIBUTE.fullmatch(attribute) or not claim:
+            raise InvalidArgument(
+                f"oidc_attribute_claims: {item!r} is not 'attribute' or 'attribute=claim.path'",
+                hint="an attribute name has letters, digits, _ . - and starts with a letter or _",
+            )
         pairs.append((attribute, claim))
     return tuple(pairs)
 
@@ -408,7 +414,7 @@ class OidcVerifier:
             value = claim_at(claims, path)
             if value is None:
                 attributes[attribute] = None
-            elif isinstance(value, str | int | float | bool):
+            elif isinstance(value, str | int | float | bool) and len(str(value)) <= MAX_ATTRIBUTE_CHARS:
                 attributes[attribute] = str(value).lower() if isinstance(value, bool) else str(value)
             else:
                 raise AuthenticationError(f"token's {path!r} claim is not a single value for attribute {attribute!r}")
