@@ -310,3 +310,13 @@ def test_groups_and_attributes_from_claim_paths(groups_claim: str, claims: dict[
     identity = OidcVerifier(config).identity({**base, **claims})
     assert (identity.name, set(identity.groups)) == ("idp:ann@example.com", groups)
     assert dict(identity.attributes) == {"region": "US", "level": "3", "team": None}  # None: removed at sign-in
+
+
+def test_a_custom_authenticator_and_an_identity_provider_do_not_mix() -> None:
+    from wharf.server.app import load_authenticator
+
+    config = ServerConfig(
+        oidc_issuer="https://idp.example.com", oidc_audience=("wharf",), authenticator="wharf.server.authentication:authenticator"
+    )
+    with pytest.raises(InvalidArgument, match="oidc_issuer applies to Wharf's own authenticator"):
+        load_authenticator(config, lake=None)
