@@ -111,6 +111,38 @@ def register(app: typer.Typer, cli: Cli) -> None:
             governance(ctx).revoke_role(role, user=user, group=group, to_role=to_role)
             done(f"Revoked role {role}")
 
+    @roles.command("map-group")
+    def roles_map_group(
+        ctx: typer.Context,
+        group: Annotated[str, typer.Argument(help="The identity provider's group, as its groups claim spells it.")],
+        role: Annotated[str, typer.Argument(help="The role its members get.")],
+    ) -> None:
+        """Map an identity provider's group to a role (its members hold the role while their token names the group)."""
+        with cli.reporting(ctx):
+            added = governance(ctx).map_group(group, role)
+            done(f"Mapped group {group!r} to role {role}" if added else f"Group {group!r} was already mapped to role {role}")
+
+    @roles.command("unmap-group")
+    def roles_unmap_group(
+        ctx: typer.Context,
+        group: Annotated[str, typer.Argument(help="The identity provider's group.")],
+        role: Annotated[str, typer.Argument(help="The role to take back.")],
+    ) -> None:
+        """Remove a group-to-role mapping."""
+        with cli.reporting(ctx):
+            if not governance(ctx).unmap_group(group, role):
+                raise InvalidArgument(f"Group {group!r} is not mapped to role {role}", hint="wharf roles mappings")
+            done(f"Unmapped group {group!r} from role {role}")
+
+    @roles.command("mappings")
+    def roles_mappings(ctx: typer.Context) -> None:
+        """Which groups (from SQL or the identity provider) hold which roles."""
+        with cli.reporting(ctx):
+            table = RichTable("group", "role")
+            for group, role in governance(ctx).group_mappings():
+                table.add_row(group, role)
+            cli.out().print(table)
+
     @grants.command("list")
     def grants_list(
         ctx: typer.Context,

@@ -142,6 +142,25 @@ class Governance:
         kind, name = _grantee(user, group, to_role)
         return roles.revoke_role(self.store, role, kind, name)
 
+    def map_group(self, group: str, role: str) -> bool:
+        """Give ``role`` to every member of an identity provider's ``group`` (``MAP GROUP 'g' TO ROLE r``).
+
+        ``group`` is spelled as the provider's groups claim holds it (``"Sales Analysts"``); the
+        members are whoever signs in with a token naming the group. False if it was mapped already.
+        """
+        self._admin()
+        return roles.map_group(self.store, group, role, self.principal.name)
+
+    def unmap_group(self, group: str, role: str) -> bool:
+        """Remove a mapping (``UNMAP GROUP 'g' FROM ROLE r``): its members lose the role on their next statement."""
+        self._admin()
+        return roles.unmap_group(self.store, group, role)
+
+    def group_mappings(self) -> list[tuple[str, str]]:
+        """(group, role) for each role granted to a group, by group: the groups of SQL and of the identity provider alike."""
+        state = self.store.state()
+        return sorted((grantee, role) for role, kind, grantee in state.role_grants if kind == GROUP)
+
     def roles(self) -> list[RoleInfo]:
         state = self.store.state()
         return [

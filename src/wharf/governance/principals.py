@@ -99,6 +99,7 @@ def drop_user(store: GovernanceStore, name: str) -> None:
         if row is None:
             raise NotFound(f"No user named {name!r}")
         conn.execute(tokens.delete().where(tokens.c.principal_id == row.id))
+        conn.execute(t.federated_identities.delete().where(t.federated_identities.c.principal_id == row.id))
         conn.execute(principals.delete().where(principals.c.id == row.id))
         conn.execute(t.members.delete().where(t.members.c.member == name))
         conn.execute(t.grants.delete().where(t.grants.c.grantee_kind == USER, t.grants.c.grantee == name))

@@ -8,7 +8,7 @@ from sqlalchemy.engine import Connection
 from wharf.auth.service import check_name
 from wharf.errors import AlreadyExists, InvalidArgument, NotFound
 from wharf.governance import tables as t
-from wharf.governance.privileges import GRANTEE_KINDS, ROLE
+from wharf.governance.privileges import GRANTEE_KINDS, GROUP, ROLE
 from wharf.governance.store import GovernanceStore, now_ms
 
 
@@ -95,3 +95,39 @@ def revoke_role(store: GovernanceStore, role: str, kind: str, grantee: str) -> b
         return bool(result.rowcount)
 
     return store.run(run)
+
+
+def check_provider_group(name: str) -> str:
+    """A group name as an identity provider spells it ("Sales Analysts", a GUID, ``/org/team``): printable text."""
+    if not isinstance(name, str) or not name or len(name) > 255 or not name.isprintable() or name != name.strip():
+        raise InvalidArgument(
+            f"Invalid identity-provider group name {name!r}",
+            hint="1-255 printable characters, no leading or trailing spaces, as the provider's groups claim holds it",
+        )
+    return name
+
+
+def map_group(store: GovernanceStore, group: str, role: str, by: str) -> bool:
+    """Map an identity provider's group to a role: members of ``group`` (from their token) hold ``role``.
+
+    A mapping is a grant of the role to the group, so it is the same thing as ``GRANT ROLE r TO
+    GROUP g`` for a group whose name SQL identifiers cannot spell; False if it was there already.
+    """
+    check_provider_group(group)
+
+    def run(conn: Connection) -> bool:
+        _role_exists(conn, role)
+        key = (t.role_grants.c.role == role, t.role_grants.c.grantee_kind == GROUP, t.role_grants.c.grantee == group)
+        if conn.execute(sa.select(t.role_grants).where(*key)).first() is not None:
+            return False
+        conn.execute(
+            t.role_grants.insert().values(role=role, grantee_kind=GROUP, grantee=group, granted_by=by, created_at_ms=now_ms())
+        )
+        return True
+
+    return store.run(run)
+
+
+def unmap_group(store: GovernanceStore, group: str, role: str) -> bool:
+    """Remove a group-to-role mapping; False if there was none."""
+    return revoke_role(store, role, GROUP, group)

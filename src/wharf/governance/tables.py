@@ -113,3 +113,13 @@ version = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("version", sa.BigInteger, nullable=False),
 )
+
+# Identity federation (migration 0008): which identity-provider account (issuer, subject) a user is.
+federated_identities = sa.Table(
+    "wharf_federated_identities",
+    metadata,
+    sa.Column("issuer", sa.String(1000), primary_key=True),
+    sa.Column("subject", sa.String(255), primary_key=True),
+    sa.Column("principal_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at_ms", sa.BigInteger, nullable=False),
+)

@@ -62,7 +62,12 @@ def load_authenticator(config: ServerConfig, lake: Any) -> Authenticator:
     if not config.authenticator:
         from wharf.server.authentication import BearerAuthenticator  # wharf.auth: users, tokens, service principals
 
-        return BearerAuthenticator(lake)
+        return BearerAuthenticator(lake, oidc=config.oidc())
+    if config.oidc_issuer:  # a custom authenticator would silently ignore the identity provider
+        raise InvalidArgument(
+            f"oidc_issuer applies to Wharf's own authenticator, not to authenticator {config.authenticator!r}",
+            hint="remove one of the two settings (or have your factory build wharf.server.authentication.BearerAuthenticator)",
+        )
     module_name, _, attribute = config.authenticator.partition(":")
     try:
         factory = getattr(importlib.import_module(module_name), attribute)

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from wharf.auth.oidc import DEFAULT_ALGORITHMS, OidcConfig, parse_attribute_claims
 from wharf.errors import InvalidArgument
 
 ENV_PREFIX = "WHARF_"
@@ -72,6 +73,23 @@ class ServerConfig:
     result_cache_max_bytes: int = 128 * 1024 * 1024
     # Statements re-run as the lake owner right after each commit to a table they read (pre-cache).
     precache: tuple[str, ...] = ()
+    # Identity federation (docs/auth.md): OIDC bearer tokens of one identity provider, beside Wharf's
+    # own tokens. Set oidc_issuer and oidc_audience to turn it on; the keys come from oidc_jwks_url,
+    # oidc_jwks_file, or the issuer's discovery document. HS* and none are never accepted.
+    oidc_issuer: str | None = None
+    oidc_audience: tuple[str, ...] = ()
+    oidc_jwks_url: str | None = None
+    oidc_jwks_file: str | None = None
+    oidc_algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS
+    oidc_leeway_s: int = 60
+    oidc_username_claim: str = "preferred_username"
+    oidc_username_prefix: str = ""
+    oidc_groups_claim: str = "groups"
+    # "attribute" or "attribute=claim.path": user attributes (current_user_attribute) set from claims
+    oidc_attribute_claims: tuple[str, ...] = ()
+    oidc_required_claims: tuple[str, ...] = ()
+    oidc_jwks_cache_s: int = 300
+    oidc_jwks_refresh_s: int = 10
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -97,6 +115,7 @@ class ServerConfig:
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):
             raise InvalidArgument(f"log_level {self.log_level!r} is unknown", hint="use debug, info, warning or error")
         self.idempotency_seconds()  # validates the duration
+        self.oidc()  # validates the identity-provider settings
         if self.no_auth and not is_loopback(self.host):
             raise InvalidArgument(
                 f"--no-auth serves every request as the lake owner, so it binds only to loopback, not {self.host}",
@@ -114,14 +133,37 @@ class ServerConfig:
         hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
         return hours * 3600 + minutes * 60 + seconds
 
+    def oidc(self) -> OidcConfig | None:
+        """The identity provider to trust (None: no ``oidc_issuer``, Wharf's own tokens only)."""
+        if not self.oidc_issuer:
+            if self.oidc_audience or self.oidc_jwks_url or self.oidc_jwks_file:
+                raise InvalidArgument("oidc_audience and oidc_jwks_* settings need oidc_issuer", hint="set oidc_issuer too")
+            return None
+        return OidcConfig(
+            issuer=self.oidc_issuer,
+            audience=self.oidc_audience,
+            jwks_url=self.oidc_jwks_url,
+            jwks_file=self.oidc_jwks_file,
+            algorithms=self.oidc_algorithms,
+            leeway_s=self.oidc_leeway_s,
+            username_claim=self.oidc_username_claim,
+            username_prefix=self.oidc_username_prefix,
+            groups_claim=self.oidc_groups_claim,
+            attribute_claims=parse_attribute_claims(self.oidc_attribute_claims),
+            required_claims=self.oidc_required_claims,
+            jwks_cache_s=self.oidc_jwks_cache_s,
+            jwks_refresh_s=self.oidc_jwks_refresh_s,
+        )
+
     def to_json(self) -> str:
         return json.dumps(asdict(self))
 
     @classmethod
     def from_json(cls, text: str) -> ServerConfig:
         values = json.loads(text)
-        values["cors_origins"] = tuple(values.get("cors_origins") or ())
-        values["precache"] = tuple(values.get("precache") or ())
+        for f in fields(cls):  # JSON has lists where the configuration has tuples
+            if str(f.type).startswith("tuple") and f.name in values:
+                values[f.name] = tuple(values[f.name] or ())
         return cls(**values)
 
 
@@ -181,7 +223,17 @@ def load_config(
             raise InvalidArgument(f"Cannot read the configuration file {path}: {exc.strerror or exc}") from exc
         except tomllib.TOMLDecodeError as exc:
             raise InvalidArgument(f"The configuration file {path} is not valid TOML: {exc}") from exc
-        table = data.get("server", data)
+        table = dict(data.get("server", data))
+        # An [oidc] table (or [server.oidc]) spells the oidc_* settings without their prefix.
+        sections = [table.pop("oidc")] if isinstance(table.get("oidc"), dict) else []
+        if "server" in data and isinstance(data.get("oidc"), dict):
+            sections.append(data["oidc"])
+        for section in sections:
+            for key, value in section.items():
+                if key == "attributes" and isinstance(value, dict):  # [oidc.attributes] region = "claim.path"
+                    table["oidc_attribute_claims"] = [f"{attribute}={claim}" for attribute, claim in value.items()]
+                else:
+                    table[f"oidc_{key}"] = value
         unknown = sorted(set(table) - set(names) - {"server"})
         if unknown:
             raise InvalidArgument(

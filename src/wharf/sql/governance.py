@@ -15,6 +15,8 @@
     REVOKE … ON … FROM …
     SHOW GRANTS ON [TABLE] db.t | NAMESPACE db | CATALOG      SHOW GRANTS TO USER|GROUP|ROLE x
     SHOW ROLES        SHOW GROUPS
+    MAP GROUP 'Sales Analysts' TO ROLE analyst       -- an identity provider's group (docs/auth.md)
+    UNMAP GROUP 'Sales Analysts' FROM ROLE analyst   SHOW GROUP MAPPINGS
     CREATE [OR REPLACE] FUNCTION us_only(region VARCHAR) RETURNS BOOLEAN RETURN <expression>
     DROP FUNCTION [IF EXISTS] us_only
     ALTER TABLE db.t SET ROW FILTER us_only ON (region)       ALTER TABLE db.t DROP ROW FILTER
@@ -63,6 +65,7 @@ class ShowGovernance(GovernanceStatement):
     """SHOW GRANTS / ROLES / GROUPS (kind ``show``)."""
 
 
+_MAPPINGS = pa.schema([("group", pa.string()), ("role", pa.string())])
 _GRANTEE_WORDS = {"USER": "user", "GROUP": "group", "ROLE": "role"}
 
 
@@ -70,11 +73,13 @@ def _matches(s: TokenStream) -> bool:
     first = s.word()
     if first in ("GRANT", "REVOKE"):
         return True
+    if first in ("MAP", "UNMAP"):
+        return s.word(1) == "GROUP"
     if first == "SHOW":
         if len(s.tokens) < 2:
             return False
         tail = s.command_tail()
-        return tail.word() in ("GRANTS", "ROLES", "GROUPS", "FUNCTIONS") or tail.at("GRANT")
+        return tail.word() in ("GRANTS", "ROLES", "GROUPS", "FUNCTIONS") or tail.at("GRANT") or tail.at("GROUP", "MAPPINGS")
     if first == "CREATE":
         s.accept("CREATE")
         s.accept("OR", "REPLACE")
@@ -190,6 +195,16 @@ def _parse(s: TokenStream) -> GovernanceStatement:
     word = s.word()
     if word == "SHOW":
         return _parse_show(s.command_tail())
+    if s.accept("MAP") or s.accept("UNMAP"):
+        mapping = s.tokens[0].text.upper() == "MAP"
+        s.expect("GROUP")
+        tok = s.peek()
+        group = _string(s, "the group name") if tok is not None and tok.token_type == TokenType.STRING else s.identifier()
+        s.expect("TO" if mapping else "FROM")
+        s.expect("ROLE")
+        role = s.identifier()
+        s.expect_end()
+        return AdminStatement("map_group" if mapping else "unmap_group", {"group": group, "role": role})
     if s.accept("GRANT") or s.accept("REVOKE"):
         granting = s.tokens[0].text.upper() == "GRANT"
         if s.accept("ROLE"):
@@ -373,6 +388,9 @@ def _parse_show(t: TokenStream) -> ShowGovernance:
     if t.accept("FUNCTIONS"):
         t.expect_end()
         return ShowGovernance("functions")
+    if t.accept("GROUP", "MAPPINGS"):
+        t.expect_end()
+        return ShowGovernance("group_mappings")
     if not t.accept("GRANTS"):
         t.expect("GRANT")
     if t.accept("TO") or t.accept("FOR"):
@@ -430,6 +448,13 @@ def run_admin(ctx: Context, stmt: AdminStatement) -> Result:
     if action == "drop_role":
         g.drop_role(a["name"], if_exists=a["if_exists"])
         return _ok(f"Dropped role {a['name']}")
+    if action == "map_group":
+        added = g.map_group(a["group"], a["role"])
+        return _ok(f"Mapped group {a['group']} to role {a['role']}" if added else f"Group {a['group']} is mapped already")
+    if action == "unmap_group":
+        if not g.unmap_group(a["group"], a["role"]):
+            raise InvalidArgument(f"Group {a['group']!r} is not mapped to role {a['role']}", hint="SHOW GROUP MAPPINGS")
+        return _ok(f"Unmapped group {a['group']} from role {a['role']}")
     if action in ("grant_role", "revoke_role"):
         grantee = (
             {"user": a["name"]}
@@ -496,6 +521,9 @@ def run_show(ctx: Context, stmt: ShowGovernance) -> Result:
     if stmt.action == "groups":
         found = g.groups()
         return Result(pa.table({"group": list(found), "members": [", ".join(m) for m in found.values()]}))
+    if stmt.action == "group_mappings":
+        mappings = g.group_mappings()
+        return Result(pa.table({"group": [m[0] for m in mappings], "role": [m[1] for m in mappings]}, schema=_MAPPINGS))
     if stmt.action == "functions":
         functions = g.functions()
         return Result(pa.table({"function": [f.signature for f in functions], "body": [f.body for f in functions]}))
