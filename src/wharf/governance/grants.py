@@ -68,6 +68,13 @@ def grant(
             ).first()
             if existing is None:
                 conn.execute(t.grants.insert().values(**row))
+            elif existing.expires_at_ms is not None or existing.idle_ms is not None:
+                # A standing GRANT over a time-bound one (from an access request) makes it permanent.
+                conn.execute(
+                    t.grants.update()
+                    .where(*(t.grants.c[k] == v for k, v in row.items() if k not in ("granted_by", "created_at_ms")))
+                    .values(expires_at_ms=None, idle_ms=None, request_id=None, granted_by=by)
+                )
 
     store.run(run)
 

@@ -2,6 +2,7 @@
 
 ::
 
+    system     virtual system tables (system.grants, system.access_requests) → their rows for this principal
     guard      DuckDB file/network functions only for principals allowed external access
     resolve    each reference → table, snapshot (branch, tag, time travel, session branch), schema
     qualify    the columns each reference uses; the predicates that constrain it alone
@@ -30,6 +31,7 @@ from wharf.sql.context import Context
 from wharf.sql.plan import plan_reference
 from wharf.sql.policy import authorize_reference
 from wharf.sql.references import REF_META, Reference, cte_names, pin, resolve_table
+from wharf.sql.system_tables import system_pass
 from wharf.statement import TableRead
 
 
@@ -128,7 +130,7 @@ def generate_pass(expression: exp.Expression, c: Compilation) -> exp.Expression:
     return expression
 
 
-PASSES: tuple[Pass, ...] = (guard_pass, resolve_pass, qualify_pass, authorize_pass, plan_pass, generate_pass)
+PASSES: tuple[Pass, ...] = (system_pass, guard_pass, resolve_pass, qualify_pass, authorize_pass, plan_pass, generate_pass)
 # The passes a single named table takes when nothing is read from it yet (DESCRIBE, DML targets, …).
 REFERENCE_PASSES: tuple[Pass, ...] = (guard_pass, resolve_pass, authorize_pass)
 
