@@ -376,8 +376,9 @@ REST_ACTIONS: dict[str, tuple[str, str]] = {
 
 # HTTP API operations open to every authenticated principal: the statements they run go through the
 # SQL pipeline as that principal (every privilege, filter and mask applies there), and what they
-# reveal of their own is catalog names or the result cache's counters (sizes and hit counts: no rows, no statements).
-ANY_PRINCIPAL_ACTIONS = frozenset({"submitQuery", "registerPrecache", "cacheStats", "listCatalogs"})
+# reveal of their own is catalog names or the result cache's counters (sizes and hit counts: no rows, no statements);
+# access requests (``/api/v1/access``) are checked by ``lake.governance.access`` as the principal.
+ANY_PRINCIPAL_ACTIONS = frozenset({"submitQuery", "registerPrecache", "cacheStats", "listCatalogs", "accessRequests"})
 
 
 def rest_authorize(store: GovernanceStore, principal: Principal, action: str, target: str) -> None:

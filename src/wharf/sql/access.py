@@ -283,7 +283,10 @@ def _parse_rule(s: TokenStream, replace: bool) -> AccessAdminStatement:
 
 
 # Before the governance and DDL grammars: ALTER TABLE t SET TAGS (table level) and ALTER NAMESPACE
-# … SET APPROVERS must not reach the column-tag or namespace-property grammars.
+# … SET APPROVERS must not reach the column-tag or namespace-property grammars. The governance
+# grammar inserts itself first too: import it before inserting this one ahead of it.
+import wharf.sql.governance  # noqa: E402, F401
+
 EXTENSIONS.insert(0, (_matches, _parse))
 
 
