@@ -485,7 +485,8 @@ def test_demo_from_python(tmp_path: Path) -> None:
     ]
     assert governed[8].result.fetchall() == [
         (
-            "analyst has no SELECT privilege on table crm.payouts: the access granted by access request 1 on table crm.payouts has expired",
+            "analyst has no SELECT privilege on table crm.payouts: "
+            "the access granted by access request 1 on table crm.payouts has expired",
         )
     ]
 
