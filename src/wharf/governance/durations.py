@@ -63,7 +63,10 @@ def format_duration(ms: int) -> str:
     if ms <= 0:
         return "0 seconds"
     parts = []
-    for unit, size in (("week", 7 * 86_400_000), ("day", 86_400_000), ("hour", 3_600_000), ("minute", 60_000), ("second", 1000)):
+    units = [("day", 86_400_000), ("hour", 3_600_000), ("minute", 60_000), ("second", 1000)]
+    if ms % (7 * 86_400_000) == 0:  # weeks only when they are exact: '30 days', not '4 weeks 2 days'
+        units.insert(0, ("week", 7 * 86_400_000))
+    for unit, size in units:
         count, ms = divmod(ms, size)
         if count:
             parts.append(f"{count} {unit}{'s' if count != 1 else ''}")
