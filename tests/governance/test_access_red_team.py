@@ -196,3 +196,19 @@ def test_requests_reveal_no_more_than_discovery(owner: wharf.Lakehouse, bob: wha
     with pytest.raises(NotFound):
         bob.sql("SHOW APPROVERS ON secret.plans")
     assert owner.sql("SELECT count(*) FROM system.access_requests").scalar() == 0
+
+
+def test_a_table_recreated_under_a_dropped_name_starts_clean(owner: wharf.Lakehouse, alice: wharf.Lakehouse) -> None:
+    owner.sql("""
+        CREATE SCHEMA ops;
+        CREATE TABLE ops.notes (id INT);
+        ALTER TABLE ops.notes SET TAGS ('domain' = 'ops');
+        ALTER TABLE ops.notes SET APPROVERS USER alice;
+        CREATE ACCESS RULE ops_readers AS ALLOW GROUP analysts SELECT ON TAG domain = 'ops' FOR AT MOST '1 day' WITHOUT APPROVAL;
+        DROP TABLE ops.notes;
+        CREATE TABLE ops.notes (id INT, secret VARCHAR);
+    """)
+    assert owner.sql("SHOW APPROVERS ON ops.notes").fetchall() == [("user tester",)]
+    assert alice.sql("REQUEST ACCESS ON TABLE ops.notes FOR '1 hour' REASON 'r'").fetchall()[0][1] == "pending"
+    with pytest.raises(AccessDenied):
+        alice.sql("SELECT * FROM ops.notes")

@@ -246,6 +246,6 @@ def test_access_from_the_cli(owner: wharf.Lakehouse) -> None:
     assert "for 30 minutes" in run("tester", "access", "approve", "1", "--for", "30m")
     assert owner.session(user="bob").sql("SELECT count(*) FROM sales.customers").scalar() == 4
     refused = runner.invoke(
-        app, ["--lake", str(owner.path), "access", "approve", "1", "--as", "bob"], env={"WHARF_USER": "tester"}
+        app, ["--lake", str(owner.path), "access", "approve", "1", "--as", "bob"], env={"WHARF_USER": "tester", "COLUMNS": "250"}
     )
     assert refused.exit_code != 0 and "nobody decides their own request" in refused.output

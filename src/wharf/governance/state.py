@@ -159,6 +159,7 @@ class GovernanceState:
     last_used: Callable[[Grant], int] = field(default=lambda g: g.last_used_ms or g.created_at_ms, repr=False)
     used: Callable[[Grant], None] = field(default=lambda g: None, repr=False)
     _identities: dict[tuple[str, frozenset[str]], Identity] = field(default_factory=dict, repr=False)
+    _timed: bool | None = field(default=None, repr=False)  # whether any grant is time-bound (computed once)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def tag_masks(self, identity: Identity, table: str) -> dict[str, str]:
@@ -220,7 +221,13 @@ class GovernanceState:
             return False
         return grant.idle_ms is None or now < self.last_used(grant) + grant.idle_ms
 
-    def live_grants(self) -> list[Grant]:
+    def live_grants(self) -> tuple[Grant, ...] | list[Grant]:
+        """The grants that hold now (all of them, at no cost, when none is time-bound)."""
+        timed = self._timed
+        if timed is None:
+            timed = self._timed = any(g.timed for g in self.grants)
+        if not timed:
+            return self.grants
         now = self.clock()
         return [g for g in self.grants if self.live(g, now)]
 
