@@ -2,8 +2,8 @@
 
 ::
 
-    system     virtual system tables (system.grants, system.access_requests) → their rows for this principal
-    guard      DuckDB file/network functions only for principals allowed external access
+    guard      DuckDB file/network functions only for principals allowed external access (first, virtual
+               system tables such as system.grants become their rows for this principal)
     resolve    each reference → table, snapshot (branch, tag, time travel, session branch), schema
     qualify    the columns each reference uses; the predicates that constrain it alone
     authorize  policies: refuse, or restrict with a row filter and column masks (governance)
@@ -71,6 +71,8 @@ Pass = Callable[[exp.Expression, Compilation], exp.Expression]
 
 
 def guard_pass(expression: exp.Expression, c: Compilation) -> exp.Expression:
+    # Virtual system tables first: the guard refuses DuckDB's own ``system`` schema to governed principals.
+    expression = system_pass(expression, c)
     guard.check(expression, c.ctx.principal)
     return expression
 
@@ -130,7 +132,7 @@ def generate_pass(expression: exp.Expression, c: Compilation) -> exp.Expression:
     return expression
 
 
-PASSES: tuple[Pass, ...] = (system_pass, guard_pass, resolve_pass, qualify_pass, authorize_pass, plan_pass, generate_pass)
+PASSES: tuple[Pass, ...] = (guard_pass, resolve_pass, qualify_pass, authorize_pass, plan_pass, generate_pass)
 # The passes a single named table takes when nothing is read from it yet (DESCRIBE, DML targets, …).
 REFERENCE_PASSES: tuple[Pass, ...] = (guard_pass, resolve_pass, authorize_pass)
 
