@@ -393,7 +393,7 @@ def test_demo_command(cli, lake_dir: Path) -> None:  # type: ignore[no-untyped-d
     result = cli("demo", "--rows", "2000")
     assert result.exit_code == 0, result.output
     out = result.stdout
-    for title in ("Query the lake", "Time travel", "A branch", "MERGE", "Rollback", "Serve the lake"):
+    for title in ("Query the lake", "Time travel", "A branch", "MERGE", "Rollback", "Serve the lake", "access on request"):
         assert title in out, title
     for statement in (
         "FOR VERSION AS OF",
@@ -404,6 +404,8 @@ def test_demo_command(cli, lake_dir: Path) -> None:  # type: ignore[no-untyped-d
         "system.rollback_to_snapshot",
         'load_catalog("wharf", type="rest"',
         "ATTACH 'wharf' AS lake (TYPE iceberg",
+        "REQUEST ACCESS ON TABLE crm.payouts",
+        "APPROVE ACCESS REQUEST 1 FOR '1 hour'",
     ):
         assert statement in out, statement
     with wharf.connect(lake_dir) as lake:
@@ -455,6 +457,7 @@ def test_demo_from_python(tmp_path: Path) -> None:
         "Change history",
         "Rollback",
         "Write-audit-publish",
+        "Governance: who sees what, and access on request",
         "Serve the lake",
     ]
     time_travel = steps[1].queries[-1].result.fetchone()
@@ -467,6 +470,25 @@ def test_demo_from_python(tmp_path: Path) -> None:
     assert [v[-1] for v in versions] == [False, True] and versions[0][3] == versions[1][2]
     rollback = steps[5].queries
     assert rollback[1].result.fetchone()[0] > rollback[3].result.fetchone()[0]
+    governed = steps[7].queries
+    assert governed[1].result.fetchall() == [  # the analyst's region (EU) only, emails masked
+        (1, "Anna de Vries", "***@example.nl", "EU"),
+        (3, "Chloé Martin", "***@example.fr", "EU"),
+        (4, "Dev Patel", "***@example.co.uk", "EU"),
+    ]
+    assert [(r[0], r[5]) for r in governed[2].result.fetchall()] == [("crm.customers", "SELECT"), ("crm.payouts", "")]
+    assert governed[3].result.fetchall()[0][:2] == (1, "pending")
+    assert governed[6].result.fetchall() == [
+        ("Pier 9 Stadium", 475000),
+        ("Anchor Park", 337500),
+        ("Harbour Arena", 200000),
+    ]
+    assert governed[8].result.fetchall() == [
+        (
+            "analyst has no SELECT privilege on table crm.payouts: "
+            "the access granted by access request 1 on table crm.payouts has expired",
+        )
+    ]
 
 
 def test_demo_server_step(tmp_path: Path) -> None:

@@ -287,6 +287,7 @@ SELECT * FROM tickets.sales WHERE sold_at >= '2025-03-05' AND sold_at < '2025-03
     )
 
     yield wap_step(lake)
+    yield governance_step(lake)
     yield server_step(lake)
 
 
@@ -341,6 +342,94 @@ WHERE batch_id = '{batch}' AND rule IS NULL ORDER BY evaluated_at
 """,
             ),
         ],
+    )
+
+
+_CUSTOMERS = """
+CREATE TABLE crm.customers AS
+SELECT * FROM (VALUES
+  (1, 'Anna de Vries', 'anna@example.nl', 'EU'),
+  (2, 'Ben Carter', 'ben@example.com', 'US'),
+  (3, 'Chloé Martin', 'chloe@example.fr', 'EU'),
+  (4, 'Dev Patel', 'dev@example.co.uk', 'EU'),
+  (5, 'Emma Johnson', 'emma@example.com', 'US'),
+  (6, 'Hiro Tanaka', 'hiro@example.jp', 'APAC')
+) AS c(customer_id, name, email, region)
+"""
+
+GOVERNANCE_TITLE = "Governance: who sees what, and access on request"
+
+
+def governance_step(lake: Lakehouse) -> Step:
+    """An analyst sees their region with masked emails, requests a sensitive table, gets it for an hour, loses it.
+
+    Time is not waited for: the lake's governance clock (``store.clock``, injectable for tests and
+    this demo) is moved forward 61 minutes for the last query, then put back.
+    """
+    import pyarrow as pa
+
+    from wharf.errors import AccessDenied
+    from wharf.governance.store import now_ms
+
+    lake.sql("CREATE SCHEMA IF NOT EXISTS crm")
+    for table in ("customers", "payouts"):
+        lake.sql(f"DROP TABLE IF EXISTS crm.{table} PURGE")  # a dropped table's grants and policies go with it
+    lake.sql(_CUSTOMERS)
+    lake.sql(
+        "CREATE TABLE crm.payouts AS SELECT venue_id, name AS venue, (capacity * 12.5)::DECIMAL(12, 2) AS payout "
+        "FROM tickets.venues WHERE venue_id <= 12"
+    )
+    lake.sql("ALTER TABLE crm.payouts SET TBLPROPERTIES ('comment' = 'What each venue is paid per sold-out night')")
+    lake.sql("""
+CREATE USER IF NOT EXISTS analyst WITH ATTRIBUTES ('region' = 'EU');
+CREATE GROUP IF NOT EXISTS analysts;
+ALTER GROUP analysts ADD USER analyst;
+ALTER USER analyst SET ATTRIBUTES ('region' = 'EU')
+""")
+    policies = _run(
+        lake,
+        """
+GRANT SELECT ON TABLE crm.customers TO GROUP analysts;
+CREATE OR REPLACE FUNCTION own_region(r VARCHAR) RETURNS BOOLEAN RETURN r = current_user_attribute('region');
+ALTER TABLE crm.customers SET ROW FILTER own_region ON (region);
+ALTER TABLE crm.customers ALTER COLUMN email SET MASK email
+""",
+    )
+    analyst = lake.session(user="analyst")
+    seen = _run(analyst, "SELECT * FROM crm.customers ORDER BY customer_id")
+    found = _run(analyst, "FIND TABLES LIKE 'crm.*'")
+    requested = _run(analyst, "REQUEST ACCESS ON TABLE crm.payouts FOR '8 hours' REASON 'Quarterly venue report'")
+    request_id = requested.result.to_arrow().column("request_id")[0].as_py()
+    pending = _run(
+        lake,
+        f"SELECT requester, privilege, table_name, duration, reason, status FROM system.access_requests WHERE id = {request_id}",
+    )
+    approved = _run(lake, f"APPROVE ACCESS REQUEST {request_id} FOR '1 hour'")
+    reads = _run(analyst, "SELECT venue, payout FROM crm.payouts ORDER BY payout DESC LIMIT 3")
+    grants = _run(
+        analyst,
+        "SELECT grantee, privilege, object_name, expires_at - granted_at AS valid_for, active FROM system.grants "
+        "ORDER BY object_name",
+    )
+    store = lake.governance.store
+    store.clock = lambda: now_ms() + 61 * 60_000  # one hour and one minute from now, without waiting for it
+    later = (
+        "-- 61 minutes later (the demo moves the governance clock forward instead of waiting)\nSELECT count(*) FROM crm.payouts"
+    )
+    try:
+        analyst.sql(later)
+        refused = Query(later, Result(pa.table({"error": ["(no error: the grant did not expire)"]})))
+    except AccessDenied as exc:
+        refused = Query(later, Result(pa.table({"error": [exc.message]})))
+    finally:
+        store.clock = now_ms
+    return Step(
+        GOVERNANCE_TITLE,
+        "The owner sets a row filter and an email mask on crm.customers; an analyst (wharf.connect(path, user='analyst'), "
+        "region EU) sees only EU customers, emails masked. The analyst finds crm.payouts without being able to read it, "
+        "requests access; the owner approves it for one hour (shorter than asked). The grant works at once and expires "
+        "by itself at query time, with no cleanup job (docs/governance.md).",
+        [policies, seen, found, requested, pending, approved, reads, grants, refused],
     )
 
 
@@ -509,4 +598,4 @@ def run(path: str | None = None, rows: int = DEFAULT_ROWS) -> Lakehouse:
     return lake
 
 
-__all__ = ["DEFAULT_ROWS", "Query", "Step", "build", "run", "server_step", "tour"]
+__all__ = ["DEFAULT_ROWS", "Query", "Step", "build", "governance_step", "run", "server_step", "tour"]

@@ -65,6 +65,14 @@ def denied(state: GovernanceState, who: str, privilege: str, kind: str, name: st
     """The refusal for a missing privilege: names the privilege and object, says who can grant it. Never a value."""
     managers = ", ".join(state.managers(kind, name))
     on = "CATALOG" if kind == CATALOG else f"{kind.upper()} {name}"
+    lapsed = state.lapsed(who, kind, name)
+    if lapsed is not None:
+        # Just-in-time access that ran out: say so (the requester knows its own request), and how to renew it.
+        return AccessDenied(
+            f"{who} has no {privilege} privilege on {_object_words(kind, name)}{detail}: "
+            f"the access granted by access request {lapsed.request_id} on table {lapsed.object_name} has expired",
+            hint=f"REQUEST ACCESS ON TABLE {lapsed.object_name} FOR '<duration>' REASON '…' to ask again",
+        )
     return AccessDenied(
         f"{who} has no {privilege} privilege on {_object_words(kind, name)}{detail}",
         hint=f"ask {managers} to run GRANT {privilege} ON {on} TO USER {who}",
@@ -120,9 +128,10 @@ class GovernancePolicy:
         self.store = store
 
     @property
-    def cache_version(self) -> int:
-        """The policy version: compiled statements are reused only under the grants they were compiled with."""
-        return self.store.version()
+    def cache_version(self) -> tuple[int, int]:
+        """The policy version and the lapse epoch: compiled statements (and cached results) are reused
+        only under the grants they were compiled with, and never past the expiry of a time-bound grant."""
+        return self.store.cache_version()
 
     def __call__(self, principal: Principal, reference: Reference) -> ReferencePolicy | None:
         if principal.is_owner:
@@ -367,8 +376,9 @@ REST_ACTIONS: dict[str, tuple[str, str]] = {
 
 # HTTP API operations open to every authenticated principal: the statements they run go through the
 # SQL pipeline as that principal (every privilege, filter and mask applies there), and what they
-# reveal of their own is catalog names or the result cache's counters (sizes and hit counts: no rows, no statements).
-ANY_PRINCIPAL_ACTIONS = frozenset({"submitQuery", "registerPrecache", "cacheStats", "listCatalogs"})
+# reveal of their own is catalog names or the result cache's counters (sizes and hit counts: no rows, no statements);
+# access requests (``/api/v1/access``) are checked by ``lake.governance.access`` as the principal.
+ANY_PRINCIPAL_ACTIONS = frozenset({"submitQuery", "registerPrecache", "cacheStats", "listCatalogs", "accessRequests"})
 
 
 def rest_authorize(store: GovernanceStore, principal: Principal, action: str, target: str) -> None:

@@ -68,6 +68,13 @@ def grant(
             ).first()
             if existing is None:
                 conn.execute(t.grants.insert().values(**row))
+            elif existing.expires_at_ms is not None or existing.idle_ms is not None:
+                # A standing GRANT over a time-bound one (from an access request) makes it permanent.
+                conn.execute(
+                    t.grants.update()
+                    .where(*(t.grants.c[k] == v for k, v in row.items() if k not in ("granted_by", "created_at_ms")))
+                    .values(expires_at_ms=None, idle_ms=None, request_id=None, granted_by=by)
+                )
 
     store.run(run)
 
@@ -118,6 +125,8 @@ def forget_object(store: GovernanceStore, kind: str, name: str) -> None:
     def run(conn: Connection) -> None:
         conn.execute(t.owners.delete().where(t.owners.c.object_kind == kind, t.owners.c.object_name == key))
         conn.execute(t.grants.delete().where(t.grants.c.object_kind == kind, t.grants.c.object_name == key))
+        conn.execute(t.approvers.delete().where(t.approvers.c.object_kind == kind, t.approvers.c.object_name == key))
+        conn.execute(t.object_tags.delete().where(t.object_tags.c.object_kind == kind, t.object_tags.c.object_name == key))
         if kind == TABLE:
             conn.execute(t.row_filters.delete().where(t.row_filters.c.table_name == key))
             conn.execute(t.masks.delete().where(t.masks.c.table_name == key))
@@ -136,6 +145,10 @@ def rename_object(store: GovernanceStore, old: str, new: str) -> None:
         conn.execute(
             t.grants.update().where(t.grants.c.object_kind == TABLE, t.grants.c.object_name == before).values(object_name=after)
         )
+        for moved in (t.approvers, t.object_tags):  # access requests: who decides, and the tags rules select by
+            conn.execute(
+                moved.update().where(moved.c.object_kind == TABLE, moved.c.object_name == before).values(object_name=after)
+            )
         conn.execute(t.row_filters.update().where(t.row_filters.c.table_name == before).values(table_name=after))
         conn.execute(t.masks.update().where(t.masks.c.table_name == before).values(table_name=after))
 

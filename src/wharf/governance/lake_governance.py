@@ -23,6 +23,7 @@ from wharf.governance.state import GovernanceState, Grant, Identity
 from wharf.governance.store import GovernanceStore, store_for
 
 if TYPE_CHECKING:
+    from wharf.governance.lake_access import Access
     from wharf.lakehouse import Lakehouse
     from wharf.principal import Principal
 
@@ -322,6 +323,15 @@ class Governance:
             "row_filter": None if found is None else f"{found.function}({', '.join(found.columns)})",
             "masks": {c: f"{m.function}({', '.join((c, *m.columns))})" for c, m in sorted(state.masks.get(label, {}).items())},
         }
+
+    # --- access requests (wharf.governance.lake_access) -------------------------------------
+
+    @property
+    def access(self) -> Access:
+        """Discovery, access requests, approvers, table tags, self-service rules and webhooks."""
+        from wharf.governance.lake_access import Access
+
+        return Access(self)
 
     # --- ownership -------------------------------------------------------------------------
 

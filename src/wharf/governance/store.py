@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 from wharf.auth.tables import principals
 from wharf.governance import tables as t
 from wharf.governance.functions import PolicyFunction
-from wharf.governance.state import GovernanceState, Grant, Mask, RowFilter, TagPolicy
+from wharf.governance.state import AccessRule, GovernanceState, Grant, Mask, RowFilter, TagPolicy
 
 if TYPE_CHECKING:
     from wharf.catalog import LakeCatalog
@@ -48,6 +48,9 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+USE_WRITE_INTERVAL_MS = 60_000  # a timed grant's last use is written at most once a minute
+
+
 class GovernanceStore:
     """Reads and changes one lake's governance tables."""
 
@@ -59,12 +62,83 @@ class GovernanceStore:
         self._state: GovernanceState | None = None
         self._state_token: int | None = None
         self.subscribed = False  # whether the lake's on_commit subscriber (owners, dropped tables) is registered
+        # The clock time-bound grants are judged by: injectable, so tests and the demo can move time
+        # forward honestly instead of sleeping (``store.clock = lambda: now_ms() + 3_600_000``).
+        self.clock: Callable[[], int] = now_ms
+        self._used: dict[tuple[str, ...], int] = {}  # grant key → last use seen by this process
+        self._used_written: dict[tuple[str, ...], int] = {}  # grant key → last use written to the database
+        self._epoch = 0  # moves each time a timed grant lapses (cache_version)
+        self._epoch_state: GovernanceState | None = None
+        self._deadline: int | None = None
 
     # --- reading ---------------------------------------------------------------------------
 
     def version(self) -> int:
         """The policy version: it changes with every grant, role, membership, attribute or policy change."""
         return self.state().version
+
+    def cache_version(self) -> tuple[int, int]:
+        """What caches of compiled statements and results key on: the policy version, and an epoch
+        that moves when a time-bound grant lapses (no version changes then, yet decisions do)."""
+        state = self.state()
+        now = self.clock()
+        with self._lock:
+            if state is not self._epoch_state:
+                self._epoch_state, self._epoch = state, 0
+                self._deadline = state.next_deadline(now)
+            elif self._deadline is not None and now >= self._deadline:
+                self._epoch += 1
+                self._deadline = state.next_deadline(now)
+            return state.version, self._epoch
+
+    # --- last use of time-bound grants -------------------------------------------------------
+
+    def last_used(self, grant: Grant) -> int:
+        """When ``grant`` was last used (its creation if never), as far as any process wrote it down.
+
+        The snapshot's value may be old (writing a use does not move the policy version), so a grant
+        that looks idle past its limit is re-read once from the database before it is judged.
+        """
+        seen = max(self._used.get(grant.key, 0), grant.last_used_ms or 0, grant.created_at_ms)
+        if grant.idle_ms is not None and self.clock() >= seen + grant.idle_ms:
+            with self.engine.connect() as conn:
+                stored = conn.execute(
+                    sa.select(t.grants.c.last_used_ms).where(*(c == v for c, v in zip(_grant_pk(), grant.key, strict=True)))
+                ).scalar()
+            if stored is not None and stored > seen:
+                seen = stored
+                with self._lock:
+                    self._used[grant.key] = max(self._used.get(grant.key, 0), stored)
+        return seen
+
+    def seen_use(self, grant: Grant) -> int | None:
+        """The last use of ``grant`` this process knows of (None: never used)."""
+        found = max(self._used.get(grant.key, 0), grant.last_used_ms or 0)
+        return found or None
+
+    def record_use(self, grant: Grant) -> None:
+        """Note that ``grant`` was used now; written to the database at most once a minute per grant."""
+        now = self.clock()
+        key = grant.key
+        with self._lock:
+            self._used[key] = max(self._used.get(key, 0), now)
+            if now - self._used_written.get(key, grant.last_used_ms or 0) < USE_WRITE_INTERVAL_MS:
+                return
+            self._used_written[key] = now
+        try:  # best effort: a failed write only means an idle grant may lapse a minute early elsewhere
+            with self.engine.begin() as conn:
+                conn.execute(
+                    t.grants.update()
+                    .where(*(c == v for c, v in zip(_grant_pk(), key, strict=True)))
+                    .values(
+                        last_used_ms=sa.case(
+                            (sa.func.coalesce(t.grants.c.last_used_ms, 0) < now, now), else_=t.grants.c.last_used_ms
+                        )
+                    )
+                )
+        except sa.exc.SQLAlchemyError:  # pragma: no cover - a locked database; the next use writes it
+            with self._lock:
+                self._used_written.pop(key, None)
 
     def state(self) -> GovernanceState:
         """The current governance state (a cached snapshot while nothing changed)."""
@@ -104,6 +178,12 @@ class GovernanceStore:
             TagPolicy(r.name, r.tag, r.value, r.function, tuple(tuple(e) for e in json.loads(r.exempt)))
             for r in conn.execute(sa.select(t.tag_policies).order_by(t.tag_policies.c.name))
         )
+        object_tags: dict[tuple[str, str], dict[str, str]] = {}
+        for row in conn.execute(sa.select(t.object_tags)):
+            object_tags.setdefault((row.object_kind, row.object_name), {})[row.tag] = row.value
+        approvers: dict[tuple[str, str], set[tuple[str, str]]] = {}
+        for row in conn.execute(sa.select(t.approvers)):
+            approvers.setdefault((row.object_kind, row.object_name), set()).add((row.grantee_kind, row.grantee))
         return GovernanceState(
             version=version,
             owner=self.owner,
@@ -114,7 +194,20 @@ class GovernanceStore:
             roles=frozenset(row.name for row in conn.execute(sa.select(t.roles.c.name))),
             role_grants=tuple((r.role, r.grantee_kind, r.grantee) for r in conn.execute(sa.select(t.role_grants))),
             grants=tuple(
-                Grant(r.privilege, r.object_kind, r.object_name, r.column_name, r.grantee_kind, r.grantee, r.granted_by)
+                Grant(
+                    r.privilege,
+                    r.object_kind,
+                    r.object_name,
+                    r.column_name,
+                    r.grantee_kind,
+                    r.grantee,
+                    r.granted_by,
+                    expires_at_ms=r.expires_at_ms,
+                    request_id=r.request_id,
+                    idle_ms=r.idle_ms,
+                    last_used_ms=r.last_used_ms,
+                    created_at_ms=r.created_at_ms,
+                )
                 for r in conn.execute(sa.select(t.grants))
             ),
             owners={(r.object_kind, r.object_name): r.owner for r in conn.execute(sa.select(t.owners))},
@@ -125,6 +218,27 @@ class GovernanceStore:
             masks=masks,
             tags=tags,
             tag_policies=tag_policies,
+            object_tags=object_tags,
+            approvers={k: frozenset(v) for k, v in approvers.items()},
+            access_rules=tuple(
+                AccessRule(
+                    r.name,
+                    r.grantee_kind,
+                    r.grantee,
+                    tuple(json.loads(r.privileges)),
+                    r.object_kind,
+                    r.object_name,
+                    r.tag_value,
+                    r.max_duration_ms,
+                    bool(r.without_approval),
+                    r.idle_ms,
+                    r.created_by,
+                )
+                for r in conn.execute(sa.select(t.access_rules).order_by(t.access_rules.c.name))
+            ),
+            clock=lambda: self.clock(),
+            last_used=self.last_used,
+            used=self.record_use,
         )
 
     # --- changing --------------------------------------------------------------------------
@@ -141,3 +255,8 @@ class GovernanceStore:
     def run(self, fn: Callable[[Connection], T]) -> T:
         with self.change() as conn:
             return fn(conn)
+
+
+def _grant_pk() -> tuple[sa.Column[object], ...]:
+    c = t.grants.c
+    return (c.privilege, c.object_kind, c.object_name, c.column_name, c.grantee_kind, c.grantee)

@@ -114,6 +114,78 @@ version = sa.Table(
     sa.Column("version", sa.BigInteger, nullable=False),
 )
 
+# --- access requests (migration 0007) ---------------------------------------------------------
+
+grants.append_column(sa.Column("expires_at_ms", sa.BigInteger, nullable=True))  # NULL: never expires
+grants.append_column(sa.Column("request_id", sa.Integer, nullable=True))  # the access request it came from
+grants.append_column(sa.Column("idle_ms", sa.BigInteger, nullable=True))  # lapses this long after its last use
+grants.append_column(sa.Column("last_used_ms", sa.BigInteger, nullable=True))
+
+access_requests = sa.Table(
+    "wharf_gov_access_requests",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("requester", sa.String(255), nullable=False),
+    sa.Column("privilege", sa.String(16), nullable=False),
+    sa.Column("object_kind", sa.String(16), nullable=False),
+    sa.Column("object_name", sa.String(1000), nullable=False),
+    sa.Column("duration_ms", sa.BigInteger, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # pending | approved | denied
+    sa.Column("created_at_ms", sa.BigInteger, nullable=False),
+    sa.Column("decided_by", sa.String(255), nullable=True),
+    sa.Column("decided_at_ms", sa.BigInteger, nullable=True),
+    sa.Column("comment", sa.Text, nullable=True),
+    sa.Column("granted_ms", sa.BigInteger, nullable=True),
+    sa.Column("expires_at_ms", sa.BigInteger, nullable=True),
+    sa.Column("rule", sa.String(255), nullable=True),
+)
+
+approvers = sa.Table(
+    "wharf_gov_approvers",
+    metadata,
+    sa.Column("object_kind", sa.String(16), primary_key=True),  # table | namespace
+    sa.Column("object_name", sa.String(1000), primary_key=True),
+    sa.Column("grantee_kind", sa.String(16), primary_key=True),  # user | group | role
+    sa.Column("grantee", sa.String(255), primary_key=True),
+)
+
+object_tags = sa.Table(
+    "wharf_gov_object_tags",
+    metadata,
+    sa.Column("object_kind", sa.String(16), primary_key=True),  # table | namespace
+    sa.Column("object_name", sa.String(1000), primary_key=True),
+    sa.Column("tag", sa.String(255), primary_key=True),
+    sa.Column("value", sa.String(1000), nullable=False),
+)
+
+access_rules = sa.Table(
+    "wharf_gov_access_rules",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("grantee_kind", sa.String(16), nullable=False),
+    sa.Column("grantee", sa.String(255), nullable=False),
+    sa.Column("privileges", sa.Text, nullable=False),  # JSON list
+    sa.Column("object_kind", sa.String(16), nullable=False),  # tag | table | namespace
+    sa.Column("object_name", sa.String(1000), nullable=False),
+    sa.Column("tag_value", sa.String(1000), nullable=True),
+    sa.Column("max_duration_ms", sa.BigInteger, nullable=False),
+    sa.Column("without_approval", sa.Boolean, nullable=False),
+    sa.Column("idle_ms", sa.BigInteger, nullable=True),
+    sa.Column("created_by", sa.String(255), nullable=False),
+    sa.Column("created_at_ms", sa.BigInteger, nullable=False),
+)
+
+webhooks = sa.Table(
+    "wharf_gov_webhooks",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("url", sa.String(2000), nullable=False),
+    sa.Column("secret", sa.String(1000), nullable=False),
+    sa.Column("created_by", sa.String(255), nullable=False),
+    sa.Column("created_at_ms", sa.BigInteger, nullable=False),
+)
+
 # Identity federation (migration 0008): which identity-provider account (issuer, subject) a user is.
 federated_identities = sa.Table(
     "wharf_federated_identities",

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from wharf.errors import InvalidArgument
 from wharf.governance.enforce import rest_authorizer
 from wharf.governance.store import store_for
-from wharf.server.api import query_routes, sql_routes
+from wharf.server.api import access_routes, query_routes, sql_routes
 from wharf.server.api.jobs import QueryManager
 from wharf.server.api.precache import Precache
 from wharf.server.api.result_cache import ResultCache
@@ -159,6 +159,7 @@ def create_app(config: ServerConfig, *, lake: Any = None, authenticator: Authent
 
     for router in (config_routes.router, namespaces.router, tables.router, views.router, sql_routes.router, query_routes.router):
         app.include_router(router)
+    app.include_router(access_routes.router)
 
     async def on_error(request: Request, exc: Exception) -> Response:
         status, kind, message = classify(exc, **error_kind(request))

@@ -6,6 +6,7 @@ import wharf.sql.history_procedures  # noqa: F401  (registers its procedures)
 import wharf.sql.maintenance_procedures  # noqa: F401  (registers its procedures)
 import wharf.sql.quality  # noqa: F401  (data quality statements and procedures; the wharf.wap.ruleset gate)
 from wharf.sql import (  # noqa: F401
+    access,  # noqa: F401  (access requests, approvers, rules, webhooks)
     branches,
     columns,
     ddl,

@@ -2,7 +2,8 @@
 
 ::
 
-    guard      DuckDB file/network functions only for principals allowed external access
+    guard      DuckDB file/network functions only for principals allowed external access (first, virtual
+               system tables such as system.grants become their rows for this principal)
     resolve    each reference → table, snapshot (branch, tag, time travel, session branch), schema
     qualify    the columns each reference uses; the predicates that constrain it alone
     authorize  policies: refuse, or restrict with a row filter and column masks (governance)
@@ -30,6 +31,7 @@ from wharf.sql.context import Context
 from wharf.sql.plan import plan_reference
 from wharf.sql.policy import authorize_reference
 from wharf.sql.references import REF_META, Reference, cte_names, pin, resolve_table
+from wharf.sql.system_tables import system_pass
 from wharf.statement import TableRead
 
 
@@ -69,6 +71,8 @@ Pass = Callable[[exp.Expression, Compilation], exp.Expression]
 
 
 def guard_pass(expression: exp.Expression, c: Compilation) -> exp.Expression:
+    # Virtual system tables first: the guard refuses DuckDB's own ``system`` schema to governed principals.
+    expression = system_pass(expression, c)
     guard.check(expression, c.ctx.principal)
     return expression
 

@@ -39,6 +39,7 @@ from sqlglot import exp
 
 from wharf.errors import InvalidArgument
 from wharf.sql import generate as generation
+from wharf.sql import system_tables
 from wharf.sql.context import Context
 from wharf.sql.pipeline import Compilation, authorize_pass, guard_pass, qualify_pass, resolve_pass
 from wharf.sql.plan import plan_reference, pushdown_filter
@@ -195,6 +196,8 @@ def compile_statement(ctx: Context, shared: exp.Expression, params: Params) -> t
     None when the statement cannot take this path (a parameter inside a table reference): the
     caller binds the parameters into the tree and runs it as before.
     """
+    if system_tables.mentions(shared):
+        return None  # virtual system tables register their rows on the statement's cursor
     tree: exp.Expression = shared.copy()
     names: list[str | int] = []
     found = placeholders(tree)
