@@ -4,12 +4,13 @@ One module per concept: ``privileges`` (names, objects, what each statement need
 (users, attributes, groups), ``roles``, ``grants`` (privileges and owners), ``functions`` and
 ``policies`` (policy functions, row filters, masks), ``store`` (the tables and the policy version),
 ``state`` (resolution), ``enforce`` (the reference pipeline's policy, REST), ``hooks`` (the commit
-path), ``lake_governance`` (``lake.governance``). See docs/governance.md.
+path), ``lake_governance`` (``lake.governance``), ``audit`` (the audit log, ``system.audit_log``).
+See docs/governance.md.
 """
 
 from typing import Any
 
-from wharf.governance import hooks  # noqa: F401  (registers the governance commit gate)
+from wharf.governance import audit, hooks  # noqa: F401  (register the governance and audit commit gates)
 from wharf.governance.enforce import GovernancePolicy
 from wharf.governance.store import GovernanceStore, store_for
 
