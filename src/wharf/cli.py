@@ -37,6 +37,7 @@ from wharf import __version__
 from wharf.auth.commands import Cli as AuthCli
 from wharf.auth.commands import register as register_auth
 from wharf.errors import InternalError, InvalidArgument, NotFound, WharfError
+from wharf.governance.audit_commands import register as register_audit
 from wharf.governance.commands import Cli as GovernanceCli
 from wharf.governance.commands import register as register_governance
 from wharf.ingest.commands import Cli as CdcCli
@@ -800,6 +801,7 @@ register_server(app, lambda ctx: _state(ctx).lake_path, lambda ctx: reporting(_s
 register_governance(
     app, GovernanceCli(lambda ctx: _state(ctx).lake(), lambda ctx: reporting(_state(ctx)), _out, _err)
 )  # roles, grants
+register_audit(app, GovernanceCli(lambda ctx: _state(ctx).lake(), lambda ctx: reporting(_state(ctx)), _out, _err))  # audit
 
 
 # --- entry point ------------------------------------------------------------------------------

@@ -73,7 +73,7 @@ def replace_system_tables(ctx: Context, expression: exp.Expression) -> list[str]
         ctx.registered[relation] = data  # qualification sees its columns
         registered.append(relation)
         ctx.cacheable = False  # its rows are read per statement
-        ctx.statement.record_read(TableRead(f"{SYSTEM_NAMESPACE}.{name}", None, None, tuple(data.schema.names)))
+        ctx.statement.record_read(TableRead(f"{SYSTEM_NAMESPACE}.{name}", None))  # every column (not qualified)
         alias = node.args.get("alias")
         replacement = exp.Table(this=exp.to_identifier(relation, quoted=True))
         replacement.set("alias", alias.copy() if alias is not None else exp.TableAlias(this=exp.to_identifier(node.name)))
