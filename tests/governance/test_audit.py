@@ -160,3 +160,22 @@ def test_served_requests_are_audited_with_the_authenticated_principal(owner: wha
     out = io.StringIO()
     owner.audit.export(out)
     assert token not in out.getvalue() and "not-a-token" not in out.getvalue()
+
+
+@pytest.mark.metadata_backends("postgresql")
+def test_with_postgresql_metadata_the_log_is_a_table_of_the_metadata_database(metadata_backend: str, tmp_path: Path) -> None:
+    from wharf.governance.audit import audit_log_for
+
+    with wharf.connect(tmp_path / "lake", user="tester") as lake:
+        lake.sql("CREATE TABLE t (id INT)")
+        lake.sql("INSERT INTO t VALUES (1), (2)")
+        with pytest.raises(AccessDenied):
+            lake.session(user="mallory").sql("SELECT * FROM t")
+        assert audit_log_for(lake.catalog).engine is lake.catalog.engine  # migration 0009's table, no side file
+        assert not (tmp_path / "lake" / "wharf-audit.db").exists()
+        decisions = lake.sql("SELECT principal, operation, decision, rows FROM system.audit_log ORDER BY time").fetchall()
+        assert decisions == [
+            ("tester", "create_table", "allowed", 0),
+            ("tester", "insert", "allowed", 2),
+            ("mallory", "select", "refused", None),
+        ]
