@@ -425,7 +425,9 @@ class Lakehouse:
         log = self._runtime.audit_log
         rows = ctx.result.known_rowcount() if ctx.result is not None and error is None else None
         written = _written_columns(statement, ctx) if statement.writes and error is None else None
-        record_statement(log, statement, error, rows, written)
+        if record_statement(log, statement, error, rows, written) and rows is None and ctx.result is not None:
+            # A streamed result: its row count completes the record once it has been read to the end.
+            ctx.result.on_exhausted = lambda count: log.set_rows(statement.id, count)
 
     def _emit(self, statement: Statement, ctx: Context, error: BaseException | None) -> None:
         rows = ctx.result.known_rowcount() if ctx.result is not None and error is None else None

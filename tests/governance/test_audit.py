@@ -33,7 +33,7 @@ def test_reads_writes_policies_and_refusals_are_recorded(
     owner.sql("INSERT INTO sales.customers VALUES (5, 'Ed', '555')")
 
     (read,) = records(owner, principal="alice", statement="SELECT id, email FROM sales.orders ORDER BY id")
-    assert (read.kind, read.operation, read.decision, read.reason) == ("statement", "select", "allowed", None)
+    assert (read.kind, read.operation, read.decision, read.reason, read.rows) == ("statement", "select", "allowed", None, 2)
     assert read.tables_read == ("sales.orders",)
     assert set(read.columns_read) == {"sales.orders.id", "sales.orders.email"}
     assert read.policies == ("sales.orders: row filter by_region", "sales.orders: mask email: mask_email")

@@ -4,7 +4,8 @@ One ``AuditRecord`` per statement (embedded or served), per HTTP API / Iceberg R
 per governance decision a feature records itself (``record_decision``: access requests,
 sign-ins). A record holds the principal, the time, the statement text (or ``GET /v1/…``), the
 tables and columns read and written, the policies applied (row filters and masks, by name), the
-decision (``allowed``, ``refused`` and why, or ``error``) and the row count. Statement text and
+decision (``allowed``, ``refused`` and why, or ``error``) and the row count (rows written; rows
+returned — a streamed result completes its record once read to the end). Statement text and
 reasons pass ``redact_statement`` first: passwords, secrets, tokens and ``Authorization`` values
 never reach the log.
 
@@ -285,6 +286,20 @@ class AuditLog:
                 hint="check the metadata database (disk space, permissions, locks: `wharf-audit.db` beside `wharf.db`)",
             ) from exc
 
+    def set_rows(self, event_id: str, rows: int) -> None:
+        """Complete a statement's record with the rows its streamed result held (``AuditUnavailable`` if it cannot)."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    audit_log.update().where(audit_log.c.event_id == event_id, audit_log.c.kind == "statement").values(rows=rows)
+                )
+        except Exception as exc:
+            raise AuditUnavailable(
+                f"The audit log could not record the row count of statement {event_id}: {type(exc).__name__}: "
+                f"{redact(str(exc))[:300]}",
+                hint="check the metadata database (disk space, permissions, locks: `wharf-audit.db` beside `wharf.db`)",
+            ) from exc
+
     def records(
         self,
         *,
@@ -468,15 +483,16 @@ def record_statement(
     error: BaseException | None,
     rows: int | None,
     written_columns: Mapping[str, Sequence[str]] | None = None,
-) -> None:
-    """Write the record of a statement that ended; ``AuditUnavailable`` (saying whether it committed) if it cannot."""
+) -> bool:
+    """Write the record of a statement that ended (False: not audited); ``AuditUnavailable`` (saying whether it
+    committed) if it cannot."""
     with _state_lock:
         pending = statement.id in _pending
         _pending.discard(statement.id)
     if not pending and not audits(log, statement.principal):
         with _state_lock:
             _notes.pop(statement.id, None)
-        return
+        return False
     record = statement_record(statement, error, rows, written_columns)
     try:
         log.write(record, replace_pending=pending)
@@ -488,6 +504,7 @@ def record_statement(
                 hint=exc.hint,
             ) from exc.__cause__
         raise
+    return True
 
 
 def audit_gate(change: TableChange) -> None:
