@@ -147,6 +147,7 @@ class Runtime:
         return Principal(user)
 
     def close(self) -> None:
+        self.audit_log.close()  # row counts noted since the last record; its write connection
         self.engines.close()
         self.catalog.freshness.close()
         self.catalog.engine.dispose()

@@ -34,6 +34,7 @@ import contextvars
 import datetime as dt
 import json
 import re
+import sqlite3
 import threading
 import time
 import weakref
@@ -264,22 +265,81 @@ class AuditLog:
         self.engine = engine
         self.audit_owner = True  # False: the embedded owner's statements are not recorded (connect(audit=False))
         self._insert = audit_log.insert()
+        self._update_rows = (
+            audit_log.update()
+            .where(audit_log.c.event_id == sa.bindparam("b_event"), audit_log.c.kind == "statement")
+            .values(rows=sa.bindparam("b_rows"))
+        )
+        self._counts: list[dict[str, Any]] = []  # row counts of streamed results, written with the next record
+        self._counts_lock = threading.Lock()
+        # SQLite (the side file): writes go through one sqlite3 connection of their own, with
+        # statements prepared once — a third of the cost of SQLAlchemy's per-write transaction
+        # (measured interleaved with queries: bench/governance.py). SQLite serialises writers anyway.
+        self._raw: sqlite3.Connection | None = None
+        self._raw_lock = threading.Lock()
+        if engine.dialect.name == "sqlite" and engine.url.database and engine.url.database != ":memory:":
+            self._raw = sqlite3.connect(engine.url.database, isolation_level=None, check_same_thread=False, timeout=60)
+            self._raw.execute("PRAGMA synchronous = NORMAL")
+            weakref.finalize(self, self._raw.close)
+        columns = [c.name for c in audit_log.columns if c.name != "id"]
+        self._raw_insert = f"INSERT INTO wharf_audit_log ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"
+        self._raw_replace = (
+            f"UPDATE wharf_audit_log SET {', '.join(f'{c} = :{c}' for c in columns)} "
+            f"WHERE event_id = :event_id AND decision = '{PENDING}'"
+        )
+        self._raw_rows = "UPDATE wharf_audit_log SET rows = :b_rows WHERE event_id = :b_event AND kind = 'statement'"
+
+    def close(self) -> None:
+        """Write the pending row counts and close the write connection (later writes use the engine)."""
+        self.flush()
+        with self._raw_lock:
+            raw, self._raw = self._raw, None
+        if raw is not None:
+            raw.close()
+
+    def _execute(self, row: dict[str, Any] | None, counts: list[dict[str, Any]], replace_pending: bool) -> None:
+        """One transaction: the row counts, then the record (completing its pending record if asked)."""
+        with self._raw_lock:
+            raw = self._raw
+            if raw is not None:
+                try:
+                    raw.execute("BEGIN IMMEDIATE")
+                    if counts:
+                        raw.executemany(self._raw_rows, counts)
+                    if row is not None and not (replace_pending and raw.execute(self._raw_replace, row).rowcount):
+                        raw.execute(self._raw_insert, row)
+                    raw.execute("COMMIT")
+                except BaseException:
+                    if raw.in_transaction:
+                        raw.execute("ROLLBACK")
+                    raise
+                return
+        with self.engine.begin() as conn:
+            if counts:
+                conn.execute(self._update_rows, counts)
+            if row is None:
+                return
+            if replace_pending:
+                done = conn.execute(
+                    audit_log.update()
+                    .where(audit_log.c.event_id == row["event_id"], audit_log.c.decision == PENDING)
+                    .values(**row)
+                ).rowcount
+                if done:
+                    return
+            conn.execute(self._insert, row)
 
     def write(self, record: AuditRecord, *, replace_pending: bool = False) -> None:
-        """Append ``record`` (``replace_pending``: complete the ``pending`` record of the same event instead)."""
+        """Append ``record`` (``replace_pending``: complete the ``pending`` record of the same event instead).
+
+        Row counts noted since the last write (``set_rows``) are written in the same transaction.
+        """
         row = _row(record)
+        counts = self._take_counts()
         try:
-            with self.engine.begin() as conn:
-                if replace_pending:
-                    done = conn.execute(
-                        audit_log.update()
-                        .where(audit_log.c.event_id == record.event_id, audit_log.c.decision == PENDING)
-                        .values(**row)
-                    ).rowcount
-                    if done:
-                        return
-                conn.execute(self._insert, row)
+            self._execute(row, counts, replace_pending)
         except Exception as exc:
+            self._requeue(counts)
             raise AuditUnavailable(
                 f"The audit log could not record {record.kind} {record.operation} by {record.principal}: "
                 f"{type(exc).__name__}: {redact(str(exc))[:300]}",
@@ -287,18 +347,38 @@ class AuditLog:
             ) from exc
 
     def set_rows(self, event_id: str, rows: int) -> None:
-        """Complete a statement's record with the rows its streamed result held (``AuditUnavailable`` if it cannot)."""
+        """Note the rows a statement's streamed result held; written with the next record, a read of the log, or ``flush``.
+
+        (A second transaction per query would double the audit's cost; the record itself is
+        already written, only its count waits.)
+        """
+        with self._counts_lock:
+            self._counts.append({"b_event": event_id, "b_rows": rows})
+
+    def flush(self) -> None:
+        """Write the row counts noted since the last write (``AuditUnavailable`` if it cannot)."""
+        counts = self._take_counts()
+        if not counts:
+            return
         try:
-            with self.engine.begin() as conn:
-                conn.execute(
-                    audit_log.update().where(audit_log.c.event_id == event_id, audit_log.c.kind == "statement").values(rows=rows)
-                )
+            self._execute(None, counts, False)
         except Exception as exc:
+            self._requeue(counts)
             raise AuditUnavailable(
-                f"The audit log could not record the row count of statement {event_id}: {type(exc).__name__}: "
+                f"The audit log could not record the row counts of {len(counts)} statement(s): {type(exc).__name__}: "
                 f"{redact(str(exc))[:300]}",
                 hint="check the metadata database (disk space, permissions, locks: `wharf-audit.db` beside `wharf.db`)",
             ) from exc
+
+    def _take_counts(self) -> list[dict[str, Any]]:
+        with self._counts_lock:
+            counts, self._counts = self._counts, []
+        return counts
+
+    def _requeue(self, counts: list[dict[str, Any]]) -> None:
+        if counts:
+            with self._counts_lock:
+                self._counts[:0] = counts
 
     def records(
         self,
@@ -313,6 +393,7 @@ class AuditLog:
         Times are ISO 8601 (``2026-12-01``, ``2026-12-01T10:00:00Z``), epoch milliseconds, a
         ``datetime``, or a duration back from now (``30m``, ``24h``, ``7d``).
         """
+        self.flush()  # the row counts noted so far are part of what is read
         query = sa.select(audit_log).order_by(audit_log.c.time_ms, audit_log.c.id)
         if since is not None:
             query = query.where(audit_log.c.time_ms >= moment_ms(since))
