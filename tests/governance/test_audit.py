@@ -113,17 +113,19 @@ def test_reading_the_audit_log_needs_a_grant(owner: wharf.Lakehouse, alice: whar
         alice.sql("SELECT count(*) FROM sales.orders o JOIN system.audit_log a ON a.principal = o.email")
     with pytest.raises(AccessDenied):
         alice.audit.records()
-    # A catalog-wide SELECT is not a grant on the audit log.
+    # A catalog-wide SELECT is not a grant on the audit log, and a view over it does not lend its owner's rights.
     owner.sql("GRANT SELECT ON CATALOG TO USER bob")
-    with pytest.raises(AccessDenied):
-        bob.sql("SELECT count(*) FROM system.audit_log")
+    owner.sql("CREATE VIEW sales.everything_audited AS SELECT principal, statement FROM system.audit_log")
+    for attempt in ("SELECT count(*) FROM system.audit_log", "SELECT count(*) FROM sales.everything_audited"):
+        with pytest.raises(AccessDenied, match="may not read system.audit_log"):
+            bob.sql(attempt)
 
     owner.sql("GRANT SELECT ON TABLE system.audit_log TO ROLE analyst")  # alice is an analyst (through her group)
     refusals = alice.sql(
         "SELECT count(*) FROM system.audit_log WHERE principal = 'alice' AND decision = 'refused' AND reason LIKE '%audit_log%'"
     ).scalar()
     assert refusals == 2
-    assert len(alice.audit.records(principal="bob")) == 2
+    assert len(alice.audit.records(principal="bob")) == 3
     owner.sql("REVOKE SELECT ON TABLE system.audit_log FROM ROLE analyst")
     with pytest.raises(AccessDenied):
         alice.sql("SELECT count(*) FROM system.audit_log")
