@@ -51,6 +51,7 @@ EXPECTED_CASES = {
     "history": {"changelog of 10 snapshots (20,000 rows)", "SCD2 view of 200,000 rows, 2 × 5% churn"},
     "cdc": {"apply 10k events onto 10k rows (copy-on-write)", "apply 10k events onto 10k rows (merge-on-read)"},
     "auth": {"verify signed token (JWT) × 200", "verify personal access token × 200", "password login (argon2 defaults) × 1"},
+    "governance": {"Q01", "Q03", "Q10", "Q22"},
 }
 
 

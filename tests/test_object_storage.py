@@ -99,9 +99,9 @@ def test_an_s3_lake_reads_writes_and_time_travels_in_its_bucket(s3_lake: wharf.L
     assert files and files <= stored  # every data file of every snapshot is in the bucket
     assert table.metadata_location in stored
     assert all(key.startswith(f"s3://{bucket}/lake/") for key in stored)
-    # Nothing but the metadata database (and its commit locks) was written locally.
+    # Nothing but the metadata database, its audit log (and its commit locks) was written locally.
     local = {p.name for p in tmp_path.rglob("*") if p.is_file() and p.parent.name != ".locks"}
-    assert local <= {"wharf.db", "wharf.db-wal", "wharf.db-shm"}
+    assert local <= {f"{db}{suffix}" for db in ("wharf.db", "wharf-audit.db") for suffix in ("", "-wal", "-shm")}
     # A governed principal reads through the locked-down engine, which may reach the warehouse only.
     lake.sql("GRANT SELECT ON TABLE t TO USER analyst")
     analyst = lake.session(user="analyst")

@@ -38,6 +38,7 @@ from wharf.auth.commands import Cli as AuthCli
 from wharf.auth.commands import register as register_auth
 from wharf.errors import InternalError, InvalidArgument, NotFound, WharfError
 from wharf.governance.access_commands import register as register_access
+from wharf.governance.audit_commands import register as register_audit
 from wharf.governance.commands import Cli as GovernanceCli
 from wharf.governance.commands import register as register_governance
 from wharf.ingest.commands import Cli as CdcCli
@@ -804,6 +805,7 @@ register_governance(
 register_access(
     app, GovernanceCli(lambda ctx: _state(ctx).lake(), lambda ctx: reporting(_state(ctx)), _out, _err)
 )  # access find / request / approve / deny
+register_audit(app, GovernanceCli(lambda ctx: _state(ctx).lake(), lambda ctx: reporting(_state(ctx)), _out, _err))  # audit
 
 
 # --- entry point ------------------------------------------------------------------------------

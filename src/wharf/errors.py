@@ -20,6 +20,7 @@
     ├── RateLimited                  status 429: too many attempts; ``retry_after_s`` says when to retry
     ├── StorageError                 status 500: a file could not be read or written (disk, permissions)
     ├── CatalogUnavailable           status 503: the metadata database could not be reached or is locked
+    │   └── AuditUnavailable         the audit record of a statement or request could not be written
     ├── ResourceExhausted            status 503: out of memory, or interrupted
     ├── MissingExtra                 status 500: an optional dependency is not installed
     └── InternalError                status 500: a bug in Wharf (an unexpected exception, wrapped)
@@ -210,6 +211,13 @@ class CatalogUnavailable(WharfError):
     status = 503
 
 
+class AuditUnavailable(CatalogUnavailable):
+    """The audit log could not record a statement or an API call, so it failed (auditing never fails silently).
+
+    A statement whose changes were committed before its final record failed says so in the message.
+    """
+
+
 class ResourceExhausted(WharfError):
     """The statement ran out of memory, or was interrupted."""
 
@@ -231,6 +239,7 @@ class MissingExtra(WharfError):
 __all__ = [
     "AccessDenied",
     "AlreadyExists",
+    "AuditUnavailable",
     "AuthenticationError",
     "CatalogUnavailable",
     "CommitRejected",

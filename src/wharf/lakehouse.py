@@ -27,9 +27,10 @@ from sqlglot import exp
 from wharf.auth import LakeAuth
 from wharf.catalog import LakeCatalog, lake_owner, open_catalog
 from wharf.engine import Engines
-from wharf.errors import AccessDenied, AlreadyExists, InvalidArgument
+from wharf.errors import AccessDenied, AlreadyExists, AuditUnavailable, InvalidArgument
 from wharf.events import Events, StatementEvent
 from wharf.governance import GovernancePolicy, store_for
+from wharf.governance.audit import Audit, audit_log_for, record_statement
 from wharf.governance.hooks import commit_subscriber
 from wharf.principal import Principal, default_user
 from wharf.quality.gate import set_lake_opener
@@ -82,6 +83,7 @@ class Runtime:
         metadata_url: str | None = None,
         storage: dict[str, str] | None = None,
         catalog: LakeCatalog | None = None,
+        audit: bool = True,
     ) -> None:
         # An already open catalog (a commit gate that reads the lake) is shared, not opened again.
         self.catalog: LakeCatalog = (
@@ -108,6 +110,9 @@ class Runtime:
         if not self.governance_store.subscribed:  # once per catalog, however many runtimes share it
             self.governance_store.subscribed = True
             self.catalog.events.subscribe("on_commit", commit_subscriber(self.governance_store))
+        # The audit log (wharf.governance.audit): every statement is recorded before its result returns.
+        self.audit_log = audit_log_for(self.catalog)
+        self.audit_log.audit_owner = audit
 
     @property
     def events(self) -> Events:
@@ -142,6 +147,7 @@ class Runtime:
         return Principal(user)
 
     def close(self) -> None:
+        self.audit_log.close()  # row counts noted since the last record; its write connection
         self.engines.close()
         self.catalog.freshness.close()
         self.catalog.engine.dispose()
@@ -163,6 +169,7 @@ class Lakehouse:
         principal: Principal | None = None,
         metadata_url: str | None = None,
         storage: dict[str, str] | None = None,
+        audit: bool = True,
     ) -> None:
         self._owns_runtime = runtime is None
         if runtime is None:
@@ -170,7 +177,7 @@ class Lakehouse:
             location: Path | str = os.fspath(path) if path is not None else os.environ.get("WHARF_HOME") or "lake"
             if not is_object_store(str(location)):
                 location = Path(location)
-            runtime = Runtime(location, user, metadata_url=metadata_url, storage=storage)
+            runtime = Runtime(location, user, metadata_url=metadata_url, storage=storage, audit=audit)
         self._runtime = runtime
         self.principal: Principal = principal if principal is not None else self._runtime.principal(user)
         self._session = Session()
@@ -271,6 +278,11 @@ class Lakehouse:
         from wharf.governance.lake_governance import Governance
 
         return Governance(self)
+
+    @cached_property
+    def audit(self) -> Audit:
+        """The audit log as this principal may read it (``wharf.governance.audit``): records, JSON-lines export."""
+        return Audit(self)
 
     @property
     def auth(self) -> LakeAuth:
@@ -401,7 +413,22 @@ class Lakehouse:
         finally:
             with self._cursor_lock:
                 self._cursors.discard(ctx.con)
+            try:
+                self._audit(statement, ctx, error)
+            except AuditUnavailable as failed:
+                # Auditing never fails silently: the statement fails (its result is not returned).
+                self._emit(statement, ctx, failed)
+                raise failed from error
             self._emit(statement, ctx, error)
+
+    def _audit(self, statement: Statement, ctx: Context, error: BaseException | None) -> None:
+        """Write the statement's audit record before its result is returned (``AuditUnavailable`` if it cannot)."""
+        log = self._runtime.audit_log
+        rows = ctx.result.known_rowcount() if ctx.result is not None and error is None else None
+        written = _written_columns(statement, ctx) if statement.writes and error is None else None
+        if record_statement(log, statement, error, rows, written) and rows is None and ctx.result is not None:
+            # A streamed result: its row count completes the record once it has been read to the end.
+            ctx.result.on_exhausted = lambda count: log.set_rows(statement.id, count)
 
     def _emit(self, statement: Statement, ctx: Context, error: BaseException | None) -> None:
         rows = ctx.result.known_rowcount() if ctx.result is not None and error is None else None
@@ -603,6 +630,7 @@ def connect(
     user: str | None = None,
     metadata_url: str | None = None,
     storage: dict[str, str] | None = None,
+    audit: bool = True,
 ) -> Lakehouse:
     """Open (creating on first use) the lake at ``path``, ``$WHARF_HOME`` or ``./lake``, as ``user``.
 
@@ -614,13 +642,26 @@ def connect(
     the directory's ``wharf.db``: ``postgresql://user:password@host/db`` or
     ``sqlite:////path/wharf.db``; a lake in object storage needs one. ``storage`` overrides the S3
     settings otherwise read from the AWS environment variables (``{"s3.endpoint": …}``). See
-    docs/storage.md.
+    docs/storage.md. ``audit=False`` stops recording the *owner's* statements in the audit log
+    (statements of every other principal are always recorded; docs/governance.md#audit).
 
     >>> import wharf
     >>> lake = wharf.connect("/tmp/demo-lake")  # doctest: +SKIP
     >>> lake.sql("CREATE TABLE t (id BIGINT, name VARCHAR)")  # doctest: +SKIP
     """
-    return Lakehouse(path, user=user, metadata_url=metadata_url, storage=storage)
+    return Lakehouse(path, user=user, metadata_url=metadata_url, storage=storage, audit=audit)
+
+
+def _written_columns(statement: Statement, ctx: Context) -> dict[str, list[str]]:
+    """The columns a writing statement wrote, per table (its column lineage's outputs; ``*`` when unknown)."""
+    tables = list(dict.fromkeys(w.table for w in statement.writes))
+    outputs: list[str] = []
+    if ctx.lineage is not None and statement.kind not in ("delete", "truncate"):
+        try:
+            outputs = list(ctx.lineage())
+        except Exception:  # noqa: BLE001 - lineage is best effort; the record then says "every column"
+            outputs = []
+    return {table: outputs or ["*"] for table in tables}
 
 
 __all__ = ["Lakehouse", "Runtime", "connect", "default_path", "default_user"]

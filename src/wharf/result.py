@@ -57,6 +57,8 @@ class Result:
         self._keepalive: object = None  # whatever the stream reads from (a DuckDB cursor), kept alive with it
         # Turns an exception raised while the stream is read (DuckDB computes lazily) into a Wharf error.
         self.translate: Callable[[Exception], Exception] | None = None
+        # Told how many rows a stream held once it was read to its end (the audit log's row count).
+        self.on_exhausted: Callable[[int], None] | None = None
 
     def interrupt(self) -> None:
         """Stop DuckDB computing this result's stream (from another thread); reading it then raises."""
@@ -96,8 +98,12 @@ class Result:
             from wharf.errors import InvalidArgument
 
             raise InvalidArgument("This result's stream was already consumed", hint="keep .to_arrow() to read it twice")
+        rows = 0
         with self._translated():
-            yield from reader
+            for batch in reader:
+                rows += batch.num_rows
+                yield batch
+        self._exhausted(rows)
 
     def to_arrow(self) -> pa.Table:
         """All rows as a ``pyarrow.Table`` (cached: calling it twice reads once)."""
@@ -105,7 +111,14 @@ class Result:
             reader, self._reader = self._reader, None
             with self._translated():
                 self._table = reader.read_all() if reader is not None else pa.table({})
+            if reader is not None:
+                self._exhausted(self._table.num_rows)
         return self._table
+
+    def _exhausted(self, rows: int) -> None:
+        notify, self.on_exhausted = self.on_exhausted, None
+        if notify is not None:
+            notify(rows)
 
     @contextmanager
     def _translated(self) -> Iterator[None]:

@@ -43,7 +43,8 @@ class TableRead:
     ``columns`` is None when every column may be read (``SELECT *``, or the query could not be
     analysed); otherwise the names of the columns the statement uses. ``files`` is the number of
     data files the scan plan reads (after partition and statistics pruning), None when no data
-    was planned (a metadata table).
+    was planned (a metadata table). ``policies`` names the row filter and masks applied to the
+    read for the statement's principal (``row filter us_only``, ``mask email: mask_email``).
     """
 
     table: str
@@ -51,6 +52,7 @@ class TableRead:
     ref: str | None = None
     columns: tuple[str, ...] | None = None
     files: int | None = None
+    policies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,8 @@ class Statement:
                 else:
                     merged = tuple(dict.fromkeys(known.columns + read.columns))
                 files = None if known.files is None and read.files is None else (known.files or 0) + (read.files or 0)
-                self.reads[i] = TableRead(known.table, known.snapshot_id, known.ref, merged, files)
+                policies = tuple(dict.fromkeys(known.policies + read.policies))
+                self.reads[i] = TableRead(known.table, known.snapshot_id, known.ref, merged, files, policies)
                 return
         self.reads.append(read)
 

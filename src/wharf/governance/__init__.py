@@ -5,12 +5,14 @@ One module per concept: ``privileges`` (names, objects, what each statement need
 ``policies`` (policy functions, row filters, masks), ``access`` (access requests, approvers,
 tags on tables, self-service rules), ``webhooks`` (notifications), ``store`` (the tables and the policy version),
 ``state`` (resolution), ``enforce`` (the reference pipeline's policy, REST), ``hooks`` (the commit
-path), ``lake_governance`` (``lake.governance``). See docs/governance.md.
+path), ``lake_governance`` (``lake.governance``), ``audit`` (the audit log, ``system.audit_log``).
+See docs/governance.md.
 """
 
 from typing import Any
 
 from wharf.governance import (
+    audit,  # noqa: F401  (registers the audit commit gate and system.audit_log)
     hooks,  # noqa: F401  (registers the governance commit gate)
     webhooks,  # noqa: F401  (notifies webhooks of access decisions)
 )

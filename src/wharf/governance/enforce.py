@@ -85,6 +85,7 @@ class Decision:
 
     row_filter: exp.Expression | None
     masks: dict[str, exp.Expression]
+    names: tuple[str, ...] = ()  # which policies, for the audit log: "row filter f", "mask c: f"
 
 
 def table_policy(
@@ -95,8 +96,10 @@ def table_policy(
     invoker = identity.invoker()
     spelled = {c.lower(): c for c in columns}
     row_filter = None
+    names: list[str] = []
     found = state.row_filters.get(key)
     if found is not None:
+        names.append(f"row filter {found.function}")
         function = state.functions.get(found.function)
         if function is None:
             raise AccessDenied(f"The row filter of {key} names a missing function {found.function}", hint="ask its owner")
@@ -108,6 +111,7 @@ def table_policy(
     for column, mask in bound.items():
         if column.lower() not in spelled:
             continue  # a dropped column: nothing to mask
+        names.append(f"mask {spelled[column.lower()]}: {mask.function}")
         function = state.functions.get(mask.function)
         if function is None:
             builtin = parse_builtin(mask.function)
@@ -118,7 +122,7 @@ def table_policy(
             continue
         args = [spelled[column.lower()], *(spelled.get(c.lower(), c) for c in mask.columns)]
         masks[spelled[column.lower()]] = exp.cast(compile_call(function, args, invoker), function.returns, dialect="duckdb")
-    return Decision(row_filter, masks)
+    return Decision(row_filter, masks, tuple(names))
 
 
 class GovernancePolicy:
@@ -208,7 +212,7 @@ def decide(state: GovernanceState, identity: Identity, reference: Reference) -> 
             )
         if reference.metadata is not None and reference.metadata not in ROW_TABLES:
             return None  # snapshots, history, refs …: no row values
-        return ReferencePolicy(decision.row_filter, decision.masks) if restricted else None
+        return ReferencePolicy(decision.row_filter, decision.masks, decision.names) if restricted else None
     if role == "write":
         statement = current()
         kind, text = (statement.kind, statement.text) if statement is not None else ("insert", "")
@@ -221,7 +225,9 @@ def decide(state: GovernanceState, identity: Identity, reference: Reference) -> 
                 hint="writing into a table with masked columns needs MANAGE on it",
             )
         # The target is read raw (masks would be written back), but only the rows the filter shows.
-        return ReferencePolicy(decision.row_filter, {}) if decision.row_filter is not None else None
+        if decision.row_filter is None:
+            return None
+        return ReferencePolicy(decision.row_filter, {}, tuple(n for n in decision.names if n.startswith("row filter")))
     needed = ROLE_PRIVILEGE.get(role)
     if needed is None:
         raise AccessDenied(f"{who} may not use {label} for {role}", hint="an unknown use is refused")

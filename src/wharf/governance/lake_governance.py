@@ -21,6 +21,7 @@ from wharf.governance.functions import PolicyFunction
 from wharf.governance.privileges import CATALOG, CREATE, GROUP, MANAGE, NAMESPACE, ROLE, TABLE, USER
 from wharf.governance.state import GovernanceState, Grant, Identity
 from wharf.governance.store import GovernanceStore, store_for
+from wharf.sql.system_tables import SYSTEM_NAMESPACE, SYSTEM_TABLES
 
 if TYPE_CHECKING:
     from wharf.governance.lake_access import Access
@@ -186,6 +187,8 @@ class Governance:
         from wharf.tables.loader import split_name
 
         ns, tbl = split_name(name)
+        if ns.lower() == SYSTEM_NAMESPACE and tbl.lower() in SYSTEM_TABLES:
+            return f"{SYSTEM_NAMESPACE}.{tbl.lower()}"  # system.audit_log …: granted like a table
         table = self.lake.loader.find(ns, tbl)
         if table is not None:
             return ".".join(table.name())

@@ -27,6 +27,7 @@ from wharf.server.api import access_routes, query_routes, sql_routes
 from wharf.server.api.jobs import QueryManager
 from wharf.server.api.precache import Precache
 from wharf.server.api.result_cache import ResultCache
+from wharf.server.audit import REASON_KEY, AuditRequests
 from wharf.server.config import ServerConfig
 from wharf.server.context import Authenticator, OwnerOnly
 from wharf.server.middleware import BodyLimit, BodyTooLarge, InFlight, RequestLog
@@ -163,6 +164,7 @@ def create_app(config: ServerConfig, *, lake: Any = None, authenticator: Authent
 
     async def on_error(request: Request, exc: Exception) -> Response:
         status, kind, message = classify(exc, **error_kind(request))
+        setattr(request.state, REASON_KEY, f"{kind}: {message}")  # why, for the audit record (wharf.server.audit)
         return _error_response(status, kind, message)
 
     # Expected errors are answered by the exception middleware; only a handler for bare
@@ -174,10 +176,12 @@ def create_app(config: ServerConfig, *, lake: Any = None, authenticator: Authent
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, exc: RequestValidationError) -> Response:
         problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in list(exc.errors())[:5])
+        setattr(request.state, REASON_KEY, f"BadRequestException: Malformed request: {problems}")
         return _error_response(400, "BadRequestException", f"Malformed request: {problems}")
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> Response:
+        setattr(request.state, REASON_KEY, f"HTTP {exc.status_code}: {exc.detail}")
         if isinstance(exc.__cause__, BodyTooLarge):  # a streamed body FastAPI was parsing outgrew the limit
             limit = config.max_body_bytes
             return _error_response(413, "RequestTooLargeException", f"The request body is larger than the limit of {limit} bytes")
@@ -196,6 +200,7 @@ def create_app(config: ServerConfig, *, lake: Any = None, authenticator: Authent
         app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins), allow_methods=["*"], allow_headers=["*"])
     app.add_middleware(WarehousePrefix, warehouse=config.warehouse)
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)
+    app.add_middleware(AuditRequests)  # inside RequestLog: the request has its id
     app.add_middleware(RequestLog, in_flight=in_flight)
     return app
 

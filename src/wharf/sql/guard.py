@@ -23,6 +23,7 @@ from sqlglot import exp
 from wharf.errors import AccessDenied
 from wharf.principal import Principal
 from wharf.sql.references import DUCKDB_SCHEMAS
+from wharf.sql.system_tables import system_table_name
 
 # Table functions that only generate values: no file, no network, no other database.
 ALLOWED_TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
@@ -71,5 +72,6 @@ def check(expression: exp.Expression, principal: Principal) -> None:
             name = function_name(source) if isinstance(source, exp.Expression) else str(source)
             if name not in ALLOWED_TABLE_FUNCTIONS:
                 raise AccessDenied(f"{principal.name} may not use the DuckDB table function {name}()", hint=_HINT)
-        elif node.args.get("db") is not None and node.db.lower() in DUCKDB_SCHEMAS:
+        elif node.args.get("db") is not None and node.db.lower() in DUCKDB_SCHEMAS and system_table_name(node) is None:
+            # (a registered system table such as system.audit_log is Wharf's: its reader decides)
             raise AccessDenied(f"{principal.name} may not read DuckDB's own schema {node.db}", hint=_HINT)

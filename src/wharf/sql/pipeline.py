@@ -31,7 +31,7 @@ from wharf.sql.context import Context
 from wharf.sql.plan import plan_reference
 from wharf.sql.policy import authorize_reference
 from wharf.sql.references import REF_META, Reference, cte_names, pin, resolve_table
-from wharf.sql.system_tables import system_pass
+from wharf.sql.system_tables import SYSTEM_TABLES, replace_system_tables
 from wharf.statement import TableRead
 
 
@@ -71,8 +71,6 @@ Pass = Callable[[exp.Expression, Compilation], exp.Expression]
 
 
 def guard_pass(expression: exp.Expression, c: Compilation) -> exp.Expression:
-    # Virtual system tables first: the guard refuses DuckDB's own ``system`` schema to governed principals.
-    expression = system_pass(expression, c)
     guard.check(expression, c.ctx.principal)
     return expression
 
@@ -81,6 +79,11 @@ def resolve_pass(expression: exp.Expression, c: Compilation) -> exp.Expression:
     from wharf.sql.views import expand_views
 
     expand_views(c.ctx, expression)  # a view's query replaces its name; its tables resolve below
+    if SYSTEM_TABLES:
+        registered = replace_system_tables(c.ctx, expression)  # system.audit_log …: rows from the metadata database
+        if registered:
+            c.registered.extend(registered)
+            c.source = None  # the working tree no longer matches the parser's
     ctes = cte_names(expression)
     session_branch = c.ctx.session.branch if c.branch_default else None
     for node in list(expression.find_all(exp.Table)):
@@ -220,7 +223,8 @@ def record_reads(ctx: Context, references: Sequence[Reference]) -> None:
             continue
         label = ref.label if ref.metadata is None else f"{ref.label}.{ref.metadata}"
         files = len(ref.plan.files) if ref.plan is not None else None
-        ctx.statement.record_read(TableRead(label, ref.snapshot_id, ref.version.ref, ref.columns, files))
+        policies = ref.policy.names if ref.policy is not None else ()
+        ctx.statement.record_read(TableRead(label, ref.snapshot_id, ref.version.ref, ref.columns, files, policies))
 
 
 def _registered_schemas(ctx: Context) -> dict[str, dict[str, str]]:

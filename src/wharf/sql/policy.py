@@ -35,10 +35,13 @@ class ReferencePolicy:
 
     ``row_filter`` keeps the rows for which it is TRUE; ``masks`` replaces a column's value by an
     expression (``{"ssn": "'***'"}``, ``{"email": "regexp_replace(email, '.*@', '*@')"}``).
+    ``names`` says which policies these are, for the audit log (``row filter us_only``,
+    ``mask email: mask_email``); never values.
     """
 
     row_filter: exp.Expr | None = None
     masks: dict[str, exp.Expression] = field(default_factory=dict)
+    names: tuple[str, ...] = ()
 
     @property
     def restricts(self) -> bool:
@@ -61,7 +64,8 @@ def combine(policies: list[ReferencePolicy]) -> ReferencePolicy | None:
         for column, mask in p.masks.items():
             masks.setdefault(column.lower(), mask)
     row_filter: exp.Expr | None = exp.and_(*filters) if filters else None
-    return ReferencePolicy(row_filter, masks) if row_filter is not None or masks else None
+    names = tuple(dict.fromkeys(name for p in policies for name in p.names))
+    return ReferencePolicy(row_filter, masks, names) if row_filter is not None or masks else None
 
 
 def authorize_reference(policies: tuple[Policy, ...], principal: Principal, reference: Reference) -> None:

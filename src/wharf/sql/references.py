@@ -170,8 +170,6 @@ def resolve_table(
     """Resolve one ``exp.Table`` to a Wharf reference (None for CTEs, table functions and DuckDB objects)."""
     if not isinstance(node.this, (exp.Identifier, exp.Dot)):  # a Dot: a name of four parts
         return None  # a table function such as range(…); the guard pass decides whether it may run
-    if node.meta.get("wharf.system") is not None:
-        return None  # a virtual system table, registered for this statement (wharf.sql.system_tables)
     parts = [p.name for p in node.parts]
     find = ctx.find_table
     if len(parts) == 1:

@@ -303,7 +303,14 @@ def render(ctx: Context, compiled: Compiled, params: Params) -> tuple[str, list[
         parts.append(relations[index] if kind == "rel" else literal_sql(values[index]))  # type: ignore[arg-type]
         parts.append(fragment)
     reads = [
-        TableRead(ref.label, ref.snapshot_id, ref.version.ref, ref.columns, len(plan.files) if plan is not None else None)
+        TableRead(
+            ref.label,
+            ref.snapshot_id,
+            ref.version.ref,
+            ref.columns,
+            len(plan.files) if plan is not None else None,
+            ref.policy.names if ref.policy is not None else (),
+        )
         for ref, plan in zip(compiled.references, plans, strict=True)
         if ref.role in ("read", "write")
     ]

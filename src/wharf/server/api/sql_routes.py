@@ -117,6 +117,7 @@ def run_sql(ctx: Ctx, request: Request, body: models.SqlRequest) -> Response:
     """
     if not body.sql.strip():
         raise bad_request('Send {"sql": "<statement>"}')
+    request.state.audit_statement = body.sql  # the request's audit record names it (a cached answer runs no statement)
     cache = server_state(request).result_cache
     answer = result_cache.lookup(cache, ctx.lake, body.sql, body.params, body.dialect)
     if answer.cached is not None:
