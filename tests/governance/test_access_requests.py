@@ -93,6 +93,18 @@ def test_approvers_deny_and_python_api(owner: wharf.Lakehouse, bob: wharf.Lakeho
     approved = stella.governance.access.approve(again.id)
     assert (approved.status, approved.granted_ms) == ("approved", 2 * HOUR)
     assert bob.sql("SELECT count(*) FROM sales.customers").scalar() == 4
+    # Every decision made through the Python API is in the audit log, as the one who made it.
+    decisions = [  # oldest first
+        (r.principal, r.operation, r.reason, r.tables_read, r.detail["status"])
+        for r in owner.audit.records()
+        if r.kind == "access"
+    ]
+    assert decisions == [
+        ("bob", "access_request.requested", "audit", ("sales.customers",), "pending"),
+        ("stella", "access_request.denied", "use the aggregated view", ("sales.customers",), "denied"),
+        ("bob", "access_request.requested", "audit, again", ("sales.customers",), "pending"),
+        ("stella", "access_request.approved", "audit, again", ("sales.customers",), "approved"),
+    ]
     # Unsetting the approvers leaves the owner (and MANAGE holders).
     owner.sql("ALTER NAMESPACE sales UNSET APPROVERS")
     third = owner.session(user="carl").governance.access.request("sales.customers", duration="1h", reason="x")

@@ -109,6 +109,9 @@ def test_a_federated_analyst_sees_only_the_rows_of_their_region(served: Federate
     account = served.lake.auth.service.account("ann")
     assert (account.kind, account.groups, dict(account.attributes)) == ("user", ("Sales Analysts",), {"region": "US"})
     assert not account.has_password
+    signed_in = [(r.principal, r.decision, r.detail["issuer"]) for r in served.lake.audit.records() if r.kind == "authentication"]
+    for user in ("ann", "eve"):  # audited once, at the first sign-in (other tests of the module sign in others)
+        assert [r for r in signed_in if r[0] == user] == [(user, "allowed", issuer.url)]
 
     # The provider moves ann to EU: the next token's claim is the truth, on the next statement.
     moved = issuer.token("ann", groups=["Sales Analysts"], region="EU")

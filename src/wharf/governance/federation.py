@@ -39,6 +39,7 @@ from wharf.governance.store import GovernanceStore, now_ms
 from wharf.principal import Principal
 
 if TYPE_CHECKING:
+    from wharf.catalog import LakeCatalog
     from wharf.lakehouse import Lakehouse
 
 _LINKED = (
@@ -51,15 +52,16 @@ _LINKED = (
 class Federation:
     """Signs in one identity provider's users to one lake."""
 
-    def __init__(self, store: GovernanceStore, verifier: OidcVerifier) -> None:
+    def __init__(self, store: GovernanceStore, verifier: OidcVerifier, catalog: LakeCatalog | None = None) -> None:
         self.store = store
         self.verifier = verifier
+        self.catalog = catalog  # where first sign-ins are audited (refused tokens: the server's request record)
 
     @classmethod
     def for_lake(cls, lake: Lakehouse, config: OidcConfig) -> Federation:
         from wharf.governance.store import store_for
 
-        return cls(store_for(lake.catalog, lake.owner), OidcVerifier(config))
+        return cls(store_for(lake.catalog, lake.owner), OidcVerifier(config), lake.catalog)
 
     def sign_in(self, token: str) -> Principal:
         """The principal of a provider's token, creating or updating its user; ``AuthenticationError`` (401) otherwise."""
@@ -133,6 +135,17 @@ class Federation:
             row = conn.execute(_LINKED, {"issuer": identity.issuer, "subject": identity.subject}).first()
         if row is None:  # pragma: no cover - the insert failed for another reason than a concurrent one
             raise AuthenticationError("the user could not be created", hint="retry")
+        if self.catalog is not None:
+            from wharf.governance.audit import record_decision
+
+            record_decision(
+                self.catalog,
+                principal=row.name,
+                kind="authentication",
+                operation="oidc.first_sign_in",
+                decision="allowed",
+                detail={"issuer": identity.issuer, "subject": identity.subject},
+            )
         return row
 
     def _update(self, principal_id: str, groups: list[str], attributes: dict[str, str]) -> None:

@@ -125,7 +125,13 @@ class Access:
         """``request``, and what happened in words (approved by a rule, or sent to whom)."""
         label = self._table(table)
         state, identity = self._state()
-        return access.request_access(self.store, identity, label, privilege, parse_duration_ms(duration), reason, self._lake_id)
+        filed, message = access.request_access(
+            self.store, identity, label, privilege, parse_duration_ms(duration), reason, self._lake_id
+        )
+        self._audit("requested", filed)
+        if filed.status == access.APPROVED:
+            self._audit("approved", filed)  # by a self-service rule, at once
+        return filed, message
 
     def requests(self, status: str | None = None) -> list[AccessRequest]:
         """The requests the principal may see (its own, and those it decides; the lake owner: all)."""
@@ -140,12 +146,38 @@ class Access:
         self.governance.table_label(request.table)  # a table dropped since: nothing to grant
         _, identity = self._state()
         ms = None if duration is None else parse_duration_ms(duration)
-        return access.decide(self.store, identity, request_id, True, duration_ms=ms, comment=comment, lake=self._lake_id)
+        decided = access.decide(self.store, identity, request_id, True, duration_ms=ms, comment=comment, lake=self._lake_id)
+        self._audit("approved", decided)
+        return decided
 
     def deny(self, request_id: int, *, reason: str | None = None) -> AccessRequest:
         """Deny a pending request, saying why."""
         _, identity = self._state()
-        return access.decide(self.store, identity, request_id, False, comment=reason, lake=self._lake_id)
+        decided = access.decide(self.store, identity, request_id, False, comment=reason, lake=self._lake_id)
+        self._audit("denied", decided)
+        return decided
+
+    def _audit(self, event: str, request: AccessRequest) -> None:
+        """Record a decision in the audit log, right after it is stored (``AuditUnavailable`` if that fails)."""
+        from wharf.governance.audit import record_decision
+
+        record_decision(
+            self.lake.catalog,
+            principal=self.lake.principal.name,
+            kind="access",
+            operation=f"access_request.{event}",
+            decision="allowed",
+            reason=request.comment if event == access.DENIED else request.reason,
+            tables=(request.table,),
+            detail={
+                "request_id": request.id,
+                "requester": request.requester,
+                "privilege": request.privilege,
+                "status": request.status,
+                "rule": request.rule,
+                "expires_at_ms": request.expires_at_ms,
+            },
+        )
 
     # --- approvers and tags -----------------------------------------------------------------
 
