@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 import wharf
 from wharf.cli import app
-from wharf.errors import ConflictError, InvalidArgument
+from wharf.errors import AccessDenied, ConflictError, InvalidArgument
 from wharf.optimizer import Optimizer, Policy, TableState, TableStats, decide, optimize_table
 from wharf.optimizer import runner as runner_module
 from wharf.optimizer.decide import COMPACT, EXPIRE, ORPHANS, backoff_s, measure
@@ -171,6 +171,15 @@ def test_a_pass_compacts_logs_and_leaves_disabled_tables_alone(db: wharf.Lakehou
     ).fetchall()
     assert rows == [("compact", "ok", 8, 1, 8, 0), ("remove_orphan_files", "ok", None, None, None, 0)]
     assert db.sql("SELECT count(*) FROM system.maintenance_log.snapshots").scalar() >= 1  # not DuckDB's system catalog
+    # A governed principal reads the log once granted (it is a lake table, not DuckDB's system schema).
+    ops = db.session(user="ops")
+    with pytest.raises(AccessDenied) as refused:
+        ops.sql("SELECT count(*) FROM system.maintenance_log")
+    assert "DuckDB's own schema" not in str(refused.value)  # governance refused it: no grant yet
+    db.sql("GRANT SELECT ON TABLE system.maintenance_log TO USER ops")
+    assert ops.sql("SELECT count(*) FROM system.maintenance_log WHERE table_name = 'db.t'").scalar() == 2
+    with pytest.raises(AccessDenied, match="DuckDB's own schema"):
+        ops.sql("SELECT * FROM information_schema.tables")
     snapshot = db.table("db.t").iceberg.metadata.current_snapshot()
     assert snapshot is not None and snapshot.summary is not None
     assert "rewrite_data_files" in snapshot.summary.additional_properties.get("wharf.statement", "")

@@ -16,6 +16,7 @@ open a file outside the lake directory, whatever SQL reaches it.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import duckdb
 from sqlglot import exp
@@ -56,8 +57,14 @@ def duckdb_table_functions() -> frozenset[str]:
     return frozenset(name.lower() for name, tabular, scalar in rows if tabular and not scalar)
 
 
-def check(expression: exp.Expression, principal: Principal) -> None:
-    """Refuse table functions and DuckDB-owned schemas for a principal without external access."""
+def check(
+    expression: exp.Expression, principal: Principal, is_lake_table: Callable[[str, str], bool] = lambda ns, name: False
+) -> None:
+    """Refuse table functions and DuckDB-owned schemas for a principal without external access.
+
+    ``is_lake_table(namespace, name)`` says whether a name in one of those schemas is a lake table
+    (``system.maintenance_log``): that one resolves to the lake's table, and governance decides.
+    """
     if principal.external_access:
         return
     tabular = duckdb_table_functions()
@@ -72,6 +79,10 @@ def check(expression: exp.Expression, principal: Principal) -> None:
             name = function_name(source) if isinstance(source, exp.Expression) else str(source)
             if name not in ALLOWED_TABLE_FUNCTIONS:
                 raise AccessDenied(f"{principal.name} may not use the DuckDB table function {name}()", hint=_HINT)
-        elif node.args.get("db") is not None and node.db.lower() in DUCKDB_SCHEMAS and system_table_name(node) is None:
-            # (a registered system table such as system.audit_log is Wharf's: its reader decides)
+        elif (
+            node.args.get("db") is not None
+            and node.db.lower() in DUCKDB_SCHEMAS
+            and system_table_name(node) is None  # system.audit_log …: Wharf's, its reader decides
+            and not (node.args.get("catalog") is None and is_lake_table(node.db, node.name))
+        ):
             raise AccessDenied(f"{principal.name} may not read DuckDB's own schema {node.db}", hint=_HINT)

@@ -71,7 +71,7 @@ Pass = Callable[[exp.Expression, Compilation], exp.Expression]
 
 
 def guard_pass(expression: exp.Expression, c: Compilation) -> exp.Expression:
-    guard.check(expression, c.ctx.principal)
+    guard.check(expression, c.ctx.principal, lambda ns, name: c.ctx.find_table(ns, name) is not None)
     return expression
 
 
