@@ -9,6 +9,7 @@ A body may not read tables (no subqueries): everything a policy decides is visib
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,7 +39,9 @@ class PolicyFunction:
         return json.dumps([list(p) for p in self.parameters])
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_body(body: str) -> exp.Expression:
+    """The parsed body, shared between calls (memoized: a policy is applied on every statement): never mutate it."""
     import sqlglot
 
     try:
