@@ -557,3 +557,26 @@ def test_print_and_the_cli_count_rows_alike(cli, lake_dir: Path) -> None:  # typ
         printed = repr(lake.sql("SELECT * FROM range(30)"))
         assert "30 rows (showing first 20;" in printed
         assert repr(lake.sql("SELECT 1")).rstrip().endswith("1 row")
+
+
+@pytest.mark.parametrize(
+    "interval",
+    [
+        "INTERVAL 1 HOUR",
+        "INTERVAL 90 MINUTE",
+        "INTERVAL 3 DAY",
+        "INTERVAL 14 MONTH",
+        "INTERVAL '1 year 2 months 3 days 04:05:06.5'",
+        "INTERVAL 0 SECOND",
+        "INTERVAL '1.25 seconds'",
+        "-INTERVAL 2 HOUR",
+    ],
+)
+def test_intervals_print_as_duckdb_prints_them(interval: str) -> None:
+    import duckdb
+
+    from wharf.cli import interval_text
+
+    printed = duckdb.sql(f"SELECT CAST({interval} AS VARCHAR)").fetchall()[0][0]
+    value = duckdb.sql(f"SELECT {interval} AS i").to_arrow_table().column("i")[0].as_py()  # Arrow's MonthDayNano
+    assert interval_text(value) == printed, value

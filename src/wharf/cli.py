@@ -197,7 +197,28 @@ def _cell(value: Any) -> str:
         return "NULL"
     if isinstance(value, (list, dict)):
         return json.dumps(value, default=_json_default)
+    if isinstance(value, pa.MonthDayNano):
+        return interval_text(value)
     return str(value)
+
+
+def interval_text(value: pa.MonthDayNano) -> str:
+    """An interval as DuckDB prints it: ``1 year 2 months 3 days 04:05:06.5`` (parts that are zero left out)."""
+    months, days, nanos = value.months, value.days, value.nanoseconds
+    parts = []
+    years, months = divmod(months, 12) if months >= 0 else (-((-months) // 12), -((-months) % 12))
+    for n, unit in ((years, "year"), (months, "month"), (days, "day")):
+        if n:
+            parts.append(f"{n} {unit}{'s' if abs(n) != 1 else ''}")
+    if nanos or not parts:
+        sign = "-" if nanos < 0 else ""
+        seconds, fraction = divmod(abs(nanos), 1_000_000_000)
+        hours, rest = divmod(seconds, 3600)
+        clock = f"{sign}{hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
+        if fraction:
+            clock += f".{fraction // 1000:06d}".rstrip("0")
+        parts.append(clock)
+    return " ".join(parts)
 
 
 def _json_default(value: Any) -> Any:
@@ -210,6 +231,8 @@ def _json_default(value: Any) -> Any:
         return float(value) if len(value.as_tuple().digits) <= 15 else str(value)
     if isinstance(value, bytes):
         return value.hex()
+    if isinstance(value, pa.MonthDayNano):
+        return interval_text(value)
     if isinstance(value, tuple):
         return list(value)
     return str(value)
