@@ -40,6 +40,7 @@ from sqlglot import exp
 from wharf.errors import InvalidArgument
 from wharf.sql import generate as generation
 from wharf.sql.context import Context
+from wharf.sql.literals import SqlLiteral
 from wharf.sql.pipeline import Compilation, authorize_pass, guard_pass, qualify_pass, resolve_pass
 from wharf.sql.plan import plan_reference, pushdown_filter
 from wharf.sql.references import Reference
@@ -49,6 +50,7 @@ MAX_ENTRIES = 256  # each holds its tables' metadata objects: a long history's i
 _NONCE = os.urandom(6).hex()
 _RELATION = f"__wharf_rel_{_NONCE}_"
 _PARAM = f"__wharf_prm_{_NONCE}_"
+_ORDER = f"__wharf_ord_{_NONCE}_"
 _SLOT = re.compile(f"({_RELATION}|{_PARAM})(\\d+)_")
 # Functions of DuckDB SQL whose value changes from call to call (found in the generated SQL, so in views too).
 _VOLATILE = re.compile(
@@ -162,12 +164,39 @@ def store(key: tuple[Any, ...], compiled: Compiled) -> None:
 
 
 def placeholders(node: exp.Expr) -> list[exp.Expr]:
-    """The statement's ``?`` / ``$name`` placeholders, in the order parameters bind to them."""
-    return list(node.find_all(exp.Placeholder, exp.Parameter))
+    """The statement's ``?`` / ``$name`` placeholders, in the order parameters bind to them: the text's.
+
+    sqlglot's ``find_all`` walks the tree breadth-first, so ``a = ? + 1 AND b = ?`` would find the
+    second ``?`` first (the first one sits deeper) and bind the values crosswise. The SQL generated
+    from the tree keeps the text's order of clauses and operands: each placeholder is marked, the
+    tree generated once, and the placeholders sorted by where their marks land (depth-first order
+    if the tree cannot be generated).
+    """
+    found: list[exp.Expr] = list(node.find_all(exp.Placeholder, exp.Parameter))
+    if len(found) < 2:
+        return found
+    marked = node.copy()
+    for index, copy in enumerate(list(marked.find_all(exp.Placeholder, exp.Parameter))):  # the same walk
+        copy.replace(exp.var(f"{_ORDER}{index}_"))
+    try:
+        text = marked.sql("duckdb")
+    except Exception:  # noqa: BLE001 - an extension node sqlglot cannot generate: its depth-first order
+        return list(node.find_all(exp.Placeholder, exp.Parameter, bfs=False))
+    where = [text.find(f"{_ORDER}{index}_") for index in range(len(found))]
+    if min(where) < 0:
+        return list(node.find_all(exp.Placeholder, exp.Parameter, bfs=False))
+    return [found[index] for index in sorted(range(len(found)), key=where.__getitem__)]
+
+
+def value_node(value: Any) -> exp.Expr:
+    """A parameter value as a tree node (a literal taken from the text: as parsing the text gives it)."""
+    return value.node() if isinstance(value, SqlLiteral) else exp.convert(value)
 
 
 def literal_sql(value: Any) -> str:
-    """A parameter value as the DuckDB literal binding it into the tree generates."""
+    """A parameter value as the DuckDB literal binding it into the tree generates (a taken literal: as written)."""
+    if isinstance(value, SqlLiteral):
+        return value.sql
     node = exp.convert(value)
     text = node.sql("duckdb")
     return text if isinstance(node, (exp.Literal, exp.Boolean, exp.Null)) and not text.startswith("-") else f"({text})"
@@ -247,7 +276,7 @@ def bind(node: Any, params: list[Any] | dict[str, Any]) -> Any:
     node = node.copy()
     positional = iter(params) if isinstance(params, list) else None
     named = params if not isinstance(params, list) else {}
-    for placeholder in list(node.find_all(exp.Placeholder, exp.Parameter)):
+    for placeholder in placeholders(node):  # the text's order: positional values bind left to right
         if positional is not None:
             try:
                 value = next(positional)
@@ -258,7 +287,7 @@ def bind(node: Any, params: list[Any] | dict[str, Any]) -> Any:
             if key not in named:
                 raise InvalidArgument(f"No value for parameter ${key}")
             value = named[key]
-        placeholder.replace(exp.convert(value))
+        placeholder.replace(value_node(value))
     return node
 
 
@@ -275,7 +304,7 @@ def _bound(ref: Reference, values: list[Any]) -> Reference:
     for conjunct in ref.pushdown or []:
         copy: exp.Expr = conjunct.copy()
         for node in placeholders(copy):
-            bound = exp.convert(values[node.meta[_PARAM_KEY]])
+            bound = value_node(values[node.meta[_PARAM_KEY]])
             if node is copy:
                 copy = bound
             else:
