@@ -6,8 +6,8 @@ the load drifts between the two series. This script runs DuckDB on the tables' f
 the process, and wall), so drift cancels: the statement's fixed cost. Run the code before and
 after a change back to back, in separate processes::
 
-    PYTHONPATH=src:. python bench/latency_pairs.py            # new shape, repeated, append
-    PYTHONPATH=src:. python bench/latency_pairs.py new append  # a subset
+    PYTHONPATH=src:. python bench/latency_pairs.py            # new shape, new literals, repeated, append
+    PYTHONPATH=src:. python bench/latency_pairs.py new append  # a subset (new, lit, rep, append)
 
 Environment: ``N`` query iterations (300), ``NA`` appends (60). Not a registered benchmark: it
 writes no results file; docs/performance.md ("Follow-up") quotes its output.
@@ -34,6 +34,12 @@ from bench.latency import _files, _read_parquet
 JOIN = (
     "SELECT a.x, b.y, c.z FROM {a} AS a JOIN {b} AS b ON a.id = b.id JOIN {c} AS c ON c.id = b.id "
     "WHERE a.id BETWEEN {lo} AND {lo} + 5 AND {call} > 0 ORDER BY a.x"
+)
+# A genuinely new statement each call: the call number is an output column (select-list literals
+# are never taken as parameters), as in ``bench/latency.py``'s "new shape" case.
+NEW_SHAPE = (
+    "SELECT a.x, b.y, c.z, {call} AS k FROM {a} AS a JOIN {b} AS b ON a.id = b.id JOIN {c} AS c ON c.id = b.id "
+    "WHERE a.id BETWEEN {lo} AND {lo} + 5 ORDER BY a.x"
 )
 
 
@@ -89,20 +95,21 @@ def main(which: list[str]) -> None:
                 n,
             )
             _report("repeated", r)
-        if "new" in which:
+        for mode, label, text in (("new", "new shape", NEW_SHAPE), ("lit", "new literals", JOIN)):
+            if mode not in which:
+                continue
             calls = itertools.count(1000)
             state = {"k": 0}
 
-            def duck_new() -> None:
-                state["k"] = k = next(calls)  # a new text each call: never a cached statement
-                con.execute(JOIN.format(a=files["a"], b=files["b"], c=files["c"], lo=k % 100, call=k)).to_arrow_table()
+            def duck_new(text: str = text, calls: Any = calls, state: dict[str, int] = state) -> None:
+                state["k"] = k = next(calls)  # a new text each call
+                con.execute(text.format(a=files["a"], b=files["b"], c=files["c"], lo=k % 100, call=k)).to_arrow_table()
 
-            def wharf_new() -> None:
+            def wharf_new(text: str = text, state: dict[str, int] = state) -> None:
                 k = state["k"]
-                lake.sql(JOIN.format(a="a", b="b", c="c", lo=k % 100, call=k)).to_arrow()
+                lake.sql(text.format(a="a", b="b", c="c", lo=k % 100, call=k)).to_arrow()
 
-            r = _pairs(wharf_new, duck_new, n)
-            _report("new shape", r)
+            _report(label, _pairs(wharf_new, duck_new, n))
         if "append" in which:
             lake.sql("CREATE TABLE h (id BIGINT, v VARCHAR)")
             row = pa.table({"id": pa.array([1], pa.int64()), "v": pa.array(["one row"], pa.string())})
@@ -121,4 +128,4 @@ def main(which: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["new", "rep", "append"])
+    main(sys.argv[1:] or ["new", "lit", "rep", "append"])

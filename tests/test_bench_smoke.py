@@ -44,6 +44,7 @@ EXPECTED_CASES = {
         "trivial query on an Iceberg table",
         "3-table join, repeated",
         "3-table join, new shape",
+        "3-table join, new literals",
         "point lookup, 10,000 rows / 10 files",
         *(f"append 1 row at {n} snapshots" for n in (10, 100, 300)),
     },
