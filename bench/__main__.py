@@ -32,6 +32,7 @@ BENCHMARKS: dict[str, str] = {
     "auth": "verify_bearer per request (JWT, personal token), argon2 login vs stateless checks; --scale × 5,000 requests",
     "quality": "50 DQDL checks on 10M rows: Wharf vs Great Expectations 1.x (own venv, SQL on DuckDB); --scale × 10M rows",
     "server": "wharf serve soak: 200 users mix loadTable, cached/uncached SQL, commits; p50/p99, errors, RSS; --scale × 10 min",
+    "latency_pairs": "statement fixed cost paired per call with DuckDB (new shape, new literals, repeated), 1-row appends",
 }
 
 

@@ -52,6 +52,12 @@ EXPECTED_CASES = {
     "history": {"changelog of 10 snapshots (20,000 rows)", "SCD2 view of 200,000 rows, 2 × 5% churn"},
     "cdc": {"apply 10k events onto 10k rows (copy-on-write)", "apply 10k events onto 10k rows (merge-on-read)"},
     "auth": {"verify signed token (JWT) × 200", "verify personal access token × 200", "password login (argon2 defaults) × 1"},
+    "latency_pairs": {
+        "3-table join, new shape",
+        "3-table join, new literals",
+        "3-table join, repeated",
+        "append 1 row, 8 to 13 snapshots",
+    },
 }
 
 
