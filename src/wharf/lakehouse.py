@@ -301,10 +301,9 @@ class Lakehouse:
         works in every dialect. Each statement commits at most one snapshot, or nothing.
         """
         written = text  # what the statement records and errors quote: the text as the user wrote it
-        text, params = _with_literal_parameters(text, params, dialect or self._session.dialect)
         try:
             # The parser's own trees: queries compile from them without a copy (statement_cache).
-            statements = parse(text, dialect or self._session.dialect, copy=False)
+            text, params, statements = _parse_with_literal_parameters(text, params, dialect or self._session.dialect)
         except Exception as exc:
             raise translate(exc, written) from exc
         if not statements:
@@ -349,9 +348,8 @@ class Lakehouse:
         A result cache keys on this.
         """
         written = text
-        text, params = _with_literal_parameters(text, params, dialect or self._session.dialect)
         try:
-            statements = parse(text, dialect or self._session.dialect, copy=False)
+            text, params, statements = _parse_with_literal_parameters(text, params, dialect or self._session.dialect)
         except Exception:  # noqa: BLE001 - a statement that does not parse is simply not cached; running it says why
             return None
         if len(statements) != 1 or not isinstance(statements[0].node, exp.Query):
@@ -584,15 +582,20 @@ class CompiledReads:
     views: tuple[tuple[str, str, Any], ...] = ()
 
 
-def _with_literal_parameters(text: str, params: Params, dialect: str) -> tuple[str, Params]:
-    """(text, params) to run: a DuckDB query's comparison literals as parameters (``wharf.sql.literals``),
-    so queries differing only in them share one compiled form; else ``text`` and ``params`` unchanged."""
-    if params is not None or dialect != "duckdb":
-        return text, params
-    taken = parametrize(text)
-    if taken is None:
-        return text, params
-    return taken[0], list(taken[1])
+def _parse_with_literal_parameters(text: str, params: Params, dialect: str) -> tuple[str, Params, list[Any]]:
+    """(text, params, parsed statements) to run: a DuckDB query's comparison literals as parameters
+    (``wharf.sql.literals``), so queries differing only in them share one compiled form. The text
+    is returned unchanged (the same object) when nothing was taken, or when the rewritten text is
+    not one query sqlglot parses: then it is parsed as written."""
+    taken = parametrize(text) if params is None and dialect == "duckdb" else None
+    if taken is not None:
+        try:
+            statements = parse(taken[0], dialect, copy=False)
+        except Exception:  # noqa: BLE001 - the scanner misjudged the text: run it as written
+            statements = []
+        if len(statements) == 1 and isinstance(statements[0].node, exp.Query):
+            return taken[0], list(taken[1]), statements
+    return text, params, parse(text, dialect, copy=False)
 
 
 def _placeholder_names(node: exp.Expression, params: list[Any] | dict[str, Any]) -> list[str | int]:

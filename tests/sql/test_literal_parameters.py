@@ -30,6 +30,9 @@ from wharf.sql.literals import parametrize
         ("SELECT * FROM t WHERE d > '2024-01-01'::DATE", "SELECT * FROM t WHERE d > ?::DATE"),
         # left as written: no comparison literal in a filter, or a literal whose value compilation uses
         ("SELECT id = 5, 3 FROM t", None),  # select list: an unnamed column is named after its text
+        ("SELECT (SELECT max(y) FROM u WHERE u.id = 5), count(*) FILTER (WHERE x = 3) FROM t", None),
+        ("SELECT * FROM t WHERE x = 0x1F OR y = 'a' 'b' OR l[1] = [2]", None),
+        ("SELECT * FROM t WHERE CAST(x AS INT) = 5 AND l[1] = 1.5e3", "SELECT * FROM t WHERE CAST(x AS INT) = ? AND l[1] = ?"),
         ("SELECT * FROM t LIMIT 5", None),
         ("SELECT * FROM t ORDER BY 2", None),
         ("SELECT * FROM t FOR VERSION AS OF 123 WHERE id IN (1, 2)", None),

@@ -31,7 +31,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from types import SimpleNamespace
 from typing import Any
 
@@ -80,6 +80,9 @@ class Compiled:
     # Whether the SQL (views expanded) calls a function whose value is not a function of the
     # tables read (random(), now() …): a result cache must not keep its rows.
     volatile: bool = False
+    # (SQL, reads) of recent parameter values: a repeated prepared call (or a repeated query whose
+    # literals are parameters, ``wharf.sql.literals``) re-plans nothing.
+    rendered: OrderedDict[tuple[Any, ...], tuple[str, tuple[TableRead, ...]]] = field(default_factory=OrderedDict)
 
 
 _cache: OrderedDict[tuple[Any, ...], Compiled] = OrderedDict()
@@ -209,7 +212,7 @@ def parameter_values(compiled_placeholders: Sequence[str | int], params: Params)
     if isinstance(params, list):
         if len(params) < len(compiled_placeholders):
             raise InvalidArgument("Fewer parameters than ? placeholders")
-        return [params[i] for i in range(len(compiled_placeholders))]
+        return [params[i] for i in compiled_placeholders]  # type: ignore[index]  # positions for a list of parameters
     values = []
     for name in compiled_placeholders:
         if name not in params:
@@ -225,14 +228,14 @@ def compile_statement(ctx: Context, shared: exp.Expression, params: Params) -> t
     caller binds the parameters into the tree and runs it as before.
     """
     tree: exp.Expression = shared.copy()
-    names: list[str | int] = []
-    found = placeholders(tree)
-    for position, node in enumerate(found):
+    # Numbered in walk order here; which value each takes (positional: the text's order) is read
+    # from the generated template below, which keeps the text's order (see ``placeholders``).
+    found: list[exp.Expr] = list(tree.find_all(exp.Placeholder, exp.Parameter))
+    for index, node in enumerate(found):
         if node.find_ancestor(exp.Table) is not None:
             return None
-        names.append(position if isinstance(params, list) else node.name)
-        node.meta[_PARAM_KEY] = position
-    values = parameter_values(names, params)
+        node.meta[_PARAM_KEY] = index
+    values = parameter_values([i if isinstance(params, list) else n.name for i, n in enumerate(found)], params)
     c = Compilation(ctx, source=shared)
     for run in (guard_pass, resolve_pass, qualify_pass, authorize_pass):
         tree = run(tree, c)
@@ -253,6 +256,16 @@ def compile_statement(ctx: Context, shared: exp.Expression, params: Params) -> t
     slots = tuple(
         ("rel" if kind == _RELATION else "param", int(index)) for kind, index in zip(pieces[1::3], pieces[2::3], strict=True)
     )
+    names: list[str | int] = [node.name for node in found]
+    if isinstance(params, list):
+        in_text: list[int] = []  # walk numbers of the placeholders in the order the SQL names them
+        for kind, index in slots:
+            if kind == "param" and index not in in_text:
+                in_text.append(index)
+        if sorted(in_text) != list(range(len(found))):
+            return None  # a placeholder the template does not show: bind the values into the tree instead
+        position = {walk: rank for rank, walk in enumerate(in_text)}
+        names = [position[walk] for walk in range(len(found))]
     compiled = Compiled(
         fragments=fragments,
         slots=slots,
@@ -303,7 +316,7 @@ def _bound(ref: Reference, values: list[Any]) -> Reference:
     pushdown: list[exp.Expr] = []
     for conjunct in ref.pushdown or []:
         copy: exp.Expr = conjunct.copy()
-        for node in placeholders(copy):
+        for node in list(copy.find_all(exp.Placeholder, exp.Parameter)):  # numbered already: any order
             bound = value_node(values[node.meta[_PARAM_KEY]])
             if node is copy:
                 copy = bound
@@ -313,9 +326,32 @@ def _bound(ref: Reference, values: list[Any]) -> Reference:
     return replace(ref, pushdown=pushdown, plan=None, row_filter=None)
 
 
+_RENDERED_MAX = 16  # per compiled statement
+
+
 def render(ctx: Context, compiled: Compiled, params: Params) -> tuple[str, list[TableRead]]:
     """The DuckDB SQL for this call, and the reads to record (files planned for these parameter values)."""
     values = parameter_values(compiled.placeholders, params)
+    key: tuple[Any, ...] | None = tuple((type(v), v) for v in values)  # 1, 1.0 and True render differently
+    try:
+        hash(key)
+    except TypeError:
+        key = None  # a list or dict value: render it every time
+    if key is not None:
+        with _lock:
+            found = compiled.rendered.get(key)
+        if found is not None:
+            return found[0], list(found[1])
+    sql, reads = _render(ctx, compiled, values)
+    if key is not None:
+        with _lock:
+            compiled.rendered[key] = (sql, tuple(reads))
+            while len(compiled.rendered) > _RENDERED_MAX:
+                compiled.rendered.popitem(last=False)
+    return sql, reads
+
+
+def _render(ctx: Context, compiled: Compiled, values: list[Any]) -> tuple[str, list[TableRead]]:
     relations = list(compiled.relations)
     plans = [ref.plan for ref in compiled.references]
     for index, ref in enumerate(compiled.references):
