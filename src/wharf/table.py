@@ -11,6 +11,7 @@ from pyiceberg.table.refs import MAIN_BRANCH
 
 from wharf.errors import InvalidArgument
 from wharf.result import Result
+from wharf.sql.context import HANDLE_DATA_PREFIX
 from wharf.tables.scan import quote_ident, quote_str
 
 if TYPE_CHECKING:
@@ -115,7 +116,7 @@ class Table:
 
     def _with_data(self, data: Any) -> str:
         """Register ``data`` as a DuckDB view for one statement; returns its name."""
-        name = f"__wharf_data_{next(_names)}"
+        name = f"{HANDLE_DATA_PREFIX}{next(_names)}"
         self.lake.register(name, data)
         return name
 
