@@ -460,7 +460,9 @@ class Lakehouse:
         # Each statement gets its own cursor, so statements run concurrently and a streamed result
         # survives the next statement; registered data is per connection in DuckDB.
         cursor = self._runtime.engines.cursor(self.principal)
-        for name, data in self._registered.items():
+        # One copy (atomic under the GIL): other threads register and unregister data on this handle.
+        registered = dict(self._registered)
+        for name, data in registered.items():
             cursor.register(name, data)
 
         def set_session(session: Session) -> None:
@@ -476,7 +478,7 @@ class Lakehouse:
             statement=statement,
             policies=self.policies,
             set_session=set_session,
-            registered=dict(self._registered),
+            registered=registered,
             lake=self,
             temp_views=self._temp_views,
         )
