@@ -33,6 +33,7 @@ BENCHMARKS: dict[str, str] = {
     "quality": "50 DQDL checks on 10M rows: Wharf vs Great Expectations 1.x (own venv, SQL on DuckDB); --scale × 10M rows",
     "server": "wharf serve soak: 200 users mix loadTable, cached/uncached SQL, commits; p50/p99, errors, RSS; --scale × 10 min",
     "governance": "TPC-H as a principal under row filters + masks vs as owner; policy and audit cost per statement; --scale = SF",
+    "latency_pairs": "statement fixed cost paired per call with DuckDB (new shape, new literals, repeated), 1-row appends",
 }
 
 

@@ -4,9 +4,11 @@ Cases, each as p50 (the table's median) and p99 (column) over many calls:
 
 (a) ``SELECT 1`` through ``lake.sql`` vs the same through DuckDB directly, and a trivial query on
     an Iceberg table vs DuckDB on that table's Parquet files;
-(b) a three-table join of small tables: the same text repeated (the plan cache), and a new text
-    each call (a new shape: parse, resolve, qualify, plan, generate); the peer runs the same SQL
-    on the tables' files. ``overhead`` = Wharf p50 − DuckDB p50: the statement's fixed cost;
+(b) a three-table join of small tables: the same text repeated (the plan cache), a new text
+    each call (a new shape: parse, resolve, qualify, plan, generate), and the same text with new
+    values in its filters (new literals: one compiled form, the filtered reference re-planned);
+    the peer runs the same SQL on the tables' files. ``overhead`` = Wharf p50 − DuckDB p50: the
+    statement's fixed cost;
 (c) small appends (one row, one file) at 10, 1,000 and 10,000 snapshots: ``Table.append`` vs
     PyIceberg's ``append`` (SQL catalog on SQLite), plus the format's floor: parsing and writing
     that table's metadata JSON. The long histories are made once, fast: snapshots of a short
@@ -204,19 +206,38 @@ def _queries(
         lambda: join.format(a="a", b="b", c="c", lo=7, call=1),
         lambda: join.format(a=files["a"], b=files["b"], c=files["c"], lo=7, call=1),
     )
+    # A new shape: the call number is an output column, so every text is one never compiled
+    # before (a select-list literal is never taken as a parameter: wharf.sql.literals).
+    new_shape = (
+        "SELECT a.x, b.y, c.z, {call} AS k FROM {a} AS a JOIN {b} AS b ON a.id = b.id JOIN {c} AS c ON c.id = b.id "
+        "WHERE a.id BETWEEN {lo} AND {lo} + 5 ORDER BY a.x"
+    )
     # Each system counts its own calls: the i-th call of both reads the same text, so the last
     # answers of the two compare.
     calls_of = {"wharf": itertools.count(1000), "duckdb": itertools.count(1000)}
 
     def new_wharf() -> str:
         call = next(calls_of["wharf"])  # in the text: never a cached statement
-        return join.format(a="a", b="b", c="c", lo=call % n, call=call)
+        return new_shape.format(a="a", b="b", c="c", lo=call % n, call=call)
 
     def new_duck() -> str:
         call = next(calls_of["duckdb"])
-        return join.format(a=files["a"], b=files["b"], c=files["c"], lo=call % n, call=call)
+        return new_shape.format(a=files["a"], b=files["b"], c=files["c"], lo=call % n, call=call)
 
     case("3-table join, new shape", new_wharf, new_duck)
+    # The same statement with other values in its filters (a dashboard's next click): the
+    # literals become parameters of one compiled form, the reference they filter is re-planned.
+    literals_of = {"wharf": itertools.count(1000), "duckdb": itertools.count(1000)}
+
+    def literals_wharf() -> str:
+        call = next(literals_of["wharf"])
+        return join.format(a="a", b="b", c="c", lo=call % n, call=call)
+
+    def literals_duck() -> str:
+        call = next(literals_of["duckdb"])
+        return join.format(a=files["a"], b=files["b"], c=files["c"], lo=call % n, call=call)
+
+    case("3-table join, new literals", literals_wharf, literals_duck)
 
 
 # --- (d): point lookups -----------------------------------------------------------------------

@@ -44,6 +44,7 @@ EXPECTED_CASES = {
         "trivial query on an Iceberg table",
         "3-table join, repeated",
         "3-table join, new shape",
+        "3-table join, new literals",
         "point lookup, 10,000 rows / 10 files",
         *(f"append 1 row at {n} snapshots" for n in (10, 100, 300)),
     },
@@ -52,6 +53,12 @@ EXPECTED_CASES = {
     "cdc": {"apply 10k events onto 10k rows (copy-on-write)", "apply 10k events onto 10k rows (merge-on-read)"},
     "auth": {"verify signed token (JWT) × 200", "verify personal access token × 200", "password login (argon2 defaults) × 1"},
     "governance": {"Q01", "Q03", "Q10", "Q22"},
+    "latency_pairs": {
+        "3-table join, new shape",
+        "3-table join, new literals",
+        "3-table join, repeated",
+        "append 1 row, 8 to 13 snapshots",
+    },
 }
 
 

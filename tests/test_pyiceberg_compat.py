@@ -74,6 +74,12 @@ PRIVATE_CALLABLES = [
     ("pyiceberg.catalog", "MetastoreCatalog._write_metadata", {"metadata", "io", "metadata_path"}),
     # the manifest list a commit writes is kept in memory under the name _commit gives it
     ("pyiceberg.table.update.snapshot", "_new_manifest_list_file_name", {"snapshot_id", "attempt", "commit_uuid"}),
+    # manifests and manifest lists written from templates made once per schema and spec
+    ("pyiceberg.manifest", "ManifestWriter._with_partition", {"format_version"}),
+    ("pyiceberg.manifest", "ManifestWriter.new_writer", set()),
+    ("pyiceberg.avro.file", "AvroOutputFile._write_header", set()),
+    ("pyiceberg.avro.file", "AvroOutputFile.compression_codec", set()),
+    ("pyiceberg.avro.resolver", "resolve_writer", {"record_schema", "file_schema"}),
 ]
 PRIVATE_ATTRIBUTES = [
     ("pyiceberg.table.update", "_TableMetadataUpdateContext", "has_changes"),
@@ -90,6 +96,9 @@ PRIVATE_ATTRIBUTES = [
     ("pyiceberg.table.update.snapshot", "_SnapshotProducer", "_predicate"),
     ("pyiceberg.table.update.snapshot", "_SnapshotProducer", "commit_uuid"),
     ("pyiceberg.table.update.snapshot", "_SnapshotProducer", "_isolation_operation"),
+    ("pyiceberg.table.update.snapshot", "_SnapshotProducer", "_target_branch"),
+    ("pyiceberg.table.update.snapshot", "_SnapshotProducer", "_written_manifest_lists"),
+    ("pyiceberg.manifest", "ManifestWriter", "_meta"),
     ("pyiceberg.table", "Transaction", "_table"),
     ("pyiceberg.table", "Transaction", "_updates"),
     ("pyiceberg.table", "Transaction", "_snapshot_producers"),
@@ -259,3 +268,75 @@ def test_the_manifest_list_kept_in_memory_is_the_one_written(lake: wharf.Lakehou
         lengths.append(len(read))
     assert any(after < before for before, after in zip(lengths, lengths[1:], strict=False)), lengths  # merges happened
     assert lake.sql("SELECT sum(x) FROM kept").scalar() == 15
+
+
+def _without_sync(data: bytes) -> bytes:
+    """An Avro file's bytes with its random sync marker (the file's last 16 bytes) blanked everywhere."""
+    return data.replace(data[-16:], bytes(16))
+
+
+@pytest.mark.parametrize("format_version", [1, 2])
+def test_templated_avro_files_are_the_ones_pyiceberg_writes(lake: wharf.Lakehouse, tmp_path: Path, format_version: int) -> None:
+    """Manifests and manifest lists written from cached templates (``compat._write_manifest``,
+    ``compat.write_manifest_list_file``) are byte for byte PyIceberg's own, sync marker aside —
+    also the second time, when the templates and encoded records come from the caches."""
+    from pyiceberg.io.pyarrow import PyArrowFileIO
+    from pyiceberg.manifest import ManifestEntry, read_manifest_list, write_manifest, write_manifest_list
+
+    lake.sql(
+        "CREATE TABLE t (id BIGINT, day DATE, v VARCHAR) PARTITIONED BY (day) "
+        f"TBLPROPERTIES ('format-version' = '{format_version}')"
+    )
+    for i in range(3):
+        lake.sql(f"INSERT INTO t VALUES ({i}, DATE '2024-01-0{i + 1}', 'v{i}'), ({i + 10}, DATE '2024-02-0{i + 1}', NULL)")
+    iceberg = lake.catalog.load_table("default.t")
+    assert iceberg.metadata.format_version == format_version
+    snapshot = iceberg.metadata.current_snapshot()
+    assert snapshot is not None and snapshot.sequence_number is not None
+    manifests = list(read_manifest_list(iceberg.io.new_input(snapshot.manifest_list)))
+    entries: list[ManifestEntry] = [e for m in manifests for e in m.fetch_manifest_entry(iceberg.io, discard_deleted=False)]
+    assert len(manifests) == 3 and len(entries) == 6
+    io = PyArrowFileIO()
+    spec, schema = iceberg.metadata.spec(), iceberg.metadata.schema()
+    new_id = snapshot.snapshot_id + 1
+
+    def manifest_bytes(writer_of: object, name: str) -> bytes:
+        path = str(tmp_path / name)
+        with writer_of(format_version, spec, schema, io.new_output(path), new_id, "deflate") as writer:  # type: ignore[operator]
+            for entry in entries:
+                writer.add_entry(entry)
+        return _without_sync(Path(path).read_bytes())
+
+    theirs = manifest_bytes(write_manifest, "theirs.avro")
+    assert manifest_bytes(compat._write_manifest, "ours-1.avro") == theirs
+    assert manifest_bytes(compat._write_manifest, "ours-2.avro") == theirs
+
+    # A list naming the table's manifests (sequence numbers assigned) and a new one (assigned while writing).
+    new = compat._write_manifest(format_version, spec, schema, io.new_output(str(tmp_path / "new.avro")), new_id, "deflate")
+    with new as writer:
+        writer.add_entry(entries[0])
+    listed = [new.to_manifest_file(), *manifests]
+
+    def list_bytes(name: str, ours: bool) -> bytes:
+        path = str(tmp_path / name)
+        args = {
+            "format_version": format_version,
+            "output_file": io.new_output(path),
+            "snapshot_id": new_id,
+            "parent_snapshot_id": snapshot.snapshot_id,
+            "sequence_number": snapshot.sequence_number + 1,
+            "avro_compression": "deflate",
+        }
+        if ours:
+            compat.write_manifest_list_file(**args, manifests=listed)  # type: ignore[arg-type]
+        else:
+            with write_manifest_list(**args) as writer:  # type: ignore[arg-type]
+                writer.add_manifests(listed)
+        return _without_sync(Path(path).read_bytes())
+
+    theirs = list_bytes("list-theirs.avro", ours=False)
+    assert list_bytes("list-ours-1.avro", ours=True) == theirs
+    assert list_bytes("list-ours-2.avro", ours=True) == theirs
+    assert list(read_manifest_list(io.new_input(str(tmp_path / "list-ours-2.avro")))) == list(
+        read_manifest_list(io.new_input(str(tmp_path / "list-theirs.avro")))
+    )

@@ -95,3 +95,49 @@ def test_on_commit_hook_sees_every_snapshot(lake: wharf.Lakehouse) -> None:
     assert insert.refs == {"main": insert.snapshots[0].snapshot_id}
     assert insert.statement == "INSERT INTO t VALUES (1)" and insert.principal == "tester"
     assert lake.table("t").current_snapshot_id() == events[-1].snapshots[0].snapshot_id
+
+
+def test_appends_from_threads_and_from_a_hook_keep_their_own_data(lake: wharf.Lakehouse) -> None:
+    """``Table.append`` registers its data under one name per thread and nesting depth: a thread's
+    appends repeat one statement text (parsed once), threads and a hook appending from inside an
+    append use names of their own, and every row lands where it was sent."""
+    import re
+    import threading
+
+    lake.sql("CREATE TABLE t (x INT)")
+    lake.sql("CREATE TABLE audit (x INT)")
+    frames: dict[str, list[tuple[int, str]]] = {"t": [], "audit": []}
+
+    def on_statement(event: object) -> None:
+        text = str(getattr(event, "statement", ""))
+        found = re.search(r'INSERT INTO "default"."(t|audit)" .* FROM (\w+)$', text)
+        if found:
+            frames[found.group(1)].append((threading.get_ident(), found.group(2)))
+
+    def copy_to_audit(event: object) -> None:
+        if getattr(event, "table", "") == "default.t":
+            lake.table("audit").append(pa.table({"x": pa.array([-1], pa.int32())}))
+
+    lake.events.subscribe("on_statement", on_statement)
+    lake.events.subscribe("on_commit", copy_to_audit)
+
+    def writer(base: int) -> None:
+        for i in range(4):
+            lake.table("t").append(pa.table({"x": pa.array([base + i, base + i], pa.int32())}))
+
+    threads = [threading.Thread(target=writer, args=(100 * n,)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert sorted(r[0] for r in lake.sql("SELECT x FROM t").fetchall()) == sorted(
+        [100 * n + i for n in range(3) for i in range(4)] * 2
+    )
+    assert lake.sql("SELECT count(*), min(x), max(x) FROM audit").fetchone() == (12, -1, -1)
+    by_thread: dict[int, set[str]] = {}
+    for ident, name in frames["t"]:
+        by_thread.setdefault(ident, set()).add(name)
+    assert len(frames["t"]) == 12 and len(by_thread) == 3
+    assert all(len(names) == 1 for names in by_thread.values())  # one text per thread: parsed once
+    assert len(set().union(*by_thread.values())) == 3  # no two threads share a name
+    assert {name for _ident, name in frames["audit"]}.isdisjoint(set().union(*by_thread.values()))  # the hook's own

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,8 +38,10 @@ from wharf.result import Result
 from wharf.sql import execute, parse, statement_cache
 from wharf.sql.context import Context, Session
 from wharf.sql.executor import statement_kind
+from wharf.sql.literals import parametrize
 from wharf.sql.policy import Policy
 from wharf.sql.query import run_cached_query
+from wharf.sql.statement_cache import Params
 from wharf.sql.translate import translate
 from wharf.statement import Statement, running
 from wharf.storage import STORAGE_PROPERTIES, is_object_store
@@ -310,15 +312,18 @@ class Lakehouse:
         the text in that dialect; Iceberg syntax (``FOR VERSION AS OF``, ``CALL``, branches)
         works in every dialect. Each statement commits at most one snapshot, or nothing.
         """
+        written = text  # what the statement records and errors quote: the text as the user wrote it
         try:
             # The parser's own trees: queries compile from them without a copy (statement_cache).
-            statements = parse(text, dialect or self._session.dialect, copy=False)
+            text, params, statements = _parse_with_literal_parameters(text, params, dialect or self._session.dialect)
         except Exception as exc:
-            raise translate(exc, text) from exc
+            raise translate(exc, written) from exc
         if not statements:
             raise InvalidArgument("No SQL statement to run")
         result = Result()
         for position, parsed in enumerate(statements):
+            if text is not written:  # one query, its literals taken as parameters: quote the original
+                parsed = replace(parsed, text=written.strip())
             shared = parsed.node
             cached_path = isinstance(shared, exp.Query)
             try:
@@ -336,7 +341,7 @@ class Lakehouse:
             with self._statement(statement) as ctx:
                 ctx.dialect = dialect or self._session.dialect
                 if cached_path:
-                    result = run_cached_query(ctx, parsed.text, position, node, params)
+                    result = run_cached_query(ctx, text if text is not written else parsed.text, position, node, params)
                 else:
                     result = execute(ctx, node)
                 result.translate = lambda exc, text=parsed.text: translate(exc, text)
@@ -354,13 +359,14 @@ class Lakehouse:
         (``random()``, ``now()`` …), so its rows are not a function of the snapshots it reads.
         A result cache keys on this.
         """
+        written = text
         try:
-            statements = parse(text, dialect or self._session.dialect, copy=False)
+            text, params, statements = _parse_with_literal_parameters(text, params, dialect or self._session.dialect)
         except Exception:  # noqa: BLE001 - a statement that does not parse is simply not cached; running it says why
             return None
         if len(statements) != 1 or not isinstance(statements[0].node, exp.Query):
             return None
-        statement = Statement(statements[0].text, self.principal, kind="probe")
+        statement = Statement(written.strip() if text is not written else statements[0].text, self.principal, kind="probe")
         ctx = Context(
             catalog=self.catalog,
             loader=self.loader,
@@ -375,7 +381,7 @@ class Lakehouse:
             lake=self,
             temp_views=self._temp_views,
         )
-        compiled = statement_cache.peek(ctx, statements[0].text, 0, params)
+        compiled = statement_cache.peek(ctx, text if text is not written else statements[0].text, 0, params)
         if compiled is None or compiled.volatile:
             return None
         return CompiledReads(statement_cache.snapshot_reads(compiled), statement_cache.view_versions(compiled))
@@ -481,7 +487,9 @@ class Lakehouse:
         # Each statement gets its own cursor, so statements run concurrently and a streamed result
         # survives the next statement; registered data is per connection in DuckDB.
         cursor = self._runtime.engines.cursor(self.principal)
-        for name, data in self._registered.items():
+        # One copy (atomic under the GIL): other threads register and unregister data on this handle.
+        registered = dict(self._registered)
+        for name, data in registered.items():
             cursor.register(name, data)
 
         def set_session(session: Session) -> None:
@@ -497,7 +505,7 @@ class Lakehouse:
             statement=statement,
             policies=self.policies,
             set_session=set_session,
-            registered=dict(self._registered),
+            registered=registered,
             lake=self,
             temp_views=self._temp_views,
         )
@@ -603,8 +611,24 @@ class CompiledReads:
     views: tuple[tuple[str, str, Any], ...] = ()
 
 
+def _parse_with_literal_parameters(text: str, params: Params, dialect: str) -> tuple[str, Params, list[Any]]:
+    """(text, params, parsed statements) to run: a DuckDB query's comparison literals as parameters
+    (``wharf.sql.literals``), so queries differing only in them share one compiled form. The text
+    is returned unchanged (the same object) when nothing was taken, or when the rewritten text is
+    not one query sqlglot parses: then it is parsed as written."""
+    taken = parametrize(text) if params is None and dialect == "duckdb" else None
+    if taken is not None:
+        try:
+            statements = parse(taken[0], dialect, copy=False)
+        except Exception:  # noqa: BLE001 - the scanner misjudged the text: run it as written
+            statements = []
+        if len(statements) == 1 and isinstance(statements[0].node, exp.Query):
+            return taken[0], list(taken[1]), statements
+    return text, params, parse(text, dialect, copy=False)
+
+
 def _placeholder_names(node: exp.Expression, params: list[Any] | dict[str, Any]) -> list[str | int]:
-    found = statement_cache.placeholders(node)
+    found = list(node.find_all(exp.Placeholder, exp.Parameter))  # how many, or which names: order does not matter
     return list(range(len(found))) if isinstance(params, list) else [p.name for p in found]
 
 

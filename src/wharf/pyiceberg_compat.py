@@ -14,22 +14,33 @@ Nothing outside this module imports a private PyIceberg name.
 from __future__ import annotations
 
 import copy
+import io
 import itertools
+import json
+import os
 import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
 import pyarrow as pa
+from pyiceberg.avro.codecs import AVRO_CODEC_KEY, CODEC_MAPPING_ICEBERG_TO_AVRO
+from pyiceberg.avro.encoder import BinaryEncoder
+from pyiceberg.avro.file import _SCHEMA_KEY, MAGIC, META_SCHEMA, SYNC_SIZE, AvroFileHeader, AvroOutputFile
+from pyiceberg.avro.resolver import construct_writer, resolve_writer
+from pyiceberg.avro.writer import Writer
 from pyiceberg.catalog import MetastoreCatalog
 from pyiceberg.exceptions import ValidationException
 from pyiceberg.expressions import AlwaysFalse, BooleanExpression
 from pyiceberg.expressions.visitors import manifest_evaluator
-from pyiceberg.io import FileIO
+from pyiceberg.io import FileIO, OutputFile
 from pyiceberg.io.pyarrow import _ConvertToIcebergWithoutIDs, _dataframe_to_data_files, visit_pyarrow
 from pyiceberg.manifest import (
+    DEFAULT_READ_VERSION,
+    MANIFEST_LIST_FILE_SCHEMAS,
     UNASSIGNED_SEQ,
     DataFile,
     DataFileContent,
@@ -38,16 +49,20 @@ from pyiceberg.manifest import (
     ManifestEntryStatus,
     ManifestFile,
     ManifestWriter,
+    ManifestWriterV1,
     ManifestWriterV2,
     write_manifest,
+    write_manifest_list,
 )
 from pyiceberg.partitioning import PartitionSpec
 from pyiceberg.schema import Schema, assign_fresh_schema_ids
 from pyiceberg.table import Table, Transaction
 from pyiceberg.table.metadata import TableMetadata
-from pyiceberg.table.refs import MAIN_BRANCH
+from pyiceberg.table.refs import MAIN_BRANCH, SnapshotRefType
 from pyiceberg.table.snapshots import Operation, Snapshot, SnapshotSummaryCollector, Summary, update_snapshot_summaries
 from pyiceberg.table.update import (
+    AddSnapshotUpdate,
+    AssertRefSnapshotId,
     SetSnapshotRefUpdate,
     TableRequirement,
     TableUpdate,
@@ -69,9 +84,10 @@ from pyiceberg.table.update.validate import (
     _validate_added_data_files,
     _validate_data_files_exist,
 )
-from pyiceberg.typedef import EMPTY_DICT, Record
+from pyiceberg.typedef import EMPTY_DICT, Record, TableVersion
 from pyiceberg.types import NestedField
 from pyiceberg.utils.datetime import datetime_to_millis
+from pyiceberg.utils.schema_conversion import AvroSchemaConversion
 
 __all__ = [
     "SQL_CATALOG_COLUMNS",
@@ -102,7 +118,296 @@ SnapshotProducer = _SnapshotProducer
 """The base class of PyIceberg's snapshot producers (append, overwrite, delete)."""
 
 
-class _InlineManifests(_SnapshotProducer[Any]):
+# --- Avro files with their per-table constant work done once -------------------------------------
+#
+# Manifests and manifest lists are Avro files whose header holds an Avro form of an Iceberg schema.
+# For every file it writes PyIceberg derives the manifest-entry schema of the partition spec (twice:
+# file and read schema), the writer tree resolving one against the other, the Avro JSON of the file
+# schema and the JSON of the table schema and spec for the header. For a stream of small commits to
+# one table these are the same every time and cost more than encoding the records, so they are
+# derived once per (writer kind, format version, codec, schema, spec) here; and a manifest list
+# re-encodes every manifest it names on every commit, so each manifest's encoded record is kept by
+# its (immutable) path. The bytes written are PyIceberg's, the random sync marker aside
+# (canary: ``tests/test_pyiceberg_compat.py`` writes the same files both ways and compares them).
+
+
+@dataclass(frozen=True)
+class _AvroTemplate:
+    """What an Avro file of one schema needs besides its records: the schema, its JSON, the writer tree."""
+
+    file_schema: Schema
+    schema_name: str
+    writer: Writer  # stateless (no field is assigned while writing): shared by every file of the template
+    avro_schema_json: str
+
+
+def _avro_template(file_schema: Schema, record_schema: Schema, schema_name: str) -> _AvroTemplate:
+    """``AvroOutputFile.__init__`` and ``_write_header``'s derived values (``resolve_writer``, the schema JSON)."""
+    return _AvroTemplate(
+        file_schema=file_schema,
+        schema_name=schema_name,
+        writer=resolve_writer(record_schema=record_schema, file_schema=file_schema),
+        avro_schema_json=json.dumps(AvroSchemaConversion().iceberg_to_avro(file_schema, schema_name=schema_name)),
+    )
+
+
+_META_WRITER = construct_writer(META_SCHEMA)
+
+
+class _TemplatedAvroOutputFile(AvroOutputFile[Any]):
+    """PyIceberg's ``AvroOutputFile`` built from a template: the same header and blocks, nothing re-derived."""
+
+    def __init__(self, output_file: OutputFile, template: _AvroTemplate, metadata: dict[str, str]) -> None:
+        self.output_file = output_file
+        self.file_schema = template.file_schema
+        self.schema_name = template.schema_name
+        self.sync_bytes = os.urandom(SYNC_SIZE)
+        self.writer = template.writer
+        self.metadata = metadata
+        self._avro_schema_json = template.avro_schema_json
+
+    def _write_header(self) -> None:
+        from pyiceberg.table import TableProperties
+
+        codec_name = self.metadata.get(AVRO_CODEC_KEY, TableProperties.WRITE_AVRO_COMPRESSION_DEFAULT)
+        if avro_codec_name := CODEC_MAPPING_ICEBERG_TO_AVRO.get(codec_name):
+            codec_name = avro_codec_name
+        meta = {**self.metadata, _SCHEMA_KEY: self._avro_schema_json, AVRO_CODEC_KEY: codec_name}
+        _META_WRITER.write(self.encoder, AvroFileHeader(MAGIC, meta, self.sync_bytes))
+
+    def write_encoded_block(self, records: list[bytes]) -> None:
+        """``write_block`` of records already encoded with this file's writer (same framing)."""
+        block = b"".join(records)
+        self.encoder.write_int(len(records))
+        if codec := self.compression_codec():
+            content, content_length = codec.compress(block)
+            self.encoder.write_int(content_length)
+            self.encoder.write(content)
+        else:
+            self.encoder.write_int(len(block))
+            self.encoder.write(block)
+        self.encoder.write(self.sync_bytes)
+
+
+# (writer class, format version, codec, id(schema), id(spec)) → (schema, spec, template, header metadata).
+# Keyed by identity: the metadata objects of one table share their schema and spec objects from
+# commit to commit; a reloaded table builds its template once more. The entry holds the objects, so
+# their ids cannot be reused while it lives.
+_MANIFEST_TEMPLATES: OrderedDict[tuple[Any, ...], tuple[Schema, PartitionSpec, _AvroTemplate, dict[str, str]]] = OrderedDict()
+_MANIFEST_TEMPLATES_MAX = 32
+_TEMPLATES_LOCK = threading.Lock()
+
+
+class _TemplatedManifestWriter(ManifestWriter):
+    """A manifest writer whose Avro template (schemas, writer tree, header) is derived once per schema and spec."""
+
+    def new_writer(self) -> AvroOutputFile[ManifestEntry]:
+        key = (type(self), self.version, self._compression, id(self._schema), id(self._spec))
+        with _TEMPLATES_LOCK:
+            found = _MANIFEST_TEMPLATES.get(key)
+            if found is not None:
+                _MANIFEST_TEMPLATES.move_to_end(key)
+        if found is None or found[0] is not self._schema or found[1] is not self._spec:
+            template = _avro_template(
+                self._with_partition(self.version), self._with_partition(DEFAULT_READ_VERSION), "manifest_entry"
+            )
+            found = (self._schema, self._spec, template, self._meta)
+            with _TEMPLATES_LOCK:
+                _MANIFEST_TEMPLATES[key] = found
+                while len(_MANIFEST_TEMPLATES) > _MANIFEST_TEMPLATES_MAX:
+                    _MANIFEST_TEMPLATES.popitem(last=False)
+        return _TemplatedAvroOutputFile(self._output_file, found[2], found[3])
+
+
+class _ManifestWriterV1(_TemplatedManifestWriter, ManifestWriterV1):
+    pass
+
+
+class _ManifestWriterV2(_TemplatedManifestWriter, ManifestWriterV2):
+    pass
+
+
+def _write_manifest(
+    format_version: TableVersion,
+    spec: PartitionSpec,
+    schema: Schema,
+    output_file: OutputFile,
+    snapshot_id: int,
+    avro_compression: Any,
+) -> ManifestWriter:
+    """``pyiceberg.manifest.write_manifest`` with templated writers (v1, v2; v3 as PyIceberg writes it)."""
+    if format_version == 1:
+        return _ManifestWriterV1(spec, schema, output_file, snapshot_id, avro_compression)
+    if format_version == 2:
+        return _ManifestWriterV2(spec, schema, output_file, snapshot_id, avro_compression)
+    return write_manifest(format_version, spec, schema, output_file, snapshot_id, avro_compression)
+
+
+_LIST_TEMPLATES: dict[int, _AvroTemplate] = {}
+# (format version, manifest path) → (the prepared record's fields, its encoded bytes). A manifest
+# file is immutable and its list record changes only when sequence numbers are assigned, which
+# the stored fields catch: a hit is a record equal field for field.
+_ENCODED_MANIFESTS: OrderedDict[tuple[int, str], tuple[list[Any], bytes]] = OrderedDict()
+_ENCODED_MANIFESTS_MAX = 8192
+
+
+def _encoded_manifest(version: int, template: _AvroTemplate, manifest: ManifestFile) -> bytes:
+    key = (version, manifest.manifest_path)
+    with _TEMPLATES_LOCK:
+        found = _ENCODED_MANIFESTS.get(key)
+    if found is not None and found[0] == manifest._data:
+        return found[1]
+    buffer = io.BytesIO()
+    template.writer.write(BinaryEncoder(buffer), manifest)
+    encoded = buffer.getvalue()
+    with _TEMPLATES_LOCK:
+        _ENCODED_MANIFESTS[key] = (copy.deepcopy(manifest._data), encoded)
+        _ENCODED_MANIFESTS.move_to_end(key)
+        while len(_ENCODED_MANIFESTS) > _ENCODED_MANIFESTS_MAX:
+            _ENCODED_MANIFESTS.popitem(last=False)
+    return encoded
+
+
+def write_manifest_list_file(
+    format_version: TableVersion,
+    output_file: OutputFile,
+    snapshot_id: int,
+    parent_snapshot_id: int | None,
+    sequence_number: int | None,
+    avro_compression: Any,
+    manifests: list[ManifestFile],
+) -> None:
+    """``with write_manifest_list(...) as w: w.add_manifests(manifests)``, the same file, faster.
+
+    PyIceberg's list writer supplies the header metadata and ``prepare_manifest`` (sequence
+    numbers); the Avro template is made once per format version and each manifest's record is
+    encoded once (the next commit's list names the same manifests). v3 lists assign row ids
+    while writing: PyIceberg writes those.
+    """
+    lister = write_manifest_list(
+        format_version=format_version,
+        output_file=output_file,
+        snapshot_id=snapshot_id,
+        parent_snapshot_id=parent_snapshot_id,
+        sequence_number=sequence_number,
+        avro_compression=avro_compression,
+    )
+    if format_version not in (1, 2):
+        with lister as writer:
+            writer.add_manifests(manifests)
+        return
+    template = _LIST_TEMPLATES.get(format_version)
+    if template is None:
+        template = _LIST_TEMPLATES[format_version] = _avro_template(
+            MANIFEST_LIST_FILE_SCHEMAS[format_version], MANIFEST_LIST_FILE_SCHEMAS[DEFAULT_READ_VERSION], "manifest_file"
+        )
+    records = [_encoded_manifest(format_version, template, _prepared(lister, m)) for m in manifests]
+    avro = _TemplatedAvroOutputFile(output_file, template, lister._meta)
+    with avro:
+        avro.write_encoded_block(records)
+
+
+def _prepared(lister: Any, manifest: ManifestFile) -> ManifestFile:
+    """``lister.prepare_manifest(manifest)``; a v2 manifest whose sequence numbers are assigned is returned
+    as is (PyIceberg returns a copy that shares its fields: nothing to assign, nothing to copy)."""
+    if (
+        lister._format_version == 2
+        and manifest.sequence_number != UNASSIGNED_SEQ
+        and manifest.min_sequence_number != UNASSIGNED_SEQ
+    ):
+        return manifest
+    return lister.prepare_manifest(manifest)  # type: ignore[no-any-return]
+
+
+class _InlineMergeManager(_ManifestMergeManager):
+    """PyIceberg's manifest merge manager, merging each bin in the calling thread.
+
+    ``_merge_group`` hands every bin to a thread pool and waits: pure Python under the GIL, so no
+    parallelism, and a hand-off per commit (see ``_InlineManifests``). Same bins, same order.
+    """
+
+    def _merge_group(self, first_manifest: ManifestFile, spec_id: int, manifests: list[ManifestFile]) -> list[ManifestFile]:
+        from pyiceberg.utils.bin_packing import ListPacker
+
+        packer: ListPacker[ManifestFile] = ListPacker(target_weight=self._target_size_bytes, lookback=1, largest_bin_first=False)
+        merged: list[ManifestFile] = []
+        for manifest_bin in packer.pack_end(manifests, lambda m: m.manifest_length):
+            if len(manifest_bin) == 1:
+                merged.append(manifest_bin[0])
+            elif first_manifest in manifest_bin and len(manifest_bin) < self._min_count_to_merge:
+                merged.extend(manifest_bin)  # the bin of the new manifest merges only once it is large enough
+            else:
+                merged.append(self._create_manifest(spec_id, manifest_bin))
+        return merged
+
+
+class _ListWriting(_SnapshotProducer[Any]):
+    """A producer whose manifests and manifest list are written with the templates above.
+
+    ``_commit`` is PyIceberg's ``_SnapshotProducer._commit`` step for step (the snapshot, the
+    ref update and its requirement), except that the manifest list goes through
+    ``write_manifest_list_file``; the canary test checks the result against PyIceberg's.
+    """
+
+    def new_manifest_writer(self, spec: PartitionSpec) -> ManifestWriter:
+        return _write_manifest(
+            format_version=self._transaction.table_metadata.format_version,
+            spec=spec,
+            schema=self.schema(),
+            output_file=self.new_manifest_output(),
+            snapshot_id=self._snapshot_id,
+            avro_compression=self._compression,
+        )
+
+    def _commit(self) -> UpdatesAndRequirements:
+        new_manifests = self._manifests()
+        metadata = self._transaction.table_metadata
+        next_sequence_number = metadata.next_sequence_number()
+        summary = self._summary(self.snapshot_properties)
+        file_name = _new_manifest_list_file_name(snapshot_id=self._snapshot_id, attempt=0, commit_uuid=self.commit_uuid)
+        manifest_list_file_path = self._transaction._table.location_provider().new_metadata_location(file_name)
+        self._written_manifest_lists.append(manifest_list_file_path)
+        write_manifest_list_file(
+            format_version=metadata.format_version,
+            output_file=self._io.new_output(manifest_list_file_path),
+            snapshot_id=self._snapshot_id,
+            parent_snapshot_id=self._parent_snapshot_id,
+            sequence_number=next_sequence_number,
+            avro_compression=self._compression,
+            manifests=new_manifests,
+        )
+        snapshot = Snapshot(
+            snapshot_id=self._snapshot_id,
+            parent_snapshot_id=self._parent_snapshot_id,
+            manifest_list=manifest_list_file_path,
+            sequence_number=next_sequence_number,
+            summary=summary,
+            schema_id=metadata.current_schema_id,
+            first_row_id=metadata.next_row_id if metadata.format_version >= 3 else None,  # type: ignore[union-attr]  # v3 only
+        )
+        add_snapshot_update = AddSnapshotUpdate(snapshot=snapshot)
+        if self._target_branch is None:
+            return (add_snapshot_update,), ()
+        return (
+            (
+                add_snapshot_update,
+                SetSnapshotRefUpdate(  # type: ignore[call-arg]  # parent_snapshot_id: passed as PyIceberg's _commit does
+                    snapshot_id=self._snapshot_id,
+                    parent_snapshot_id=self._parent_snapshot_id,
+                    ref_name=self._target_branch,
+                    type=SnapshotRefType.BRANCH,
+                ),
+            ),
+            (
+                AssertRefSnapshotId(
+                    snapshot_id=metadata.refs[self._target_branch].snapshot_id if self._target_branch in metadata.refs else None,
+                    ref=self._target_branch,
+                ),
+            ),
+        )
+
+
+class _InlineManifests(_ListWriting):
     """Write a snapshot's new manifests in the calling thread.
 
     PyIceberg's ``_manifests`` hands the added, deleted and existing manifests to three tasks of
@@ -161,8 +466,9 @@ def _remember_manifest_list(producer: _SnapshotProducer[Any], manifests: list[Ma
     snapshot_id = producer._snapshot_id
     prepared = []
     for manifest in manifests:
-        stored = copy.copy(manifest)
-        if version == 2:
+        stored = manifest
+        if version == 2 and UNASSIGNED_SEQ in (manifest.sequence_number, manifest.min_sequence_number):
+            stored = copy.copy(manifest)
             # ManifestListWriterV2.prepare_manifest: the commit's sequence number for its own manifests.
             if stored.sequence_number == UNASSIGNED_SEQ:
                 if stored.added_snapshot_id != snapshot_id:
@@ -225,6 +531,9 @@ class MergeAppend(_InlineManifests, _MergeAppendFiles, _ParentFromMemory):
         super().__init__(*args, **kwargs)
         self._merge_enabled = merge_enabled(self._transaction.table_metadata)
 
+    def _process_manifests(self, manifests: list[ManifestFile]) -> list[ManifestFile]:
+        return merge_data_manifests(self, manifests)  # _MergeAppendFiles' rule, merging inline
+
 
 MANIFEST_MERGE_ENABLED = "commit.manifest-merge.enabled"
 
@@ -243,7 +552,7 @@ def merge_data_manifests(producer: _SnapshotProducer[Any], manifests: list[Manif
     if not merge_enabled(metadata):
         return manifests
     properties = metadata.properties
-    manager = _ManifestMergeManager(
+    manager = _InlineMergeManager(
         target_size_bytes=property_as_int(
             properties, TableProperties.MANIFEST_TARGET_SIZE_BYTES, TableProperties.MANIFEST_TARGET_SIZE_BYTES_DEFAULT
         ),  # type: ignore[arg-type]
@@ -378,7 +687,7 @@ def _manifest_writer(producer: _SnapshotProducer[Any], spec: PartitionSpec) -> M
             if needed <= {f.field_id for f in candidate.fields}:
                 schema = candidate
                 break
-    return write_manifest(
+    return _write_manifest(
         format_version=metadata.format_version,
         spec=spec,
         schema=schema,
@@ -402,7 +711,7 @@ _TOTALS = (
 )
 
 
-class ReplaceManifests(_SnapshotProducer["ReplaceManifests"]):
+class ReplaceManifests(_ListWriting, _SnapshotProducer["ReplaceManifests"]):
     """A producer of a ``replace`` snapshot that lists rewritten manifests and changes no data (rewrite_manifests).
 
     Private because PyIceberg 0.12 has no rewrite-manifests operation and its public producers
@@ -461,7 +770,7 @@ class ReplaceManifests(_SnapshotProducer["ReplaceManifests"]):
         return Summary(operation=Operation.REPLACE, **totals, **self._rewrite_summary, **(snapshot_properties or {}))
 
 
-class _DeleteManifestWriter(ManifestWriterV2):
+class _DeleteManifestWriter(_ManifestWriterV2):
     """PyIceberg's v2 manifest writer, for a manifest of delete files (``content = deletes``).
 
     Private because PyIceberg 0.12 writes no delete files, so it has no writer for their manifests.
@@ -475,7 +784,7 @@ class _DeleteManifestWriter(ManifestWriterV2):
         return {**super()._meta, "content": "deletes"}
 
 
-class RowDelta(_SnapshotProducer["RowDelta"]):
+class RowDelta(_ListWriting, _SnapshotProducer["RowDelta"]):
     """A snapshot that adds and removes data files *and delete files* (Iceberg's RowDelta / RewriteFiles).
 
     Private because PyIceberg 0.12 can neither write delete files nor commit a ``replace``

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -11,6 +12,7 @@ from pyiceberg.table.refs import MAIN_BRANCH
 
 from wharf.errors import InvalidArgument
 from wharf.result import Result
+from wharf.sql.context import HANDLE_DATA_PREFIX
 from wharf.tables.scan import quote_ident, quote_str
 
 if TYPE_CHECKING:
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
     from wharf.tables.compaction import RewriteDataFilesResult
 
 _names = itertools.count()
+_calls = threading.local()  # per thread: how deeply Table writes are nested (see _run_with)
 
 
 def to_arrow(data: Any) -> pa.Table:
@@ -113,17 +116,21 @@ class Table:
 
     # --- writes ----------------------------------------------------------------------------
 
-    def _with_data(self, data: Any) -> str:
-        """Register ``data`` as a DuckDB view for one statement; returns its name."""
-        name = f"__wharf_data_{next(_names)}"
-        self.lake.register(name, data)
-        return name
-
     def _run_with(self, data: Any, sql_for: Any) -> Result:
-        name = self._with_data(data)
+        """Run ``sql_for(name)`` with ``data`` registered as ``name`` for that one statement.
+
+        The name is the same for every call from one thread (and nesting depth, for a hook that
+        appends from inside a statement), so a repeated append's statement text repeats and is
+        parsed once; two threads appending through one handle get different names.
+        """
+        depth = getattr(_calls, "depth", 0)
+        name = f"{HANDLE_DATA_PREFIX}{threading.get_ident()}_{depth}"
+        self.lake.register(name, data)
+        _calls.depth = depth + 1
         try:
             return self.lake.sql(sql_for(name))
         finally:
+            _calls.depth = depth
             self.lake.unregister(name)
 
     def append(self, data: Any, *, branch: str | None = None) -> Result:

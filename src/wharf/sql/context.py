@@ -24,6 +24,11 @@ if TYPE_CHECKING:
     from wharf.tables.scan import ScanPlanner
 
 
+# The names ``Table.append`` / ``overwrite`` / ``merge`` register their data under for one statement
+# (``wharf.table``): the statement they build means that data, so these are not looked up in the catalog.
+HANDLE_DATA_PREFIX = "__wharf_data_"
+
+
 @dataclass(frozen=True)
 class Session:
     """Settings of one lake handle (``SET wharf.*``): the branch to read and write, WAP staging, dialect.
@@ -78,8 +83,14 @@ class Context:
     def principal(self) -> Principal:
         return self.statement.principal
 
+    def _handle_data(self, name: str) -> bool:
+        """Whether ``name`` is data a ``Table`` method registered for this statement (never a catalog object)."""
+        return name.startswith(HANDLE_DATA_PREFIX) and name in self.registered
+
     def find_table(self, namespace: str, name: str) -> Table | None:
         """The table as of this statement's first lookup, or None if it does not exist."""
+        if self._handle_data(name):
+            return None  # Table.append's own frame: asking the catalog costs queries and could find a namesake
         key = (namespace, name)
         if key not in self._tables:
             self._tables[key] = self.loader.find(namespace, name)
@@ -90,6 +101,8 @@ class Context:
         temporary = self.temp_views.get((namespace.lower(), name.lower()))
         if temporary is not None:
             return temporary
+        if self._handle_data(name):
+            return None
         key = (namespace, name)
         if key not in self._views:
             from pyiceberg.exceptions import NoSuchViewError

@@ -31,7 +31,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from types import SimpleNamespace
 from typing import Any
 
@@ -41,6 +41,7 @@ from wharf.errors import InvalidArgument
 from wharf.sql import generate as generation
 from wharf.sql import system_tables
 from wharf.sql.context import Context
+from wharf.sql.literals import SqlLiteral
 from wharf.sql.pipeline import Compilation, authorize_pass, guard_pass, qualify_pass, resolve_pass
 from wharf.sql.plan import plan_reference, pushdown_filter
 from wharf.sql.references import Reference
@@ -50,6 +51,7 @@ MAX_ENTRIES = 256  # each holds its tables' metadata objects: a long history's i
 _NONCE = os.urandom(6).hex()
 _RELATION = f"__wharf_rel_{_NONCE}_"
 _PARAM = f"__wharf_prm_{_NONCE}_"
+_ORDER = f"__wharf_ord_{_NONCE}_"
 _SLOT = re.compile(f"({_RELATION}|{_PARAM})(\\d+)_")
 # Functions of DuckDB SQL whose value changes from call to call (found in the generated SQL, so in views too).
 _VOLATILE = re.compile(
@@ -79,6 +81,9 @@ class Compiled:
     # Whether the SQL (views expanded) calls a function whose value is not a function of the
     # tables read (random(), now() …): a result cache must not keep its rows.
     volatile: bool = False
+    # (SQL, reads) of recent parameter values: a repeated prepared call (or a repeated query whose
+    # literals are parameters, ``wharf.sql.literals``) re-plans nothing.
+    rendered: OrderedDict[tuple[Any, ...], tuple[str, tuple[TableRead, ...]]] = field(default_factory=OrderedDict)
 
 
 _cache: OrderedDict[tuple[Any, ...], Compiled] = OrderedDict()
@@ -163,12 +168,39 @@ def store(key: tuple[Any, ...], compiled: Compiled) -> None:
 
 
 def placeholders(node: exp.Expr) -> list[exp.Expr]:
-    """The statement's ``?`` / ``$name`` placeholders, in the order parameters bind to them."""
-    return list(node.find_all(exp.Placeholder, exp.Parameter))
+    """The statement's ``?`` / ``$name`` placeholders, in the order parameters bind to them: the text's.
+
+    sqlglot's ``find_all`` walks the tree breadth-first, so ``a = ? + 1 AND b = ?`` would find the
+    second ``?`` first (the first one sits deeper) and bind the values crosswise. The SQL generated
+    from the tree keeps the text's order of clauses and operands: each placeholder is marked, the
+    tree generated once, and the placeholders sorted by where their marks land (depth-first order
+    if the tree cannot be generated).
+    """
+    found: list[exp.Expr] = list(node.find_all(exp.Placeholder, exp.Parameter))
+    if len(found) < 2:
+        return found
+    marked = node.copy()
+    for index, copy in enumerate(list(marked.find_all(exp.Placeholder, exp.Parameter))):  # the same walk
+        copy.replace(exp.var(f"{_ORDER}{index}_"))
+    try:
+        text = marked.sql("duckdb")
+    except Exception:  # noqa: BLE001 - an extension node sqlglot cannot generate: its depth-first order
+        return list(node.find_all(exp.Placeholder, exp.Parameter, bfs=False))
+    where = [text.find(f"{_ORDER}{index}_") for index in range(len(found))]
+    if min(where) < 0:
+        return list(node.find_all(exp.Placeholder, exp.Parameter, bfs=False))
+    return [found[index] for index in sorted(range(len(found)), key=where.__getitem__)]
+
+
+def value_node(value: Any) -> exp.Expr:
+    """A parameter value as a tree node (a literal taken from the text: as parsing the text gives it)."""
+    return value.node() if isinstance(value, SqlLiteral) else exp.convert(value)
 
 
 def literal_sql(value: Any) -> str:
-    """A parameter value as the DuckDB literal binding it into the tree generates."""
+    """A parameter value as the DuckDB literal binding it into the tree generates (a taken literal: as written)."""
+    if isinstance(value, SqlLiteral):
+        return value.sql
     node = exp.convert(value)
     text = node.sql("duckdb")
     return text if isinstance(node, (exp.Literal, exp.Boolean, exp.Null)) and not text.startswith("-") else f"({text})"
@@ -181,7 +213,7 @@ def parameter_values(compiled_placeholders: Sequence[str | int], params: Params)
     if isinstance(params, list):
         if len(params) < len(compiled_placeholders):
             raise InvalidArgument("Fewer parameters than ? placeholders")
-        return [params[i] for i in range(len(compiled_placeholders))]
+        return [params[i] for i in compiled_placeholders]  # type: ignore[index]  # positions for a list of parameters
     values = []
     for name in compiled_placeholders:
         if name not in params:
@@ -199,14 +231,14 @@ def compile_statement(ctx: Context, shared: exp.Expression, params: Params) -> t
     if system_tables.mentions(shared):
         return None  # virtual system tables register their rows on the statement's cursor
     tree: exp.Expression = shared.copy()
-    names: list[str | int] = []
-    found = placeholders(tree)
-    for position, node in enumerate(found):
+    # Numbered in walk order here; which value each takes (positional: the text's order) is read
+    # from the generated template below, which keeps the text's order (see ``placeholders``).
+    found: list[exp.Expr] = list(tree.find_all(exp.Placeholder, exp.Parameter))
+    for index, node in enumerate(found):
         if node.find_ancestor(exp.Table) is not None:
             return None
-        names.append(position if isinstance(params, list) else node.name)
-        node.meta[_PARAM_KEY] = position
-    values = parameter_values(names, params)
+        node.meta[_PARAM_KEY] = index
+    values = parameter_values([i if isinstance(params, list) else n.name for i, n in enumerate(found)], params)
     c = Compilation(ctx, source=shared)
     for run in (guard_pass, resolve_pass, qualify_pass, authorize_pass):
         tree = run(tree, c)
@@ -227,6 +259,16 @@ def compile_statement(ctx: Context, shared: exp.Expression, params: Params) -> t
     slots = tuple(
         ("rel" if kind == _RELATION else "param", int(index)) for kind, index in zip(pieces[1::3], pieces[2::3], strict=True)
     )
+    names: list[str | int] = [node.name for node in found]
+    if isinstance(params, list):
+        in_text: list[int] = []  # walk numbers of the placeholders in the order the SQL names them
+        for kind, index in slots:
+            if kind == "param" and index not in in_text:
+                in_text.append(index)
+        if sorted(in_text) != list(range(len(found))):
+            return None  # a placeholder the template does not show: bind the values into the tree instead
+        position = {walk: rank for rank, walk in enumerate(in_text)}
+        names = [position[walk] for walk in range(len(found))]
     compiled = Compiled(
         fragments=fragments,
         slots=slots,
@@ -250,7 +292,7 @@ def bind(node: Any, params: list[Any] | dict[str, Any]) -> Any:
     node = node.copy()
     positional = iter(params) if isinstance(params, list) else None
     named = params if not isinstance(params, list) else {}
-    for placeholder in list(node.find_all(exp.Placeholder, exp.Parameter)):
+    for placeholder in placeholders(node):  # the text's order: positional values bind left to right
         if positional is not None:
             try:
                 value = next(positional)
@@ -261,7 +303,7 @@ def bind(node: Any, params: list[Any] | dict[str, Any]) -> Any:
             if key not in named:
                 raise InvalidArgument(f"No value for parameter ${key}")
             value = named[key]
-        placeholder.replace(exp.convert(value))
+        placeholder.replace(value_node(value))
     return node
 
 
@@ -277,8 +319,8 @@ def _bound(ref: Reference, values: list[Any]) -> Reference:
     pushdown: list[exp.Expr] = []
     for conjunct in ref.pushdown or []:
         copy: exp.Expr = conjunct.copy()
-        for node in placeholders(copy):
-            bound = exp.convert(values[node.meta[_PARAM_KEY]])
+        for node in list(copy.find_all(exp.Placeholder, exp.Parameter)):  # numbered already: any order
+            bound = value_node(values[node.meta[_PARAM_KEY]])
             if node is copy:
                 copy = bound
             else:
@@ -287,9 +329,32 @@ def _bound(ref: Reference, values: list[Any]) -> Reference:
     return replace(ref, pushdown=pushdown, plan=None, row_filter=None)
 
 
+_RENDERED_MAX = 16  # per compiled statement
+
+
 def render(ctx: Context, compiled: Compiled, params: Params) -> tuple[str, list[TableRead]]:
     """The DuckDB SQL for this call, and the reads to record (files planned for these parameter values)."""
     values = parameter_values(compiled.placeholders, params)
+    key: tuple[Any, ...] | None = tuple((type(v), v) for v in values)  # 1, 1.0 and True render differently
+    try:
+        hash(key)
+    except TypeError:
+        key = None  # a list or dict value: render it every time
+    if key is not None:
+        with _lock:
+            found = compiled.rendered.get(key)
+        if found is not None:
+            return found[0], list(found[1])
+    sql, reads = _render(ctx, compiled, values)
+    if key is not None:
+        with _lock:
+            compiled.rendered[key] = (sql, tuple(reads))
+            while len(compiled.rendered) > _RENDERED_MAX:
+                compiled.rendered.popitem(last=False)
+    return sql, reads
+
+
+def _render(ctx: Context, compiled: Compiled, values: list[Any]) -> tuple[str, list[TableRead]]:
     relations = list(compiled.relations)
     plans = [ref.plan for ref in compiled.references]
     for index, ref in enumerate(compiled.references):
