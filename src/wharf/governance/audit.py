@@ -214,24 +214,35 @@ def _engine_for(engine: Engine) -> Engine:
         cursor.execute("PRAGMA synchronous = NORMAL")  # WAL: durable at checkpoints, no fsync per row
         cursor.close()
 
-    metadata.create_all(audit)
+    for attempt in range(3):  # processes opening a new lake at once race to create the table
+        try:
+            metadata.create_all(audit)
+            break
+        except sa.exc.OperationalError as exc:
+            if "already exists" not in str(exc) or attempt == 2:
+                raise
     return audit
+
+
+def _text(value: str | None) -> str | None:
+    """``value`` storable in any database: PostgreSQL text cannot hold NUL, which a request path may carry (``%00``)."""
+    return value.replace("\x00", "\\x00") if value is not None and "\x00" in value else value
 
 
 def _row(record: AuditRecord) -> dict[str, Any]:
     row = {
         "event_id": record.event_id,
         "time_ms": record.time_ms,
-        "principal": record.principal,
+        "principal": _text(record.principal),
         "kind": record.kind,
-        "operation": record.operation[:64],
-        "statement": record.statement,
+        "operation": _text(record.operation[:64]),
+        "statement": _text(record.statement),
         "decision": record.decision,
-        "reason": record.reason,
+        "reason": _text(record.reason),
         "rows": record.rows,
         "duration_ms": record.duration_ms,
         "status": record.status,
-        "request_id": record.request_id,
+        "request_id": _text(record.request_id),
         "detail": json.dumps(dict(record.detail), default=str) if record.detail else None,
     }
     for name in _LISTS:
