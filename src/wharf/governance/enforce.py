@@ -24,7 +24,7 @@ from sqlglot import exp
 
 from wharf.errors import AccessDenied, InvalidArgument
 from wharf.governance.builtin_masks import builtin_mask, parse_builtin
-from wharf.governance.functions import compile_call
+from wharf.governance.functions import Invoker, compile_call
 from wharf.governance.privileges import (
     ALTER,
     CATALOG,
@@ -136,6 +136,10 @@ class GovernancePolicy:
         """The policy version and the lapse epoch: compiled statements (and cached results) are reused
         only under the grants they were compiled with, and never past the expiry of a time-bound grant."""
         return self.store.cache_version()
+
+    def invoker(self, principal: Principal) -> Invoker:
+        """What ``current_user()``, ``is_member()`` and ``current_user_attribute()`` answer for ``principal``."""
+        return self.store.state().identity(principal).invoker()
 
     def __call__(self, principal: Principal, reference: Reference) -> ReferencePolicy | None:
         if principal.is_owner:

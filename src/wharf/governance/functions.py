@@ -105,17 +105,39 @@ def compile_call(function: PolicyFunction, columns: Sequence[str], invoker: Invo
     def substitute(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Column) and not node.table and node.name.lower() in by_name:
             return exp.column(by_name[node.name.lower()], quoted=True)
-        if isinstance(node, exp.CurrentUser):
-            return exp.Literal.string(invoker.name)
-        if isinstance(node, exp.Anonymous):
-            name = str(node.name).lower()
-            if name == "current_user":
-                return exp.Literal.string(invoker.name)
-            if name == "is_member":
-                return exp.Boolean(this=invoker.is_member(_string_argument(node, name)))
-            if name == "current_user_attribute":
-                value = invoker.attribute(_string_argument(node, name))
-                return exp.Literal.string(value) if value is not None else exp.cast(exp.null(), "VARCHAR")
-        return node
+        return _context_value(node, invoker) or node
 
     return exp.paren(body.transform(substitute), copy=False)
+
+
+def _context_value(node: exp.Expression, invoker: Invoker) -> exp.Expression | None:
+    """The constant a context function call stands for, for ``invoker``; None if ``node`` is not one."""
+    if isinstance(node, exp.CurrentUser):
+        return exp.Literal.string(invoker.name)
+    if isinstance(node, exp.Anonymous):
+        name = str(node.name).lower()
+        if name == "current_user":
+            return exp.Literal.string(invoker.name)
+        if name == "is_member":
+            return exp.Boolean(this=invoker.is_member(_string_argument(node, name)))
+        if name == "current_user_attribute":
+            value = invoker.attribute(_string_argument(node, name))
+            return exp.Literal.string(value) if value is not None else exp.cast(exp.null(), "VARCHAR")
+    return None
+
+
+def mentions_context(expression: exp.Expression) -> bool:
+    """Whether ``expression`` calls ``current_user()``, ``is_member()`` or ``current_user_attribute()``."""
+    return any(
+        isinstance(node, exp.CurrentUser) or str(node.name).lower() in CONTEXT_FUNCTIONS
+        for node in expression.find_all(exp.CurrentUser, exp.Anonymous)
+    )
+
+
+def bind_context(expression: exp.Expression, invoker: Invoker) -> exp.Expression:
+    """``expression`` with every context function call replaced by its value for ``invoker`` (in place).
+
+    The same functions as in policies answer in any statement (``SELECT current_user()``, a view
+    ``WHERE owner = current_user()``): DuckDB's own ``current_user`` would answer ``duckdb``.
+    """
+    return expression.transform(lambda node: _context_value(node, invoker) or node, copy=False)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from sqlglot import exp
 
 from wharf.errors import InvalidArgument, NotFound
+from wharf.governance.functions import Invoker, bind_context, mentions_context
 from wharf.sql import generate as generation
 from wharf.sql import guard, qualify
 from wharf.sql.context import Context
@@ -79,6 +80,9 @@ def resolve_pass(expression: exp.Expression, c: Compilation) -> exp.Expression:
     from wharf.sql.views import expand_views
 
     expand_views(c.ctx, expression)  # a view's query replaces its name; its tables resolve below
+    if mentions_context(expression):  # current_user() …: constants for this principal (the cache key holds it)
+        expression = bind_context(expression, invoker_for(c.ctx))
+        c.source = None  # the working tree no longer matches the parser's
     if SYSTEM_TABLES:
         registered = replace_system_tables(c.ctx, expression)  # system.audit_log …: rows from the metadata database
         if registered:
@@ -96,6 +100,17 @@ def resolve_pass(expression: exp.Expression, c: Compilation) -> exp.Expression:
         c.references.append(ref)
         pin(ref, session_branch)
     return expression
+
+
+def invoker_for(ctx: Context) -> Invoker:
+    """What the context functions answer for the statement's principal: governance's view of it, if governed."""
+    for policy in ctx.policies:
+        invoker = getattr(policy, "invoker", None)
+        if invoker is not None:
+            found: Invoker = invoker(ctx.principal)
+            return found
+    principal = ctx.principal
+    return Invoker(principal.name, lambda name: name in principal.groups, lambda key: None)
 
 
 def qualify_pass(expression: exp.Expression, c: Compilation) -> exp.Expression:
