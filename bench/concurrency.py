@@ -25,8 +25,8 @@ CTX = mp.get_context("spawn")
 
 def sizes(opts: Options) -> tuple[int, int]:
     """(writer processes, statements per writer)."""
-    scale = opts.scale if opts.scale is not None else (0.2 if opts.quick else 1.0)
-    return 8 if not opts.quick else 4, max(3, int(25 * scale))
+    scale = opts.scale if opts.scale is not None else (0.12 if opts.quick else 1.0)
+    return 8 if not opts.quick else 2, max(3, int(25 * scale))  # --quick: two processes still race
 
 
 def _worker(path: str, worker: int, statements: list[str], ready: Any, go: Any, done: Any) -> None:

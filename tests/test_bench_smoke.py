@@ -48,7 +48,7 @@ EXPECTED_CASES = {
         "point lookup, 10,000 rows / 10 files",
         *(f"append 1 row at {n} snapshots" for n in (10, 100, 300)),
     },
-    "concurrency": {"4 writers × 5 appends", "4 writers × 5 updates"},
+    "concurrency": {"2 writers × 3 appends", "2 writers × 3 updates"},
     "history": {"changelog of 10 snapshots (20,000 rows)", "SCD2 view of 200,000 rows, 2 × 5% churn"},
     "cdc": {"apply 10k events onto 10k rows (copy-on-write)", "apply 10k events onto 10k rows (merge-on-read)"},
     "auth": {"verify signed token (JWT) × 200", "verify personal access token × 200", "password login (argon2 defaults) × 1"},
