@@ -18,7 +18,16 @@ import wharf
 from tests.server.conftest import RunningServer
 from wharf.errors import InvalidArgument
 from wharf.principal import Principal
-from wharf.server.api.result_cache import CachedResult, ResultCache
+from wharf.server.api.result_cache import (
+    ENTRY_OVERHEAD_BYTES,
+    CachedResult,
+    ResultCache,
+    cache_key,
+    compact,
+    held_bytes,
+    remember,
+)
+from wharf.server.api.sql_routes import limited
 from wharf.server.background import BackgroundServer, serve_in_background
 from wharf.server.config import load_config
 from wharf.server.context import NotAuthenticated
@@ -380,11 +389,11 @@ def test_policy_version_is_part_of_the_key(served: Callable[..., tuple[Backgroun
 
 
 def test_lru_eviction_by_bytes_over_http(served: Callable[..., tuple[BackgroundServer, wharf.Lakehouse]]) -> None:
-    # Each result below is 200 BIGINTs (about 1,600 bytes); the cache holds 4,000 bytes: two of them.
-    background, lake = served(result_cache_max_bytes=4000)
+    # Each result below is 200 BIGINTs (1,600 bytes) plus an entry's overhead; the cache holds two of them.
+    size = 1600 + ENTRY_OVERHEAD_BYTES
+    background, lake = served(result_cache_max_bytes=2 * size + 500)
     queries = [f"SELECT i + {k} AS v FROM t WHERE i < 200" for k in range(3)]
-    size = lake.sql(queries[0]).to_arrow().nbytes
-    assert 2 * size <= 4000 < 3 * size
+    assert held_bytes(compact(lake.sql(queries[0]).to_arrow())) == 1600
     with httpx.Client(base_url=background.url, timeout=60) as http:
         assert sql(http, queries[0]).headers["x-wharf-cache"] == "miss"
         assert sql(http, queries[1]).headers["x-wharf-cache"] == "miss"
@@ -395,24 +404,26 @@ def test_lru_eviction_by_bytes_over_http(served: Callable[..., tuple[BackgroundS
         assert sql(http, queries[0]).headers["x-wharf-cache"] == "hit"
         assert sql(http, queries[2]).headers["x-wharf-cache"] == "hit"
         assert sql(http, queries[1]).headers["x-wharf-cache"] == "miss"
-        too_big = "SELECT i, i AS j FROM t"  # over 8,000 bytes: larger than the whole cache, never kept
+        too_big = "SELECT i, i AS j, i AS k FROM t"  # 12,000 bytes of rows: larger than the whole cache, never kept
         assert sql(http, too_big).headers["x-wharf-cache"] == "miss"
         assert sql(http, too_big).headers["x-wharf-cache"] == "miss"
         assert http.get("/api/v1/cache").json()["bytes"] == 2 * size
 
 
 def test_result_cache_unit_lru_by_bytes() -> None:
-    cache = ResultCache(max_bytes=3000)
+    size = 800 + ENTRY_OVERHEAD_BYTES  # 100 BIGINTs and the entry's overhead
+    cache = ResultCache(max_bytes=3 * size + 200)
 
     def entry(rows: int, complete: bool = True) -> CachedResult:
         return CachedResult(pa.table({"v": pa.array(range(rows), pa.int64())}), complete, (), 0.0)
 
-    assert cache.put("a", entry(100)) and cache.put("b", entry(100)) and cache.put("c", entry(100))  # 800 bytes each
-    assert cache.bytes == 2400 and len(cache) == 3
+    assert entry(100).nbytes == size
+    assert cache.put("a", entry(100)) and cache.put("b", entry(100)) and cache.put("c", entry(100))
+    assert cache.bytes == 3 * size and len(cache) == 3
     assert cache.get("a") is not None  # a is now the most recent
-    cache.put("d", entry(100))  # 3,200 > 3,000: b goes
-    assert cache.get("b") is None and cache.get("a") is not None and cache.bytes == 2400 and cache.evictions == 1
-    assert not cache.put("huge", entry(1000))  # 8,000 bytes alone exceed the bound: not kept
+    cache.put("d", entry(100))  # four would exceed the bound: b goes
+    assert cache.get("b") is None and cache.get("a") is not None and cache.bytes == 3 * size and cache.evictions == 1
+    assert not cache.put("huge", entry(3000))  # 24,000 bytes alone exceed the bound: not kept
     assert cache.get("huge") is None
     partial = entry(10, complete=False)
     assert partial.rows(5) is not None and partial.rows(11) is None and partial.rows(None) is None
@@ -421,6 +432,41 @@ def test_result_cache_unit_lru_by_bytes() -> None:
     found = cache.get("p")
     assert found is not None and found.table.num_rows == 10
     assert ResultCache(0).put("x", entry(1)) is False
+
+
+def test_result_cache_holds_copies_of_the_rows_and_counts_each_entry(tmp_path: Any) -> None:
+    # Regression (server memory grew ~1 MiB/s under ad-hoc queries): entries kept DuckDB's own Arrow
+    # batches (~100 KB of DuckDB memory for a five-row answer whose nbytes is 90; a row-limited
+    # answer kept its whole batch), and a small entry counted only its rows' bytes.
+    def spans(table: pa.Table) -> list[tuple[int, int]]:
+        return [
+            (b.address, b.address + b.size)
+            for column in table.columns
+            for chunk in column.chunks
+            for b in chunk.buffers()
+            if b is not None and b.size
+        ]
+
+    with wharf.connect(tmp_path / "lake", user="owner") as lake:
+        lake.sql("CREATE TABLE t AS SELECT range AS i FROM range(5000)")
+        cache = ResultCache(max_bytes=16 * ENTRY_OVERHEAD_BYTES)
+        text = "SELECT i, i * 2 AS j FROM t WHERE i % 7 = 0"
+        result = lake.sql(text)
+        rows, truncated = limited(result, 10)
+        assert truncated and held_bytes(rows) > 1000  # a slice: it keeps the whole batch alive
+        assert remember(cache, lake, text, None, None, result, rows, False) == "miss"
+        key = cache_key(lake, text, None, None)
+        entry = cache.get(key) if key is not None else None
+        assert entry is not None and entry.table.equals(rows)
+        assert held_bytes(entry.table) == 10 * 2 * 8  # its ten rows, nothing of the batch they were cut from
+        assert not any(a < d and c < b for a, b in spans(entry.table) for c, d in spans(rows))  # no DuckDB buffer
+
+        for n in range(40):  # forty one-row answers: each counts its overhead, so at most 16 fit
+            text = f"SELECT count(*) AS n FROM t WHERE i > {n}"
+            result = lake.sql(text)
+            rows, _ = limited(result, 100)
+            remember(cache, lake, text, None, None, result, rows, True)
+        assert len(cache) < 16 and cache.bytes <= cache.max_bytes and cache.evictions > 24
 
 
 # --- pre-cache --------------------------------------------------------------------------------------

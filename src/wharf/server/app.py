@@ -211,9 +211,11 @@ def app_from_environment() -> FastAPI:
 
     from wharf.server.config import WORKER_CONFIG_ENV
     from wharf.server.logs import configure_logging
+    from wharf.server.run import tune_interpreter
 
     config = ServerConfig.from_json(os.environ[WORKER_CONFIG_ENV])
     configure_logging(config.log_level)
+    tune_interpreter()
     return create_app(config)
 
 

@@ -73,7 +73,8 @@ class Job:
 
     @property
     def nbytes(self) -> int:
-        return int(self.table.nbytes) if self.table is not None else 0
+        """The bytes this job's rows hold in memory (their buffers, after ``result_cache.compact``)."""
+        return result_cache.held_bytes(self.table) if self.table is not None else 0
 
     def describe(self) -> dict[str, Any]:
         """The status document ``GET /api/v1/queries/{id}`` answers."""
@@ -177,22 +178,26 @@ class QueryManager:
         job.result = result
         if job.cancel_requested.is_set():
             raise Cancelled
-        batches: list[pa.RecordBatch] = []
+        # Each batch is copied out of DuckDB's memory as it arrives (result_cache.compact): a kept
+        # DuckDB batch holds far more memory than its rows, which the byte bound would not see.
+        chunks: list[pa.Table] = []
         size = 0
         for batch in result.iter_batches():
             if job.cancel_requested.is_set():
                 raise Cancelled
-            batches.append(batch)
-            size += batch.nbytes
+            chunks.append(result_cache.compact(pa.Table.from_batches([batch], schema=result.schema)))
+            size += result_cache.held_bytes(chunks[-1])
             if size > self.max_bytes:
                 raise ResourceExhausted(
                     f"The query's result is larger than the {self.max_bytes} bytes this server keeps for asynchronous queries",
                     hint="aggregate or LIMIT the query, or raise query_results_max_bytes in the server configuration",
                 )
-        table = pa.Table.from_batches(batches, schema=result.schema)
+        table = pa.concat_tables(chunks) if chunks else result.schema.empty_table()
         job.table, job.reads = table, result.reads
         job.message, job.snapshot_id = result.message, result.snapshot_id
-        job.cache = result_cache.remember(self.cache, job.lake, job.sql, job.params, job.dialect, result, table, True)
+        job.cache = result_cache.remember(
+            self.cache, job.lake, job.sql, job.params, job.dialect, result, table, True, compacted=True
+        )
         self.cache.count(job.cache)
 
     # --- finding, cancelling, expiring ------------------------------------------------------------
