@@ -29,12 +29,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from wharf.auth.hashing import new_id
 from wharf.auth.oidc import FederatedIdentity, OidcConfig, OidcVerifier
 from wharf.auth.service import USER, check_name
 from wharf.auth.tables import principals, tokens
 from wharf.errors import AuthenticationError, InvalidArgument
 from wharf.governance import tables as t
+from wharf.governance.principals import insert_user
 from wharf.governance.store import GovernanceStore, now_ms
 from wharf.principal import Principal
 
@@ -96,24 +96,7 @@ class Federation:
         def link(conn: Connection) -> None:
             existing = conn.execute(sa.select(principals).where(principals.c.name == name)).first()
             if existing is None:
-                principal_id = new_id()
-                now = now_ms()
-                conn.execute(
-                    principals.insert().values(
-                        id=principal_id,
-                        name=name,
-                        kind=USER,
-                        password_hash=None,
-                        client_id=None,
-                        secret_hash=None,
-                        disabled=False,
-                        version=1,
-                        groups="[]",
-                        attributes="{}",
-                        created_at_ms=now,
-                        updated_at_ms=now,
-                    )
-                )
+                principal_id = insert_user(conn, name)
             elif _is_placeholder(conn, existing):
                 principal_id = existing.id
             else:

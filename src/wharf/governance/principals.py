@@ -35,8 +35,6 @@ def create_user(
     store: GovernanceStore, name: str, attributes: Mapping[str, str] | None = None, *, if_not_exists: bool = False
 ) -> bool:
     """Create a user with ``attributes``; False if it existed and ``if_not_exists``."""
-    from wharf.auth.hashing import new_id
-
     check_name(name)
     attrs = _attributes(attributes)
 
@@ -45,26 +43,35 @@ def create_user(
             if if_not_exists:
                 return False
             raise AlreadyExists(f"A user or service principal named {name!r} already exists", hint="ALTER USER to change it")
-        now = now_ms()
-        conn.execute(
-            principals.insert().values(
-                id=new_id(),
-                name=name,
-                kind=USER,
-                password_hash=None,
-                client_id=None,
-                secret_hash=None,
-                disabled=False,
-                version=1,
-                groups="[]",
-                attributes=json.dumps(attrs, sort_keys=True),
-                created_at_ms=now,
-                updated_at_ms=now,
-            )
-        )
+        insert_user(conn, name, attrs)
         return True
 
     return store.run(run)
+
+
+def insert_user(conn: Connection, name: str, attributes: Mapping[str, str] | None = None) -> str:
+    """Insert a user row with no credentials (``CREATE USER``, a first sign-in); returns its id."""
+    from wharf.auth.hashing import new_id
+
+    principal_id = new_id()
+    now = now_ms()
+    conn.execute(
+        principals.insert().values(
+            id=principal_id,
+            name=name,
+            kind=USER,
+            password_hash=None,
+            client_id=None,
+            secret_hash=None,
+            disabled=False,
+            version=1,
+            groups="[]",
+            attributes=json.dumps(dict(attributes or {}), sort_keys=True),
+            created_at_ms=now,
+            updated_at_ms=now,
+        )
+    )
+    return principal_id
 
 
 def set_attributes(store: GovernanceStore, name: str, attributes: Mapping[str, str], *, replace: bool = False) -> dict[str, str]:
