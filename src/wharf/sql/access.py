@@ -26,7 +26,6 @@ statement's principal. ``SELECT * FROM system.access_requests`` and ``system.gra
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -37,18 +36,16 @@ from wharf.errors import InvalidArgument, SqlParseError
 from wharf.result import Result
 from wharf.sql.context import Context
 from wharf.sql.executor import handles
+from wharf.sql.governance import GovernanceStatement
 from wharf.sql.parser import EXTENSIONS, TokenStream
 
 if TYPE_CHECKING:
     from wharf.governance.lake_access import Access
 
 
-@dataclass(frozen=True)
-class AccessStatement:
-    """One access statement: ``action`` and its arguments."""
-
-    action: str
-    args: dict[str, Any] = field(default_factory=dict)
+# An access statement is a governance statement (``action`` and its arguments); each subclass has
+# its own handler, and the executor picks the most specific one.
+AccessStatement = GovernanceStatement
 
 
 class AccessRequestStatement(AccessStatement):
