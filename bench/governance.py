@@ -26,7 +26,7 @@ from typing import Any
 import wharf
 from bench.data import run_dir, tpch_dir, tpch_queries
 from bench.harness import Case, Options, Peer, Report, Runner, Target, log, measure, same_rows
-from bench.scan import build_tpch_lake
+from bench.scan import build_tpch_lake, scale_of  # TPC-H at the scan bench's scale factors
 
 PEERS = [
     Peer("wharf", "system", "Wharf as a principal under row filters and masks"),
@@ -129,10 +129,6 @@ def audited_statement_us(path: Path, rounds: int) -> tuple[float, float]:
         on.close()
         off.close()
     return statistics.median(on_s) * 1e6, statistics.median(off_s) * 1e6
-
-
-def scale_of(opts: Options) -> float:
-    return opts.scale if opts.scale is not None else (0.01 if opts.quick else 1.0)
 
 
 def run(opts: Options) -> Report:
